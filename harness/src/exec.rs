@@ -1,0 +1,331 @@
+//! Executors: layer-wise and patch-based inference over one caller-provided arena.
+//!
+//! Both run the same kernels; the patch stage just hands them tiles. Every tensor lives at
+//! the offset the plan gave it ([`ExecPlan::offsets`]); the executor never allocates.
+
+use crate::kernels::{reference, AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
+use crate::model::{Conv, Model, Op, OpKind, Pool, Span, TensorId};
+use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH};
+use core::ops::Range;
+
+/// Why an inference could not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The arena is smaller than the plan needs.
+    ArenaTooSmall {
+        /// Bytes the plan needs.
+        needed: u32,
+        /// Bytes given.
+        given: u32,
+    },
+    /// The input has the wrong number of bytes.
+    InputSize {
+        /// Bytes the model input has.
+        expected: u32,
+        /// Bytes given.
+        given: u32,
+    },
+    /// The plan does not belong to this model (offsets or tiles do not match).
+    PlanMismatch,
+}
+
+impl core::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ExecError::ArenaTooSmall { needed, given } => {
+                write!(
+                    f,
+                    "arena of {given} B is smaller than the {needed} B the plan needs"
+                )
+            }
+            ExecError::InputSize { expected, given } => {
+                write!(
+                    f,
+                    "input has {given} B but the model input tensor has {expected} B"
+                )
+            }
+            ExecError::PlanMismatch => write!(f, "the plan was made for a different model"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ExecError {}
+
+/// Where a tensor's bytes are: an arena range or the caller's input.
+#[derive(Clone, Copy)]
+enum Place {
+    Arena(usize),
+    Input,
+}
+
+struct Ctx<'m, 'p> {
+    model: &'m Model<'m>,
+    plan: &'p ExecPlan<'p>,
+}
+
+impl Ctx<'_, '_> {
+    fn place(&self, t: TensorId) -> Place {
+        match self.plan.offsets[t as usize] {
+            IN_FLASH => Place::Input,
+            off => Place::Arena(off as usize),
+        }
+    }
+}
+
+/// Splits the arena into the output range (mutable) and the input ranges (shared); the plan
+/// guarantees they do not overlap, and this checks it instead of trusting it.
+fn borrow<'a>(
+    arena: &'a mut [u8],
+    input: &'a [i8],
+    out: Range<usize>,
+    ins: [Option<(Place, usize)>; 2],
+) -> Result<(&'a mut [i8], [&'a [i8]; 2]), ExecError> {
+    if out.end > arena.len() {
+        return Err(ExecError::PlanMismatch);
+    }
+    let (below, rest) = arena.split_at_mut(out.start);
+    let (out_bytes, above) = rest.split_at_mut(out.end - out.start);
+    let (below, above): (&'a [u8], &'a [u8]) = (below, above);
+    let mut res: [&'a [i8]; 2] = [&[], &[]];
+    for (slot, src) in res.iter_mut().zip(ins) {
+        *slot = match src {
+            None => &[],
+            Some((Place::Input, len)) => input.get(..len).ok_or(ExecError::PlanMismatch)?,
+            Some((Place::Arena(off), len)) => {
+                let bytes = if off + len <= out.start {
+                    &below[off..off + len]
+                } else if off >= out.end {
+                    above
+                        .get(off - out.end..off - out.end + len)
+                        .ok_or(ExecError::PlanMismatch)?
+                } else {
+                    return Err(ExecError::PlanMismatch);
+                };
+                bytemuck::cast_slice(bytes)
+            }
+        };
+    }
+    Ok((bytemuck::cast_slice_mut(out_bytes), res))
+}
+
+fn span<'a, T>(pool: &'a [T], s: Span) -> &'a [T] {
+    &pool[s.range()]
+}
+
+fn conv_args<'a>(model: &Model<'a>, c: &Conv, op: &Op) -> ConvArgs<'a> {
+    let input = model.tensor(op.inputs[0]);
+    let out = model.tensor(op.output);
+    ConvArgs {
+        kh: c.window.kh as usize,
+        kw: c.window.kw as usize,
+        sh: c.window.sh as usize,
+        sw: c.window.sw as usize,
+        pad_top: c.window.pad_top as usize,
+        pad_left: c.window.pad_left as usize,
+        in_h: input.h as usize,
+        in_w: input.w as usize,
+        filter: span(model.weights, c.filter),
+        bias: span(model.params, c.bias),
+        multiplier: span(model.params, c.multiplier),
+        shift: span(model.params, c.shift),
+        input_offset: -input.zero_point,
+        output_offset: out.zero_point,
+        clamp: c.clamp,
+    }
+}
+
+fn pool_args(model: &Model, p: &Pool, op: &Op) -> PoolArgs {
+    let input = model.tensor(op.inputs[0]);
+    PoolArgs {
+        kh: p.window.kh as usize,
+        kw: p.window.kw as usize,
+        sh: p.window.sh as usize,
+        sw: p.window.sw as usize,
+        pad_top: p.window.pad_top as usize,
+        pad_left: p.window.pad_left as usize,
+        in_h: input.h as usize,
+        in_w: input.w as usize,
+        clamp: p.clamp,
+    }
+}
+
+/// Runs op `i`: its inputs are stored as `in_stored` rectangles, its output buffer holds
+/// `out_stored`, and it computes `compute` (inside `out_stored`).
+fn run_op(
+    ctx: &Ctx,
+    arena: &mut [u8],
+    input: &[i8],
+    i: usize,
+    in_stored: [Region; 2],
+    out_stored: Region,
+    compute: Region,
+) -> Result<(), ExecError> {
+    let model = ctx.model;
+    let op = &model.ops[i];
+    let out_t = model.tensor(op.output);
+    let mut srcs: [Option<(Place, usize)>; 2] = [None, None];
+    let mut chans = [0usize; 2];
+    for (k, t) in op.input_ids().enumerate() {
+        let c = model.tensor(t).c as usize;
+        chans[k] = c;
+        srcs[k] = Some((ctx.place(t), in_stored[k].pixels() * c));
+    }
+    let Place::Arena(out_off) = ctx.place(op.output) else {
+        // Only a RESHAPE of the flash input can live in flash: nothing to compute.
+        return if matches!(op.kind, OpKind::Reshape) {
+            Ok(())
+        } else {
+            Err(ExecError::PlanMismatch)
+        };
+    };
+    if matches!(op.kind, OpKind::Reshape) {
+        if let Some((Place::Arena(off), _)) = srcs[0] {
+            if off == out_off {
+                return Ok(()); // aliased: same bytes, new shape
+            }
+        }
+    }
+    let out_len = out_stored.pixels() * out_t.c as usize;
+    let (out, ins) = borrow(arena, input, out_off..out_off + out_len, srcs)?;
+    let view = |k: usize| View {
+        data: ins[k],
+        stored: in_stored[k],
+        c: chans[k],
+    };
+    let mut out_view = ViewMut {
+        data: out,
+        stored: out_stored,
+        c: out_t.c as usize,
+    };
+    match &op.kind {
+        OpKind::Conv2d(c) => {
+            reference::conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute)
+        }
+        OpKind::DepthwiseConv2d(c) => {
+            reference::depthwise_conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute)
+        }
+        OpKind::AveragePool2d(p) => {
+            reference::average_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute)
+        }
+        OpKind::MaxPool2d(p) => {
+            reference::max_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute)
+        }
+        OpKind::Add(a) => {
+            let args = AddArgs {
+                input1_offset: -model.tensor(op.inputs[0]).zero_point,
+                input2_offset: -model.tensor(op.inputs[1]).zero_point,
+                output_offset: out_t.zero_point,
+                input1: a.input1,
+                input2: a.input2,
+                output: a.output,
+                clamp: a.clamp,
+            };
+            reference::add(&args, &view(0), &view(1), &mut out_view, compute)
+        }
+        OpKind::Reshape => out_view.data.copy_from_slice(ins[0]),
+        OpKind::FullyConnected(fc) => {
+            let args = FcArgs {
+                filter: span(model.weights, fc.filter),
+                bias: span(model.params, fc.bias),
+                multiplier: span(model.params, fc.multiplier),
+                shift: span(model.params, fc.shift),
+                input_offset: -model.tensor(op.inputs[0]).zero_point,
+                output_offset: out_t.zero_point,
+                clamp: fc.clamp,
+            };
+            reference::fully_connected(&args, ins[0], out_view.data)
+        }
+        OpKind::Softmax(s) => reference::softmax(s, ins[0], out_view.data, out_t.c as usize),
+    }
+    Ok(())
+}
+
+/// Runs one inference of `model` under `plan` in `arena` and returns the output tensor.
+///
+/// `input` is the model input (raw int8, NHWC). With [`InputPlacement::Arena`] it is first
+/// copied into the arena, as a sensor would write it; with [`InputPlacement::Flash`] it is
+/// read in place.
+pub fn run<'a>(
+    model: &Model,
+    plan: &ExecPlan,
+    arena: &'a mut [u8],
+    input: &'a [i8],
+) -> Result<&'a [i8], ExecError> {
+    let in_t = model.tensor(model.input);
+    if input.len() != in_t.len() {
+        return Err(ExecError::InputSize {
+            expected: in_t.len() as u32,
+            given: input.len() as u32,
+        });
+    }
+    if arena.len() < plan.arena_bytes as usize {
+        return Err(ExecError::ArenaTooSmall {
+            needed: plan.arena_bytes,
+            given: arena.len() as u32,
+        });
+    }
+    let split = plan.split as usize;
+    if plan.offsets.len() != model.tensors.len()
+        || split > model.ops.len()
+        || plan.regions.len() != split * plan.patches as usize
+    {
+        return Err(ExecError::PlanMismatch);
+    }
+    let ctx = Ctx { model, plan };
+    let full = |t: TensorId| Region::full(model.tensor(t));
+    if plan.input_in == InputPlacement::Arena {
+        let Place::Arena(off) = ctx.place(model.input) else {
+            return Err(ExecError::PlanMismatch);
+        };
+        let dst = arena
+            .get_mut(off..off + input.len())
+            .ok_or(ExecError::PlanMismatch)?;
+        dst.copy_from_slice(bytemuck::cast_slice(input));
+    }
+
+    // Patch stage: every patch runs ops[0..split) on tiles; the last writes its tile of the
+    // full stage output.
+    for p in 0..if split == 0 { 0 } else { plan.patches as usize } {
+        let tiles = &plan.regions[p * split..(p + 1) * split];
+        for (i, op) in model.ops[..split].iter().enumerate() {
+            let mut in_stored = [Region::default(); 2];
+            for (k, t) in op.input_ids().enumerate() {
+                in_stored[k] = match model.ops[..i].iter().rposition(|o| o.output == t) {
+                    Some(j) => tiles[j],
+                    None => full(t), // the model input
+                };
+            }
+            let out_stored = if i + 1 == split {
+                full(op.output)
+            } else {
+                tiles[i]
+            };
+            run_op(&ctx, arena, input, i, in_stored, out_stored, tiles[i])?;
+        }
+    }
+
+    // The rest, layer by layer on whole tensors.
+    for (i, op) in model.ops.iter().enumerate().skip(split) {
+        let mut in_stored = [Region::default(); 2];
+        for (k, t) in op.input_ids().enumerate() {
+            in_stored[k] = full(t);
+        }
+        run_op(
+            &ctx,
+            arena,
+            input,
+            i,
+            in_stored,
+            full(op.output),
+            full(op.output),
+        )?;
+    }
+
+    let out_len = model.tensor(model.output).len();
+    Ok(match ctx.place(model.output) {
+        Place::Input => &input[..out_len],
+        Place::Arena(off) => bytemuck::cast_slice(&arena[off..off + out_len]),
+    })
+}

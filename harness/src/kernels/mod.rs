@@ -1,0 +1,157 @@
+//! int8 kernels. Every kernel reads its inputs through [`View`]s and writes a [`Region`] of
+//! its output through a [`ViewMut`]; a view holds any stored rectangle of a tensor, so the
+//! same kernel runs a whole layer (layer-wise) or one tile of it (patch stage), with borders
+//! decided by the tensor's full size, never by the tile's.
+//!
+//! [`reference`] is the portable, obviously-correct version; optimized kernels added later
+//! run the same tests against it.
+
+pub mod reference;
+
+use crate::model::Clamp;
+use crate::plan::Region;
+
+/// A read-only stored rectangle of an int8 NHWC tensor.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    /// `stored.h * stored.w * c` values, row-major.
+    pub data: &'a [i8],
+    /// Which rectangle of the tensor `data` holds.
+    pub stored: Region,
+    /// Channels.
+    pub c: usize,
+}
+
+impl<'a> View<'a> {
+    /// Index of `(y, x, 0)` (global coordinates) in `data`.
+    #[inline]
+    pub fn index(&self, y: usize, x: usize) -> usize {
+        ((y - self.stored.y0 as usize) * self.stored.w as usize + (x - self.stored.x0 as usize))
+            * self.c
+    }
+
+    /// The `c` channels of pixel `(y, x)`.
+    #[inline]
+    pub fn pixel(&self, y: usize, x: usize) -> &'a [i8] {
+        let i = self.index(y, x);
+        &self.data[i..i + self.c]
+    }
+}
+
+/// A writable stored rectangle of an int8 NHWC tensor.
+#[derive(Debug)]
+pub struct ViewMut<'a> {
+    /// `stored.h * stored.w * c` values, row-major.
+    pub data: &'a mut [i8],
+    /// Which rectangle of the tensor `data` holds.
+    pub stored: Region,
+    /// Channels.
+    pub c: usize,
+}
+
+impl ViewMut<'_> {
+    /// The `c` channels of pixel `(y, x)` (global coordinates).
+    #[inline]
+    pub fn pixel_mut(&mut self, y: usize, x: usize) -> &mut [i8] {
+        let i = ((y - self.stored.y0 as usize) * self.stored.w as usize
+            + (x - self.stored.x0 as usize))
+            * self.c;
+        &mut self.data[i..i + self.c]
+    }
+}
+
+/// Quantization and weights of a CONV_2D / DEPTHWISE_CONV_2D, resolved to slices.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvArgs<'a> {
+    /// Kernel height, width; strides; leading padding.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Rows of padding above the input.
+    pub pad_top: usize,
+    /// Columns of padding left of the input.
+    pub pad_left: usize,
+    /// Full input height (border decisions).
+    pub in_h: usize,
+    /// Full input width.
+    pub in_w: usize,
+    /// Filter: OHWI (conv) or HWC (depthwise).
+    pub filter: &'a [i8],
+    /// Per-output-channel bias (empty: none).
+    pub bias: &'a [i32],
+    /// Per-output-channel Q31 multipliers.
+    pub multiplier: &'a [i32],
+    /// Per-output-channel shifts.
+    pub shift: &'a [i32],
+    /// `-input_zero_point`.
+    pub input_offset: i32,
+    /// Output zero point.
+    pub output_offset: i32,
+    /// Output clamp.
+    pub clamp: Clamp,
+}
+
+/// Window geometry and clamp of a pool.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolArgs {
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Rows of padding above the input.
+    pub pad_top: usize,
+    /// Columns of padding left of the input.
+    pub pad_left: usize,
+    /// Full input height.
+    pub in_h: usize,
+    /// Full input width.
+    pub in_w: usize,
+    /// Output clamp.
+    pub clamp: Clamp,
+}
+
+/// Integer parameters of an int8 ADD.
+#[derive(Clone, Copy, Debug)]
+pub struct AddArgs {
+    /// `-zero_point` of input 1.
+    pub input1_offset: i32,
+    /// `-zero_point` of input 2.
+    pub input2_offset: i32,
+    /// Output zero point.
+    pub output_offset: i32,
+    /// Q31 multiplier and shift of input 1.
+    pub input1: (i32, i32),
+    /// Q31 multiplier and shift of input 2.
+    pub input2: (i32, i32),
+    /// Q31 multiplier and shift of the sum.
+    pub output: (i32, i32),
+    /// Output clamp.
+    pub clamp: Clamp,
+}
+
+/// Quantization and weights of a FULLY_CONNECTED.
+#[derive(Clone, Copy, Debug)]
+pub struct FcArgs<'a> {
+    /// Weights `[out][in]`.
+    pub filter: &'a [i8],
+    /// Per-output bias (empty: none).
+    pub bias: &'a [i32],
+    /// One multiplier (per-tensor) or one per output.
+    pub multiplier: &'a [i32],
+    /// Shifts, same length as `multiplier`.
+    pub shift: &'a [i32],
+    /// `-input_zero_point`.
+    pub input_offset: i32,
+    /// Output zero point.
+    pub output_offset: i32,
+    /// Output clamp.
+    pub clamp: Clamp,
+}

@@ -1,0 +1,212 @@
+//! Portable reference kernels: straight loops, TFLite (TFLM reference) arithmetic bit for bit.
+
+use super::{AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
+use crate::fixedpoint::{
+    exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+};
+use crate::model::{Clamp, Softmax};
+use crate::plan::Region;
+
+#[inline]
+fn clamp(v: i32, c: Clamp) -> i8 {
+    v.clamp(i32::from(c.min), i32::from(c.max)) as i8
+}
+
+/// Input rows/columns `[lo, hi)` of the window of output `o` that fall inside the tensor
+/// (the rest is padding and contributes nothing), as kernel offsets.
+#[inline]
+fn window_range(
+    o: usize,
+    stride: usize,
+    pad: usize,
+    kernel: usize,
+    size: usize,
+) -> (isize, usize, usize) {
+    let origin = (o * stride) as isize - pad as isize;
+    let lo = (-origin).max(0) as usize;
+    let hi = (size as isize - origin).clamp(0, kernel as isize) as usize;
+    (origin, lo, hi)
+}
+
+/// Runs `f(oy, ox, out_pixel)` over every pixel of `compute`.
+#[inline]
+fn for_each_output(out: &mut ViewMut, compute: Region, mut f: impl FnMut(usize, usize, &mut [i8])) {
+    for oy in compute.y0 as usize..(compute.y0 + compute.h) as usize {
+        for ox in compute.x0 as usize..(compute.x0 + compute.w) as usize {
+            f(oy, ox, out.pixel_mut(oy, ox));
+        }
+    }
+}
+
+#[inline]
+fn requantize(acc: i32, a: &ConvArgs, oc: usize) -> i8 {
+    let bias = a.bias.get(oc).copied().unwrap_or(0);
+    let v = multiply_by_quantized_multiplier(acc + bias, a.multiplier[oc], a.shift[oc]);
+    clamp(v + a.output_offset, a.clamp)
+}
+
+/// CONV_2D, per-channel requantization. Filter OHWI.
+pub fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    let ic = input.c;
+    for_each_output(out, compute, |oy, ox, px| {
+        let (iy0, ky_lo, ky_hi) = window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+        let (ix0, kx_lo, kx_hi) = window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+        for (oc, o) in px.iter_mut().enumerate() {
+            let mut acc = 0i32;
+            for ky in ky_lo..ky_hi {
+                let iy = (iy0 + ky as isize) as usize;
+                for kx in kx_lo..kx_hi {
+                    let ix = (ix0 + kx as isize) as usize;
+                    let x = input.pixel(iy, ix);
+                    let w = &a.filter[((oc * a.kh + ky) * a.kw + kx) * ic..][..ic];
+                    for (&xv, &wv) in x.iter().zip(w) {
+                        acc += i32::from(wv) * (i32::from(xv) + a.input_offset);
+                    }
+                }
+            }
+            *o = requantize(acc, a, oc);
+        }
+    });
+}
+
+/// DEPTHWISE_CONV_2D with depth multiplier 1, per-channel requantization. Filter HWC.
+pub fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    let c = input.c;
+    for_each_output(out, compute, |oy, ox, px| {
+        let (iy0, ky_lo, ky_hi) = window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+        let (ix0, kx_lo, kx_hi) = window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+        for (ch, o) in px.iter_mut().enumerate() {
+            let mut acc = 0i32;
+            for ky in ky_lo..ky_hi {
+                let iy = (iy0 + ky as isize) as usize;
+                for kx in kx_lo..kx_hi {
+                    let ix = (ix0 + kx as isize) as usize;
+                    let xv = input.data[input.index(iy, ix) + ch];
+                    let wv = a.filter[(ky * a.kw + kx) * c + ch];
+                    acc += i32::from(wv) * (i32::from(xv) + a.input_offset);
+                }
+            }
+            *o = requantize(acc, a, ch);
+        }
+    });
+}
+
+/// AVERAGE_POOL_2D: mean over the in-bounds part of the window, rounded half away from zero.
+pub fn average_pool(a: &PoolArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        let (iy0, ky_lo, ky_hi) = window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+        let (ix0, kx_lo, kx_hi) = window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+        let count = ((ky_hi - ky_lo) * (kx_hi - kx_lo)) as i32;
+        for (ch, o) in px.iter_mut().enumerate() {
+            let mut acc = 0i32;
+            for ky in ky_lo..ky_hi {
+                for kx in kx_lo..kx_hi {
+                    let (iy, ix) = ((iy0 + ky as isize) as usize, (ix0 + kx as isize) as usize);
+                    acc += i32::from(input.data[input.index(iy, ix) + ch]);
+                }
+            }
+            let mean = if count == 0 {
+                0
+            } else if acc > 0 {
+                (acc + count / 2) / count
+            } else {
+                (acc - count / 2) / count
+            };
+            *o = clamp(mean, a.clamp);
+        }
+    });
+}
+
+/// MAX_POOL_2D over the in-bounds part of the window.
+pub fn max_pool(a: &PoolArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        let (iy0, ky_lo, ky_hi) = window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+        let (ix0, kx_lo, kx_hi) = window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+        for (ch, o) in px.iter_mut().enumerate() {
+            let mut m = i32::from(i8::MIN);
+            for ky in ky_lo..ky_hi {
+                for kx in kx_lo..kx_hi {
+                    let (iy, ix) = ((iy0 + ky as isize) as usize, (ix0 + kx as isize) as usize);
+                    m = m.max(i32::from(input.data[input.index(iy, ix) + ch]));
+                }
+            }
+            *o = clamp(m, a.clamp);
+        }
+    });
+}
+
+/// ADD of two int8 tensors with separate quantization (TFLite's 20-bit left shift).
+pub fn add(a: &AddArgs, in1: &View, in2: &View, out: &mut ViewMut, compute: Region) {
+    const LEFT_SHIFT: i32 = 20;
+    // MultiplyByQuantizedMultiplierSmallerThanOneExp: identical for the shifts <= 0 it takes.
+    let scale = |x: i32, (m, s): (i32, i32)| multiply_by_quantized_multiplier(x, m, s);
+    for_each_output(out, compute, |oy, ox, px| {
+        let (x1, x2) = (in1.pixel(oy, ox), in2.pixel(oy, ox));
+        for ((o, &v1), &v2) in px.iter_mut().zip(x1).zip(x2) {
+            let s1 = scale((i32::from(v1) + a.input1_offset) << LEFT_SHIFT, a.input1);
+            let s2 = scale((i32::from(v2) + a.input2_offset) << LEFT_SHIFT, a.input2);
+            *o = clamp(scale(s1 + s2, a.output) + a.output_offset, a.clamp);
+        }
+    });
+}
+
+/// FULLY_CONNECTED: `out[o] = sum_i W[o][i] * (x[i] + input_offset) + b[o]`, requantized.
+pub fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
+    let n = input.len();
+    for (o, y) in out.iter_mut().enumerate() {
+        let w = &a.filter[o * n..(o + 1) * n];
+        let mut acc: i32 = w
+            .iter()
+            .zip(input)
+            .map(|(&w, &x)| i32::from(w) * (i32::from(x) + a.input_offset))
+            .sum();
+        acc += a.bias.get(o).copied().unwrap_or(0);
+        let q = if a.multiplier.len() == 1 { 0 } else { o };
+        let v = multiply_by_quantized_multiplier(acc, a.multiplier[q], a.shift[q]);
+        *y = clamp(v + a.output_offset, a.clamp);
+    }
+}
+
+/// int8 SOFTMAX over the last axis (`depth` values per row), output scale 1/256 and zero
+/// point -128, TFLite's fixed-point exp and reciprocal.
+pub fn softmax(p: &Softmax, input: &[i8], out: &mut [i8], depth: usize) {
+    const ACCUMULATION_INTEGER_BITS: i32 = 12;
+    // Q5.26 scaled difference of `x` to the row maximum, or None below diff_min.
+    let scaled_diff = |x: i8, max: i8| {
+        let diff = i32::from(x) - i32::from(max);
+        (diff >= p.diff_min).then(|| {
+            saturating_rounding_doubling_high_mul(
+                diff * (1 << p.input_left_shift),
+                p.input_multiplier,
+            )
+        })
+    };
+    for (row, out_row) in input.chunks_exact(depth).zip(out.chunks_exact_mut(depth)) {
+        let max = row.iter().copied().max().unwrap_or(i8::MIN);
+        // Sum of exps in Q12.19: each Q0.31 exp rescaled by 12 bits.
+        let sum = row
+            .iter()
+            .filter_map(|&x| scaled_diff(x, max))
+            .fold(0i32, |s, d| {
+                s.wrapping_add(rounding_divide_by_pot(
+                    exp_on_negative_values_q5(d),
+                    ACCUMULATION_INTEGER_BITS,
+                ))
+            });
+        let (scale, bits_over_unit) = reciprocal(sum, ACCUMULATION_INTEGER_BITS);
+        for (&x, o) in row.iter().zip(out_row.iter_mut()) {
+            *o = match scaled_diff(x, max) {
+                Some(d) => {
+                    let exp = exp_on_negative_values_q5(d);
+                    let unsat = rounding_divide_by_pot(
+                        saturating_rounding_doubling_high_mul(scale, exp),
+                        bits_over_unit + 31 - 8,
+                    );
+                    (unsat - 128).clamp(-128, 127) as i8
+                }
+                None => i8::MIN,
+            };
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! Model IR: a graph of int8 ops over activation tensors, TFLite quantization semantics.
+//!
+//! [`Model`] borrows everything (tensors, ops, weight and parameter pools), so the device can
+//! hold a model entirely in flash statics; the host builds one in a [`ModelBuf`]. Ops appear
+//! in a topological order (graph order), which is also execution order.
+
+/// Index of an activation tensor in [`Model::tensors`].
+pub type TensorId = u16;
+
+/// Marker for an unused second op input.
+pub const NO_TENSOR: TensorId = TensorId::MAX;
+
+/// An activation tensor: shape `1 x h x w x c` (NHWC, batch 1) with per-tensor quantization.
+/// Flat tensors (FULLY_CONNECTED, SOFTMAX) are `1 x 1 x c`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Tensor {
+    /// Height (rows).
+    pub h: u16,
+    /// Width (columns).
+    pub w: u16,
+    /// Channels.
+    pub c: u16,
+    /// Real value = scale * (q - zero_point).
+    pub scale: f32,
+    /// Zero point, within the int8 range.
+    pub zero_point: i32,
+}
+
+impl Tensor {
+    /// Number of elements (= bytes, int8).
+    pub const fn len(&self) -> usize {
+        self.h as usize * self.w as usize * self.c as usize
+    }
+
+    /// True for a tensor with no elements.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A contiguous range of a model pool ([`Model::weights`] or [`Model::params`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Span {
+    /// First element.
+    pub start: u32,
+    /// Number of elements.
+    pub len: u32,
+}
+
+impl Span {
+    /// The range as `usize`s.
+    pub const fn range(self) -> core::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// TFLite padding mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Padding {
+    /// Output = ceil(input / stride); zeros (the input zero point) around the border, the odd
+    /// one at the bottom/right.
+    Same,
+    /// Output = ceil((input - kernel + 1) / stride); no padding.
+    Valid,
+}
+
+/// The sliding window of a conv or pool: kernel, stride and the resolved top/left padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Window {
+    /// Kernel height.
+    pub kh: u8,
+    /// Kernel width.
+    pub kw: u8,
+    /// Vertical stride.
+    pub sh: u8,
+    /// Horizontal stride.
+    pub sw: u8,
+    /// Padding mode the op was declared with.
+    pub padding: Padding,
+    /// Rows of padding above the input (resolved from `padding` and the shapes).
+    pub pad_top: u8,
+    /// Columns of padding left of the input.
+    pub pad_left: u8,
+}
+
+impl Window {
+    /// Output size along one axis for an input of `input` elements.
+    pub const fn out_size(padding: Padding, input: u16, kernel: u8, stride: u8) -> u16 {
+        let (input, kernel, stride) = (input as u32, kernel as u32, stride as u32);
+        let out = match padding {
+            Padding::Same => input.div_ceil(stride),
+            Padding::Valid => {
+                if input < kernel {
+                    0
+                } else {
+                    (input - kernel) / stride + 1
+                }
+            }
+        };
+        out as u16
+    }
+
+    /// Leading padding along one axis (TFLite: half the total, the odd element trails).
+    pub const fn leading_pad(
+        padding: Padding,
+        input: u16,
+        output: u16,
+        kernel: u8,
+        stride: u8,
+    ) -> u8 {
+        match padding {
+            Padding::Valid => 0,
+            Padding::Same => {
+                let needed = (output as i32 - 1) * stride as i32 + kernel as i32 - input as i32;
+                if needed > 0 {
+                    (needed / 2) as u8
+                } else {
+                    0
+                }
+            }
+        }
+    }
+}
+
+/// Output clamp of a fused activation (NONE, RELU, RELU6 all become a range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Clamp {
+    /// Lowest output value.
+    pub min: i8,
+    /// Highest output value.
+    pub max: i8,
+}
+
+impl Clamp {
+    /// No activation: the whole int8 range.
+    pub const NONE: Clamp = Clamp {
+        min: -128,
+        max: 127,
+    };
+}
+
+/// CONV_2D or DEPTHWISE_CONV_2D (depth multiplier 1) with per-channel requantization.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Conv {
+    /// Kernel, stride, padding.
+    pub window: Window,
+    /// Filter in [`Model::weights`]: OHWI for CONV_2D, `1 x kh x kw x C` for depthwise.
+    pub filter: Span,
+    /// One int32 bias per output channel in [`Model::params`] (empty: no bias).
+    pub bias: Span,
+    /// Per-output-channel Q31 multipliers in [`Model::params`].
+    pub multiplier: Span,
+    /// Per-output-channel shifts in [`Model::params`] (positive = left).
+    pub shift: Span,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// AVERAGE_POOL_2D or MAX_POOL_2D (input and output share quantization, as in TFLite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Pool {
+    /// Kernel, stride, padding.
+    pub window: Window,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// ADD of two int8 tensors of the same shape, each rescaled (TFLite's 20-bit left shift).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Add {
+    /// Q31 multiplier and shift of input 1.
+    pub input1: (i32, i32),
+    /// Q31 multiplier and shift of input 2.
+    pub input2: (i32, i32),
+    /// Q31 multiplier and shift of the sum.
+    pub output: (i32, i32),
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// FULLY_CONNECTED: `out = W x + b`, weights `[out, in]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FullyConnected {
+    /// Weights `[out][in]` in [`Model::weights`].
+    pub filter: Span,
+    /// One int32 bias per output in [`Model::params`] (empty: no bias).
+    pub bias: Span,
+    /// Q31 multipliers in [`Model::params`]: one (per-tensor) or one per output.
+    pub multiplier: Span,
+    /// Shifts, same length as `multiplier`.
+    pub shift: Span,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// int8 SOFTMAX over the channels, TFLite's fixed-point algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Softmax {
+    /// Q31 multiplier of `beta * input_scale` in Q5.26.
+    pub input_multiplier: i32,
+    /// Left shift that goes with `input_multiplier`.
+    pub input_left_shift: i32,
+    /// Differences to the row maximum below this contribute exactly zero.
+    pub diff_min: i32,
+}
+
+/// What an op computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum OpKind {
+    /// CONV_2D.
+    Conv2d(Conv),
+    /// DEPTHWISE_CONV_2D, depth multiplier 1.
+    DepthwiseConv2d(Conv),
+    /// ADD.
+    Add(Add),
+    /// AVERAGE_POOL_2D.
+    AveragePool2d(Pool),
+    /// MAX_POOL_2D.
+    MaxPool2d(Pool),
+    /// RESHAPE: same bytes, new shape (the planner lets output alias input).
+    Reshape,
+    /// FULLY_CONNECTED.
+    FullyConnected(FullyConnected),
+    /// SOFTMAX.
+    Softmax(Softmax),
+}
+
+impl OpKind {
+    /// TFLite builtin operator name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            OpKind::Conv2d(_) => "CONV_2D",
+            OpKind::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
+            OpKind::Add(_) => "ADD",
+            OpKind::AveragePool2d(_) => "AVERAGE_POOL_2D",
+            OpKind::MaxPool2d(_) => "MAX_POOL_2D",
+            OpKind::Reshape => "RESHAPE",
+            OpKind::FullyConnected(_) => "FULLY_CONNECTED",
+            OpKind::Softmax(_) => "SOFTMAX",
+        }
+    }
+
+    /// The sliding window of a spatial windowed op.
+    pub const fn window(&self) -> Option<Window> {
+        match self {
+            OpKind::Conv2d(c) | OpKind::DepthwiseConv2d(c) => Some(c.window),
+            OpKind::AveragePool2d(p) | OpKind::MaxPool2d(p) => Some(p.window),
+            _ => None,
+        }
+    }
+
+    /// True when every output pixel depends only on a spatial neighbourhood of the inputs,
+    /// so the op can run tile by tile inside a patch stage.
+    pub const fn is_spatial(&self) -> bool {
+        matches!(
+            self,
+            OpKind::Conv2d(_)
+                | OpKind::DepthwiseConv2d(_)
+                | OpKind::Add(_)
+                | OpKind::AveragePool2d(_)
+                | OpKind::MaxPool2d(_)
+        )
+    }
+}
+
+/// One node of the graph.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Op {
+    /// What it computes.
+    pub kind: OpKind,
+    /// Activation inputs; the second is [`NO_TENSOR`] unless the op is an ADD.
+    pub inputs: [TensorId; 2],
+    /// The activation it produces.
+    pub output: TensorId,
+}
+
+impl Op {
+    /// The activation inputs actually used.
+    pub fn input_ids(&self) -> impl Iterator<Item = TensorId> + '_ {
+        self.inputs.iter().copied().filter(|&t| t != NO_TENSOR)
+    }
+}
+
+/// A model borrowed from wherever it lives (flash statics on the device, a [`ModelBuf`] on
+/// the host).
+#[derive(Clone, Copy, Debug)]
+pub struct Model<'a> {
+    /// Name (zoo name or file stem).
+    pub name: &'a str,
+    /// Activation tensors.
+    pub tensors: &'a [Tensor],
+    /// Ops in graph (= execution) order.
+    pub ops: &'a [Op],
+    /// The model input tensor.
+    pub input: TensorId,
+    /// The model output tensor.
+    pub output: TensorId,
+    /// int8 weight pool.
+    pub weights: &'a [i8],
+    /// int32 pool: biases, multipliers, shifts.
+    pub params: &'a [i32],
+}
+
+/// Why a model is malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// An op refers to a tensor index past the tensor table.
+    BadTensor {
+        /// Op index.
+        op: u16,
+    },
+    /// A tensor is read before any op produced it (or is produced twice).
+    NotTopological {
+        /// Op index.
+        op: u16,
+    },
+    /// An op's shapes do not agree with its parameters.
+    BadShape {
+        /// Op index.
+        op: u16,
+    },
+    /// A span points outside the weight or parameter pool, or has the wrong length.
+    BadSpan {
+        /// Op index.
+        op: u16,
+    },
+}
+
+impl core::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ModelError::BadTensor { op } => {
+                write!(f, "op {op} refers to a tensor that does not exist")
+            }
+            ModelError::NotTopological { op } => {
+                write!(f, "op {op} reads a tensor that no earlier op produced (ops must be in graph order)")
+            }
+            ModelError::BadShape { op } => write!(
+                f,
+                "op {op}: input and output shapes do not fit the op's parameters"
+            ),
+            ModelError::BadSpan { op } => write!(
+                f,
+                "op {op}: weights or parameters out of range or of the wrong length"
+            ),
+        }
+    }
+}
+
+impl<'a> Model<'a> {
+    /// A tensor by id.
+    pub fn tensor(&self, id: TensorId) -> &'a Tensor {
+        &self.tensors[id as usize]
+    }
+
+    /// Multiply-accumulates of op `i` for its full output.
+    pub fn op_macs(&self, i: usize) -> u64 {
+        let op = &self.ops[i];
+        let out = self.tensor(op.output);
+        crate::plan::macs_for_rows(self, op, out.h, out.w)
+    }
+
+    /// Multiply-accumulates of one whole inference.
+    pub fn macs(&self) -> u64 {
+        (0..self.ops.len()).map(|i| self.op_macs(i)).sum()
+    }
+
+    /// Checks the structural invariants every planner and executor relies on: valid tensor
+    /// ids, graph order, shapes consistent with windows and strides, spans in range.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let n = self.tensors.len();
+        let mut produced = [false; 1024];
+        if n > produced.len() || self.input as usize >= n || self.output as usize >= n {
+            return Err(ModelError::BadTensor { op: 0 });
+        }
+        produced[self.input as usize] = true;
+        for (i, op) in self.ops.iter().enumerate() {
+            let opi = i as u16;
+            for t in op.input_ids().chain(core::iter::once(op.output)) {
+                if t as usize >= n {
+                    return Err(ModelError::BadTensor { op: opi });
+                }
+            }
+            for t in op.input_ids() {
+                if !produced[t as usize] {
+                    return Err(ModelError::NotTopological { op: opi });
+                }
+            }
+            if produced[op.output as usize] {
+                return Err(ModelError::NotTopological { op: opi });
+            }
+            produced[op.output as usize] = true;
+            self.validate_op(op).map_err(|e| e(opi))?;
+        }
+        Ok(())
+    }
+
+    fn span_ok(&self, s: Span, weights: bool, len: usize) -> bool {
+        let pool = if weights {
+            self.weights.len()
+        } else {
+            self.params.len()
+        };
+        s.len as usize == len && (s.start as usize + s.len as usize) <= pool
+    }
+
+    fn validate_op(&self, op: &Op) -> Result<(), fn(u16) -> ModelError> {
+        let bad_shape: fn(u16) -> ModelError = |op| ModelError::BadShape { op };
+        let bad_span: fn(u16) -> ModelError = |op| ModelError::BadSpan { op };
+        let input = self.tensor(op.inputs[0]);
+        let out = self.tensor(op.output);
+        let window_ok = |w: Window| {
+            w.kh > 0
+                && w.kw > 0
+                && w.sh > 0
+                && w.sw > 0
+                && Window::out_size(w.padding, input.h, w.kh, w.sh) == out.h
+                && Window::out_size(w.padding, input.w, w.kw, w.sw) == out.w
+        };
+        match &op.kind {
+            OpKind::Conv2d(c) | OpKind::DepthwiseConv2d(c) => {
+                let depthwise = matches!(op.kind, OpKind::DepthwiseConv2d(_));
+                if !window_ok(c.window) || (depthwise && input.c != out.c) {
+                    return Err(bad_shape);
+                }
+                let per_filter = c.window.kh as usize * c.window.kw as usize;
+                let filter_len = if depthwise {
+                    per_filter * out.c as usize
+                } else {
+                    per_filter * input.c as usize * out.c as usize
+                };
+                let oc = out.c as usize;
+                if !self.span_ok(c.filter, true, filter_len)
+                    || !(c.bias.len == 0 || self.span_ok(c.bias, false, oc))
+                    || !self.span_ok(c.multiplier, false, oc)
+                    || !self.span_ok(c.shift, false, oc)
+                {
+                    return Err(bad_span);
+                }
+            }
+            OpKind::AveragePool2d(p) | OpKind::MaxPool2d(p) => {
+                if !window_ok(p.window) || input.c != out.c {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::Add(_) => {
+                let other = self.tensor(op.inputs[1]);
+                let same = |a: &Tensor, b: &Tensor| (a.h, a.w, a.c) == (b.h, b.w, b.c);
+                if op.inputs[1] == NO_TENSOR || !same(input, other) || !same(input, out) {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::Reshape => {
+                if input.len() != out.len() {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::FullyConnected(fc) => {
+                let (n_in, n_out) = (input.len(), out.c as usize);
+                if out.h != 1 || out.w != 1 {
+                    return Err(bad_shape);
+                }
+                let m = fc.multiplier.len as usize;
+                if !self.span_ok(fc.filter, true, n_in * n_out)
+                    || !(fc.bias.len == 0 || self.span_ok(fc.bias, false, n_out))
+                    || !(m == 1 || m == n_out)
+                    || !self.span_ok(fc.multiplier, false, m)
+                    || !self.span_ok(fc.shift, false, m)
+                {
+                    return Err(bad_span);
+                }
+            }
+            OpKind::Softmax(_) => {
+                if input.len() != out.len() {
+                    return Err(bad_shape);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Index of the op producing each tensor is its position; this finds it.
+    pub fn producer(&self, t: TensorId) -> Option<usize> {
+        self.ops.iter().position(|op| op.output == t)
+    }
+
+    /// A stable 64-bit FNV-1a hash of everything that defines the model's arithmetic.
+    pub fn hash(&self) -> u64 {
+        let mut h = Fnv::new();
+        for t in self.tensors {
+            h.write(&t.h.to_le_bytes());
+            h.write(&t.w.to_le_bytes());
+            h.write(&t.c.to_le_bytes());
+            h.write(&t.scale.to_bits().to_le_bytes());
+            h.write(&t.zero_point.to_le_bytes());
+        }
+        for op in self.ops {
+            // The Debug form covers every parameter; it is stable for a given source tree.
+            let mut w = FnvWriter(&mut h);
+            let _ = core::fmt::write(&mut w, format_args!("{op:?}"));
+        }
+        h.write(&self.input.to_le_bytes());
+        h.write(&self.output.to_le_bytes());
+        h.write(bytemuck::cast_slice(self.weights));
+        for p in self.params {
+            h.write(&p.to_le_bytes());
+        }
+        h.finish()
+    }
+}
+
+struct Fnv(u64);
+
+impl Fnv {
+    const fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    const fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+struct FnvWriter<'a>(&'a mut Fnv);
+
+impl core::fmt::Write for FnvWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// An owned model (host side): build one op at a time, then borrow it as a [`Model`].
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, Default)]
+pub struct ModelBuf {
+    /// Name.
+    pub name: String,
+    /// Activation tensors.
+    pub tensors: Vec<Tensor>,
+    /// Ops in graph order.
+    pub ops: Vec<Op>,
+    /// Model input.
+    pub input: TensorId,
+    /// Model output.
+    pub output: TensorId,
+    /// int8 weight pool.
+    pub weights: Vec<i8>,
+    /// int32 parameter pool.
+    pub params: Vec<i32>,
+}
+
+#[cfg(feature = "std")]
+impl ModelBuf {
+    /// Borrows the model.
+    pub fn as_model(&self) -> Model<'_> {
+        Model {
+            name: &self.name,
+            tensors: &self.tensors,
+            ops: &self.ops,
+            input: self.input,
+            output: self.output,
+            weights: &self.weights,
+            params: &self.params,
+        }
+    }
+
+    /// Adds a tensor and returns its id.
+    pub fn add_tensor(&mut self, t: Tensor) -> TensorId {
+        self.tensors.push(t);
+        (self.tensors.len() - 1) as TensorId
+    }
+
+    /// Appends int8 weights, returning their span.
+    pub fn push_weights(&mut self, w: &[i8]) -> Span {
+        let start = self.weights.len() as u32;
+        self.weights.extend_from_slice(w);
+        Span {
+            start,
+            len: w.len() as u32,
+        }
+    }
+
+    /// Appends int32 parameters, returning their span.
+    pub fn push_params(&mut self, p: &[i32]) -> Span {
+        let start = self.params.len() as u32;
+        self.params.extend_from_slice(p);
+        Span {
+            start,
+            len: p.len() as u32,
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Patch configurations and their validation (`no_std`).
+
+use crate::model::{Model, NO_TENSOR};
+
+/// Where the model input tensor lives during inference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum InputPlacement {
+    /// Read in place from flash (a constant): not part of the arena.
+    #[default]
+    Flash,
+    /// Copied into the arena first (a sensor frame buffer): counted in the arena.
+    Arena,
+}
+
+impl InputPlacement {
+    /// `flash` or `arena`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InputPlacement::Flash => "flash",
+            InputPlacement::Arena => "arena",
+        }
+    }
+}
+
+/// `(split, nh x nw)`: the first `split` ops run patch by patch over an `nh x nw` grid of the
+/// patch stage's output. `split = 0` or a 1x1 grid is plain layer-by-layer inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PatchConfig {
+    /// Number of leading ops in the patch stage.
+    pub split: u16,
+    /// Patch rows.
+    pub nh: u16,
+    /// Patch columns.
+    pub nw: u16,
+    /// Where the input tensor lives.
+    pub input_in: InputPlacement,
+}
+
+impl Default for PatchConfig {
+    fn default() -> Self {
+        Self::LAYERWISE
+    }
+}
+
+impl PatchConfig {
+    /// Layer-by-layer inference, input in flash.
+    pub const LAYERWISE: PatchConfig = PatchConfig {
+        split: 0,
+        nh: 1,
+        nw: 1,
+        input_in: InputPlacement::Flash,
+    };
+
+    /// A patch configuration with the input in flash.
+    pub const fn new(split: u16, nh: u16, nw: u16) -> Self {
+        PatchConfig {
+            split,
+            nh,
+            nw,
+            input_in: InputPlacement::Flash,
+        }
+    }
+
+    /// True when this runs layer by layer (no patch stage).
+    pub const fn is_layerwise(&self) -> bool {
+        self.split == 0 || (self.nh == 1 && self.nw == 1)
+    }
+
+    /// Number of patches.
+    pub const fn patches(&self) -> usize {
+        self.nh as usize * self.nw as usize
+    }
+}
+
+/// Why a patch configuration cannot run on a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `split` is past the last op that can end a patch stage.
+    SplitOutOfRange {
+        /// The requested split.
+        split: u16,
+        /// The largest valid split.
+        max: u16,
+    },
+    /// The patch stage would contain an op that is not spatial (RESHAPE, FULLY_CONNECTED, ...).
+    NotSpatial {
+        /// The requested split.
+        split: u16,
+        /// The first op that is not spatial.
+        op: u16,
+    },
+    /// A tensor other than the stage output is used on both sides of the split (a residual
+    /// branch crosses it).
+    BranchCrossesSplit {
+        /// The requested split.
+        split: u16,
+        /// The tensor that crosses.
+        tensor: u16,
+    },
+    /// Zero patches, or more patch rows/columns than the stage output has.
+    TooManyPatches {
+        /// Requested grid rows.
+        nh: u16,
+        /// Requested grid columns.
+        nw: u16,
+        /// Rows of the stage output.
+        rows: u16,
+        /// Columns of the stage output.
+        cols: u16,
+    },
+    /// A patch grid was given with `split = 0`.
+    PatchesWithoutStage,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            ConfigError::SplitOutOfRange { split, max } => write!(
+                f,
+                "split {split} is out of range: the patch stage can hold at most the first {max} ops (valid splits are 0..={max}, some cut inside residual blocks are not)"
+            ),
+            ConfigError::NotSpatial { split, op } => write!(
+                f,
+                "split {split} would put op {op} in the patch stage, but it is not a spatial op; use a split of at most {op}"
+            ),
+            ConfigError::BranchCrossesSplit { split, tensor } => write!(
+                f,
+                "split {split} cuts a branch: tensor {tensor} is used on both sides of the split; choose a split at a block boundary (`patchbench plan --model M` lists the valid splits)"
+            ),
+            ConfigError::TooManyPatches { nh, nw, rows, cols } => write!(
+                f,
+                "a {nh}x{nw} patch grid does not fit the patch stage output of {rows}x{cols}: use 1..={rows} patch rows and 1..={cols} patch columns"
+            ),
+            ConfigError::PatchesWithoutStage => {
+                write!(f, "a patch grid needs a patch stage: give a split of at least 1, or use 1x1 patches")
+            }
+        }
+    }
+}
+
+/// The largest split whose stage holds only spatial ops.
+pub fn max_split(model: &Model) -> u16 {
+    model
+        .ops
+        .iter()
+        .take_while(|op| op.kind.is_spatial())
+        .count() as u16
+}
+
+/// Checks that `split` is a clean cut: all ops before it are spatial and the only tensor
+/// that crosses it is the output of op `split - 1`.
+pub fn check_split(model: &Model, split: u16) -> Result<(), ConfigError> {
+    let max = max_split(model);
+    if split == 0 {
+        return Ok(());
+    }
+    if split as usize > model.ops.len() {
+        return Err(ConfigError::SplitOutOfRange { split, max });
+    }
+    if split > max {
+        return Err(ConfigError::NotSpatial { split, op: max });
+    }
+    let stage_output = model.ops[split as usize - 1].output;
+    let stage_tensor =
+        |t: u16| t == model.input || model.ops[..split as usize].iter().any(|op| op.output == t);
+    for op in &model.ops[split as usize..] {
+        for t in op.input_ids() {
+            if t != stage_output && t != NO_TENSOR && stage_tensor(t) {
+                return Err(ConfigError::BranchCrossesSplit { split, tensor: t });
+            }
+        }
+    }
+    // The stage output must be the only stage tensor that leaves it: the model output too.
+    if model.output != stage_output && stage_tensor(model.output) {
+        return Err(ConfigError::BranchCrossesSplit {
+            split,
+            tensor: model.output,
+        });
+    }
+    Ok(())
+}
+
+/// Validates a whole configuration against a model.
+pub fn check_config(model: &Model, config: &PatchConfig) -> Result<(), ConfigError> {
+    if config.nh == 0 || config.nw == 0 {
+        return Err(ConfigError::TooManyPatches {
+            nh: config.nh,
+            nw: config.nw,
+            rows: 0,
+            cols: 0,
+        });
+    }
+    if config.split == 0 {
+        return if config.patches() == 1 {
+            Ok(())
+        } else {
+            Err(ConfigError::PatchesWithoutStage)
+        };
+    }
+    check_split(model, config.split)?;
+    let out = model.tensor(model.ops[config.split as usize - 1].output);
+    if config.nh > out.h || config.nw > out.w {
+        return Err(ConfigError::TooManyPatches {
+            nh: config.nh,
+            nw: config.nw,
+            rows: out.h,
+            cols: out.w,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Spatial geometry shared by the planner and the executors: regions, receptive fields
+//! (halos) and MAC counts. `no_std`, allocation-free.
+
+use crate::model::{Model, Op, OpKind, Tensor, Window};
+
+/// A rectangle of rows and columns of a tensor, in the tensor's own (global) coordinates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Region {
+    /// First row.
+    pub y0: u16,
+    /// First column.
+    pub x0: u16,
+    /// Rows.
+    pub h: u16,
+    /// Columns.
+    pub w: u16,
+}
+
+impl Region {
+    /// The whole of a tensor.
+    pub const fn full(t: &Tensor) -> Region {
+        Region {
+            y0: 0,
+            x0: 0,
+            h: t.h,
+            w: t.w,
+        }
+    }
+
+    /// Pixels in the region.
+    pub const fn pixels(&self) -> usize {
+        self.h as usize * self.w as usize
+    }
+
+    /// True for an empty region.
+    pub const fn is_empty(&self) -> bool {
+        self.h == 0 || self.w == 0
+    }
+
+    /// Smallest region holding both (an empty region is the identity).
+    pub fn union(self, other: Region) -> Region {
+        if self.is_empty() {
+            return other;
+        }
+        if other.is_empty() {
+            return self;
+        }
+        let y0 = self.y0.min(other.y0);
+        let x0 = self.x0.min(other.x0);
+        let y1 = (self.y0 + self.h).max(other.y0 + other.h);
+        let x1 = (self.x0 + self.w).max(other.x0 + other.w);
+        Region {
+            y0,
+            x0,
+            h: y1 - y0,
+            w: x1 - x0,
+        }
+    }
+
+    /// True when `other` lies inside `self`.
+    pub const fn contains(&self, other: &Region) -> bool {
+        other.y0 >= self.y0
+            && other.x0 >= self.x0
+            && other.y0 + other.h <= self.y0 + self.h
+            && other.x0 + other.w <= self.x0 + self.w
+    }
+}
+
+/// Input interval `[start, end)` along one axis needed for output interval `[a, a + n)`:
+/// `(n - 1) * stride + kernel` rows starting at `a * stride - pad`, clipped to the input
+/// (the clipped part is the op's own zero padding).
+const fn axis_halo(a: u16, n: u16, kernel: u8, stride: u8, pad: u8, input: u16) -> (u16, u16) {
+    let start = a as i32 * stride as i32 - pad as i32;
+    let end = start + (n as i32 - 1) * stride as i32 + kernel as i32;
+    let lo = if start < 0 { 0 } else { start };
+    let hi = if end > input as i32 {
+        input as i32
+    } else {
+        end
+    };
+    (lo as u16, (hi - lo) as u16)
+}
+
+/// The region of `input` that op `op` reads to produce `out` of its output.
+pub fn input_region(op: &Op, input: &Tensor, out: Region) -> Region {
+    if out.is_empty() {
+        return out;
+    }
+    match op.kind.window() {
+        Some(Window {
+            kh,
+            kw,
+            sh,
+            sw,
+            pad_top,
+            pad_left,
+            ..
+        }) => {
+            let (y0, h) = axis_halo(out.y0, out.h, kh, sh, pad_top, input.h);
+            let (x0, w) = axis_halo(out.x0, out.w, kw, sw, pad_left, input.w);
+            Region { y0, x0, h, w }
+        }
+        // Element-wise (ADD): the same pixels.
+        None => out,
+    }
+}
+
+/// Multiply-accumulates of `op` producing `rows x cols` output pixels. CONV_2D,
+/// DEPTHWISE_CONV_2D and FULLY_CONNECTED count (the whole kernel, padding included, the usual
+/// convention); pools, ADD, RESHAPE and SOFTMAX count zero.
+pub fn macs_for_rows(model: &Model, op: &Op, rows: u16, cols: u16) -> u64 {
+    let input = model.tensor(op.inputs[0]);
+    let out = model.tensor(op.output);
+    let pixels = u64::from(rows) * u64::from(cols);
+    match &op.kind {
+        OpKind::Conv2d(c) => {
+            pixels
+                * u64::from(out.c)
+                * u64::from(c.window.kh)
+                * u64::from(c.window.kw)
+                * u64::from(input.c)
+        }
+        OpKind::DepthwiseConv2d(c) => {
+            pixels * u64::from(out.c) * u64::from(c.window.kh) * u64::from(c.window.kw)
+        }
+        OpKind::FullyConnected(_) => input.len() as u64 * u64::from(out.c),
+        _ => 0,
+    }
+}
+
+/// The `[start, len)` of part `i` when `n` is split into `parts` near-equal parts (the larger
+/// parts last).
+pub const fn split_axis(n: u16, parts: u16, i: u16) -> (u16, u16) {
+    let start = (i as u32 * n as u32 / parts as u32) as u16;
+    let end = ((i as u32 + 1) * n as u32 / parts as u32) as u16;
+    (start, end - start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Padding;
+
+    #[test]
+    fn halo_follows_the_formula_and_clips_at_borders() {
+        // 3x3 stride 1 pad 1 on 10 rows: output rows 4..7 need input rows 3..8.
+        assert_eq!(axis_halo(4, 3, 3, 1, 1, 10), (3, 5));
+        // First rows clip the padding away: output 0..2 needs rows -1..3 -> 0..3.
+        assert_eq!(axis_halo(0, 2, 3, 1, 1, 10), (0, 3));
+        // Last rows clip at the bottom.
+        assert_eq!(axis_halo(8, 2, 3, 1, 1, 10), (7, 3));
+        // Stride 2, kernel 3, SAME on 10 -> 5 rows, pad_top 0: outputs 2..5 need 4..10 (clipped).
+        assert_eq!(axis_halo(2, 3, 3, 2, 0, 10), (4, 6));
+        // g output rows need (g - 1) * s + k input rows in the interior.
+        assert_eq!(axis_halo(3, 4, 5, 2, 2, 100).1, (4 - 1) * 2 + 5);
+    }
+
+    #[test]
+    fn padding_resolution_matches_tflite() {
+        assert_eq!(Window::out_size(Padding::Same, 96, 3, 2), 48);
+        assert_eq!(Window::leading_pad(Padding::Same, 96, 48, 3, 2), 0);
+        assert_eq!(Window::out_size(Padding::Same, 49, 10, 2), 25);
+        assert_eq!(Window::leading_pad(Padding::Same, 49, 25, 10, 2), 4);
+        assert_eq!(Window::out_size(Padding::Valid, 7, 3, 2), 3);
+        assert_eq!(Window::leading_pad(Padding::Same, 5, 5, 3, 1), 1);
+    }
+
+    #[test]
+    fn axis_split_covers_everything_once() {
+        for n in 1..40u16 {
+            for parts in 1..=n {
+                let mut next = 0;
+                for i in 0..parts {
+                    let (s, l) = split_axis(n, parts, i);
+                    assert_eq!(s, next);
+                    assert!(l >= 1);
+                    next = s + l;
+                }
+                assert_eq!(next, n);
+            }
+        }
+    }
+
+    #[test]
+    fn union_is_the_bounding_box() {
+        let a = Region {
+            y0: 0,
+            x0: 2,
+            h: 3,
+            w: 2,
+        };
+        let b = Region {
+            y0: 4,
+            x0: 0,
+            h: 1,
+            w: 1,
+        };
+        assert_eq!(
+            a.union(b),
+            Region {
+                y0: 0,
+                x0: 0,
+                h: 5,
+                w: 4
+            }
+        );
+        assert_eq!(a.union(Region::default()), a);
+    }
+}

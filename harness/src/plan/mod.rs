@@ -1,0 +1,78 @@
+//! Planning: shapes, halos, arena layout and cost of a model under a patch configuration.
+//!
+//! The same code answers "what will this config cost" on the host (`patchbench plan`) and
+//! produces the [`ExecPlan`] the executors (and the firmware) run from, so prediction and
+//! measurement can be compared byte for byte.
+
+mod config;
+mod geometry;
+#[cfg(feature = "std")]
+pub mod memory;
+mod patch;
+
+pub use config::{check_config, check_split, max_split, ConfigError, InputPlacement, PatchConfig};
+pub use geometry::{input_region, macs_for_rows, split_axis, Region};
+pub use patch::{patch_tile, stage_regions};
+
+use crate::model::ModelError;
+
+/// Offset of a tensor that is not in the arena (the model input read from flash).
+pub const IN_FLASH: u32 = u32::MAX;
+
+/// What the executors need of a plan: the effective split, the arena offset of every
+/// tensor's buffer and the tile every stage op computes for every patch. Borrowed, so the
+/// firmware keeps it in flash.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecPlan<'a> {
+    /// Ops in the patch stage (0: layer-wise).
+    pub split: u16,
+    /// Number of patches (1 when layer-wise).
+    pub patches: u16,
+    /// Where the input lives.
+    pub input_in: InputPlacement,
+    /// Bytes the arena must have.
+    pub arena_bytes: u32,
+    /// Per tensor: byte offset of its buffer in the arena, or [`IN_FLASH`].
+    pub offsets: &'a [u32],
+    /// `regions[p * split + i]`: output region op `i` computes in patch `p`.
+    pub regions: &'a [Region],
+}
+
+/// Why a plan could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The model itself is malformed.
+    Model(ModelError),
+    /// The configuration does not fit the model.
+    Config(ConfigError),
+}
+
+impl core::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PlanError::Model(e) => write!(f, "invalid model: {e}"),
+            PlanError::Config(e) => write!(f, "invalid patch config: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PlanError {}
+
+impl From<ConfigError> for PlanError {
+    fn from(e: ConfigError) -> Self {
+        PlanError::Config(e)
+    }
+}
+
+impl From<ModelError> for PlanError {
+    fn from(e: ModelError) -> Self {
+        PlanError::Model(e)
+    }
+}
+
+#[cfg(feature = "std")]
+mod build;
+#[cfg(feature = "std")]
+pub use build::{plan, valid_splits, OpReport, Plan};

@@ -1,0 +1,158 @@
+//! Oracle 2: patch-based inference reproduces layer-wise inference bit for bit, for every
+//! zoo model and random valid patch configurations (and both input placements).
+
+use harness::model::ModelBuf;
+use harness::plan::{plan, valid_splits, InputPlacement, PatchConfig};
+use harness::{exec, zoo};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use std::sync::OnceLock;
+
+fn model(name: &str) -> &'static ModelBuf {
+    static MODELS: OnceLock<Vec<(String, ModelBuf)>> = OnceLock::new();
+    let all = MODELS.get_or_init(|| {
+        zoo::MODELS
+            .iter()
+            .map(|(n, _)| (n.to_string(), zoo::build(n).unwrap()))
+            .collect()
+    });
+    &all.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+fn random_input(len: usize, seed: u64) -> Vec<i8> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..len).map(|_| rng.gen()).collect()
+}
+
+/// Runs `config` and returns (output, arena bytes).
+fn infer(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> (Vec<i8>, usize) {
+    let model = m.as_model();
+    let p = plan(&model, config).unwrap_or_else(|e| panic!("{}: {config:?}: {e}", m.name));
+    let mut arena = vec![0xa5u8; p.arena_peak_bytes];
+    let out = exec::run(&model, &p.exec(), &mut arena, input)
+        .unwrap()
+        .to_vec();
+    (out, p.arena_peak_bytes)
+}
+
+fn check(
+    name: &str,
+    split_pick: usize,
+    nh_pick: u16,
+    nw_pick: u16,
+    arena_input: bool,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let m = model(name);
+    let model = m.as_model();
+    let splits = valid_splits(&model);
+    let split = splits[split_pick % splits.len()];
+    let out = model.tensor(model.ops[split as usize - 1].output);
+    let nh = 1 + nh_pick % out.h.min(8);
+    let nw = 1 + nw_pick % out.w.min(8);
+    let input_in = if arena_input {
+        InputPlacement::Arena
+    } else {
+        InputPlacement::Flash
+    };
+    let input = random_input(model.tensor(model.input).len(), seed);
+    let (reference, _) = infer(m, PatchConfig::LAYERWISE, &input);
+    let (patched, _) = infer(
+        m,
+        PatchConfig {
+            split,
+            nh,
+            nw,
+            input_in,
+        },
+        &input,
+    );
+    prop_assert_eq!(
+        patched,
+        reference,
+        "{} split {} {}x{} input in {:?}",
+        name,
+        split,
+        nh,
+        nw,
+        input_in
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tiny_patch_equals_layerwise(s in 0usize..64, nh in 0u16..64, nw in 0u16..64, a: bool, seed: u64) {
+        check("tiny", s, nh, nw, a, seed)?;
+    }
+
+    #[test]
+    fn resnet8_patch_equals_layerwise(s in 0usize..64, nh in 0u16..64, nw in 0u16..64, a: bool, seed: u64) {
+        check("resnet8-r32", s, nh, nw, a, seed)?;
+    }
+}
+
+proptest! {
+    // The two MobileNets take ~0.1-0.3 s per inference pair: fewer cases.
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mbv1_patch_equals_layerwise(s in 0usize..64, nh in 0u16..64, nw in 0u16..64, a: bool, seed: u64) {
+        check("mbv1-w0.25-r96", s, nh, nw, a, seed)?;
+    }
+
+    #[test]
+    fn mbv2_patch_equals_layerwise(s in 0usize..64, nh in 0u16..64, nw in 0u16..64, a: bool, seed: u64) {
+        check("mbv2-w0.35-r144", s, nh, nw, a, seed)?;
+    }
+}
+
+#[test]
+fn every_split_of_tiny_with_uneven_grids() {
+    let m = model("tiny");
+    let model = m.as_model();
+    let input = random_input(model.tensor(model.input).len(), 7);
+    let (reference, layer_arena) = infer(m, PatchConfig::LAYERWISE, &input);
+    for split in valid_splits(&model) {
+        let out = model.tensor(model.ops[split as usize - 1].output);
+        for (nh, nw) in [(2, 1), (1, 3), (3, 2), (out.h, out.w)] {
+            let (patched, _) = infer(
+                m,
+                PatchConfig::new(split, nh.min(out.h), nw.min(out.w)),
+                &input,
+            );
+            assert_eq!(patched, reference, "split {split} {nh}x{nw}");
+        }
+    }
+    assert!(layer_arena > 0);
+}
+
+#[test]
+fn residual_splits_are_rejected_with_the_valid_range() {
+    let m = model("tiny");
+    let model = m.as_model();
+    // Ops 0..3 are conv, dw, conv, add(op0, op2): cutting after op 1 or 2 leaves op 0's output
+    // needed by the ADD on the other side; after op 0 it is the stage output itself.
+    assert_eq!(valid_splits(&model), vec![1, 4, 5, 6, 7]);
+    let err = plan(&model, PatchConfig::new(2, 2, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cuts a branch"), "{err}");
+    let err = plan(&model, PatchConfig::new(9, 2, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not a spatial op") && err.contains("at most 7"),
+        "{err}"
+    );
+    let err = plan(&model, PatchConfig::new(7, 5, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1..=4 patch rows"), "{err}");
+    let err = plan(&model, PatchConfig::new(0, 2, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs a patch stage"), "{err}");
+}

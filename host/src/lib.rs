@@ -1,0 +1,1 @@
+//! patchbench host library.
