@@ -34,16 +34,10 @@ impl core::fmt::Display for ExecError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             ExecError::ArenaTooSmall { needed, given } => {
-                write!(
-                    f,
-                    "arena of {given} B is smaller than the {needed} B the plan needs"
-                )
+                write!(f, "arena of {given} B is smaller than the {needed} B the plan needs")
             }
             ExecError::InputSize { expected, given } => {
-                write!(
-                    f,
-                    "input has {given} B but the model input tensor has {expected} B"
-                )
+                write!(f, "input has {given} B but the model input tensor has {expected} B")
             }
             ExecError::PlanMismatch => write!(f, "the plan was made for a different model"),
         }
@@ -97,9 +91,7 @@ fn borrow<'a>(
                 let bytes = if off + len <= out.start {
                     &below[off..off + len]
                 } else if off >= out.end {
-                    above
-                        .get(off - out.end..off - out.end + len)
-                        .ok_or(ExecError::PlanMismatch)?
+                    above.get(off - out.end..off - out.end + len).ok_or(ExecError::PlanMismatch)?
                 } else {
                     return Err(ExecError::PlanMismatch);
                 };
@@ -110,7 +102,7 @@ fn borrow<'a>(
     Ok((bytemuck::cast_slice_mut(out_bytes), res))
 }
 
-fn span<'a, T>(pool: &'a [T], s: Span) -> &'a [T] {
+fn span<T>(pool: &[T], s: Span) -> &[T] {
     &pool[s.range()]
 }
 
@@ -174,11 +166,7 @@ fn run_op(
     }
     let Place::Arena(out_off) = ctx.place(op.output) else {
         // Only a RESHAPE of the flash input can live in flash: nothing to compute.
-        return if matches!(op.kind, OpKind::Reshape) {
-            Ok(())
-        } else {
-            Err(ExecError::PlanMismatch)
-        };
+        return if matches!(op.kind, OpKind::Reshape) { Ok(()) } else { Err(ExecError::PlanMismatch) };
     };
     if matches!(op.kind, OpKind::Reshape) {
         if let Some((Place::Arena(off), _)) = srcs[0] {
@@ -189,29 +177,15 @@ fn run_op(
     }
     let out_len = out_stored.pixels() * out_t.c as usize;
     let (out, ins) = borrow(arena, input, out_off..out_off + out_len, srcs)?;
-    let view = |k: usize| View {
-        data: ins[k],
-        stored: in_stored[k],
-        c: chans[k],
-    };
-    let mut out_view = ViewMut {
-        data: out,
-        stored: out_stored,
-        c: out_t.c as usize,
-    };
+    let view = |k: usize| View { data: ins[k], stored: in_stored[k], c: chans[k] };
+    let mut out_view = ViewMut { data: out, stored: out_stored, c: out_t.c as usize };
     match &op.kind {
-        OpKind::Conv2d(c) => {
-            reference::conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute)
-        }
+        OpKind::Conv2d(c) => reference::conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute),
         OpKind::DepthwiseConv2d(c) => {
             reference::depthwise_conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute)
         }
-        OpKind::AveragePool2d(p) => {
-            reference::average_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute)
-        }
-        OpKind::MaxPool2d(p) => {
-            reference::max_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute)
-        }
+        OpKind::AveragePool2d(p) => reference::average_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute),
+        OpKind::MaxPool2d(p) => reference::max_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute),
         OpKind::Add(a) => {
             let args = AddArgs {
                 input1_offset: -model.tensor(op.inputs[0]).zero_point,
@@ -247,24 +221,26 @@ fn run_op(
 /// `input` is the model input (raw int8, NHWC). With [`InputPlacement::Arena`] it is first
 /// copied into the arena, as a sensor would write it; with [`InputPlacement::Flash`] it is
 /// read in place.
-pub fn run<'a>(
+pub fn run<'a>(model: &Model, plan: &ExecPlan, arena: &'a mut [u8], input: &'a [i8]) -> Result<&'a [i8], ExecError> {
+    run_observed(model, plan, arena, input, |_, _| {})
+}
+
+/// [`run`], calling `observe(op_index, output)` for every op whose output tensor exists in
+/// full: every op layer-wise; with a patch stage, its last op once all patches ran, then
+/// every later op.
+pub fn run_observed<'a>(
     model: &Model,
     plan: &ExecPlan,
     arena: &'a mut [u8],
     input: &'a [i8],
+    mut observe: impl FnMut(usize, &[i8]),
 ) -> Result<&'a [i8], ExecError> {
     let in_t = model.tensor(model.input);
     if input.len() != in_t.len() {
-        return Err(ExecError::InputSize {
-            expected: in_t.len() as u32,
-            given: input.len() as u32,
-        });
+        return Err(ExecError::InputSize { expected: in_t.len() as u32, given: input.len() as u32 });
     }
     if arena.len() < plan.arena_bytes as usize {
-        return Err(ExecError::ArenaTooSmall {
-            needed: plan.arena_bytes,
-            given: arena.len() as u32,
-        });
+        return Err(ExecError::ArenaTooSmall { needed: plan.arena_bytes, given: arena.len() as u32 });
     }
     let split = plan.split as usize;
     if plan.offsets.len() != model.tensors.len()
@@ -279,9 +255,7 @@ pub fn run<'a>(
         let Place::Arena(off) = ctx.place(model.input) else {
             return Err(ExecError::PlanMismatch);
         };
-        let dst = arena
-            .get_mut(off..off + input.len())
-            .ok_or(ExecError::PlanMismatch)?;
+        let dst = arena.get_mut(off..off + input.len()).ok_or(ExecError::PlanMismatch)?;
         dst.copy_from_slice(bytemuck::cast_slice(input));
     }
 
@@ -297,13 +271,13 @@ pub fn run<'a>(
                     None => full(t), // the model input
                 };
             }
-            let out_stored = if i + 1 == split {
-                full(op.output)
-            } else {
-                tiles[i]
-            };
+            let out_stored = if i + 1 == split { full(op.output) } else { tiles[i] };
             run_op(&ctx, arena, input, i, in_stored, out_stored, tiles[i])?;
         }
+    }
+
+    if split > 0 {
+        observe(split - 1, tensor_bytes(&ctx, arena, input, model.ops[split - 1].output));
     }
 
     // The rest, layer by layer on whole tensors.
@@ -312,20 +286,18 @@ pub fn run<'a>(
         for (k, t) in op.input_ids().enumerate() {
             in_stored[k] = full(t);
         }
-        run_op(
-            &ctx,
-            arena,
-            input,
-            i,
-            in_stored,
-            full(op.output),
-            full(op.output),
-        )?;
+        run_op(&ctx, arena, input, i, in_stored, full(op.output), full(op.output))?;
+        observe(i, tensor_bytes(&ctx, arena, input, op.output));
     }
 
-    let out_len = model.tensor(model.output).len();
-    Ok(match ctx.place(model.output) {
-        Place::Input => &input[..out_len],
-        Place::Arena(off) => bytemuck::cast_slice(&arena[off..off + out_len]),
-    })
+    Ok(tensor_bytes(&ctx, arena, input, model.output))
+}
+
+/// The bytes of a whole tensor (wherever it lives).
+fn tensor_bytes<'a>(ctx: &Ctx, arena: &'a [u8], input: &'a [i8], t: TensorId) -> &'a [i8] {
+    let len = ctx.model.tensor(t).len();
+    match ctx.place(t) {
+        Place::Input => &input[..len],
+        Place::Arena(off) => bytemuck::cast_slice(&arena[off..off + len]),
+    }
 }

@@ -33,10 +33,7 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
     let left = if shift > 0 { shift } else { 0 };
     let right = if shift > 0 { 0 } else { -shift };
-    rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), multiplier),
-        right,
-    )
+    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), multiplier), right)
 }
 
 /// Saturating `x * 2^exponent` for a positive exponent, rounding shift for a negative one
@@ -82,10 +79,7 @@ fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
     let x3 = fmul(x2, x);
     let x4 = fmul(x2, x2);
     let x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2);
-    let poly = saturating_rounding_multiply_by_pot(
-        fmul(x4_over_4.wrapping_add(x3), ONE_OVER_3).wrapping_add(x2),
-        -1,
-    );
+    let poly = saturating_rounding_multiply_by_pot(fmul(x4_over_4.wrapping_add(x3), ONE_OVER_3).wrapping_add(x2), -1);
     CONSTANT_TERM.wrapping_add(fmul(CONSTANT_TERM, x.wrapping_add(poly)))
 }
 
@@ -97,9 +91,10 @@ pub fn exp_on_negative_values_q5(a: i32) -> i32 {
     let one_quarter = 1i32 << (FRACTIONAL_BITS - 2);
     let mask = one_quarter - 1;
     let a_mod_quarter_minus_one_quarter = (a & mask).wrapping_sub(one_quarter);
-    let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(
-        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, INTEGER_BITS),
-    );
+    let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(saturating_rounding_multiply_by_pot(
+        a_mod_quarter_minus_one_quarter,
+        INTEGER_BITS,
+    ));
     let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
     // exp(-2^k) multipliers for k = -2..=4, applied for each set bit of the remainder.
     const BARREL: [(i32, i32); 7] = [
@@ -146,10 +141,7 @@ pub fn reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
     let headroom_plus_one = (x as u32).leading_zeros() as i32;
     let num_bits_over_unit = x_integer_digits - headroom_plus_one;
     let shifted_sum_minus_one = ((x as u32) << headroom_plus_one).wrapping_sub(1 << 31) as i32;
-    (
-        one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one),
-        num_bits_over_unit,
-    )
+    (one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit)
 }
 
 #[cfg(test)]
@@ -158,15 +150,9 @@ mod tests {
 
     #[test]
     fn doubling_high_mul_rounds_and_saturates() {
-        assert_eq!(
-            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
-            i32::MAX
-        );
+        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
         // 0.5 * 0.5 = 0.25 in Q31.
-        assert_eq!(
-            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
-            1 << 29
-        );
+        assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
         // Ties round up (toward +inf), as gemmlowp's nudge does: 1.5 -> 2, -1.5 -> -1.
         assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2);
         assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1);

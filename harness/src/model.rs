@@ -105,13 +105,7 @@ impl Window {
     }
 
     /// Leading padding along one axis (TFLite: half the total, the odd element trails).
-    pub const fn leading_pad(
-        padding: Padding,
-        input: u16,
-        output: u16,
-        kernel: u8,
-        stride: u8,
-    ) -> u8 {
+    pub const fn leading_pad(padding: Padding, input: u16, output: u16, kernel: u8, stride: u8) -> u8 {
         match padding {
             Padding::Valid => 0,
             Padding::Same => {
@@ -138,10 +132,7 @@ pub struct Clamp {
 
 impl Clamp {
     /// No activation: the whole int8 range.
-    pub const NONE: Clamp = Clamp {
-        min: -128,
-        max: 127,
-    };
+    pub const NONE: Clamp = Clamp { min: -128, max: 127 };
 }
 
 /// CONV_2D or DEPTHWISE_CONV_2D (depth multiplier 1) with per-channel requantization.
@@ -348,14 +339,10 @@ impl core::fmt::Display for ModelError {
             ModelError::NotTopological { op } => {
                 write!(f, "op {op} reads a tensor that no earlier op produced (ops must be in graph order)")
             }
-            ModelError::BadShape { op } => write!(
-                f,
-                "op {op}: input and output shapes do not fit the op's parameters"
-            ),
-            ModelError::BadSpan { op } => write!(
-                f,
-                "op {op}: weights or parameters out of range or of the wrong length"
-            ),
+            ModelError::BadShape { op } => write!(f, "op {op}: input and output shapes do not fit the op's parameters"),
+            ModelError::BadSpan { op } => {
+                write!(f, "op {op}: weights or parameters out of range or of the wrong length")
+            }
         }
     }
 }
@@ -409,11 +396,7 @@ impl<'a> Model<'a> {
     }
 
     fn span_ok(&self, s: Span, weights: bool, len: usize) -> bool {
-        let pool = if weights {
-            self.weights.len()
-        } else {
-            self.params.len()
-        };
+        let pool = if weights { self.weights.len() } else { self.params.len() };
         s.len as usize == len && (s.start as usize + s.len as usize) <= pool
     }
 
@@ -593,19 +576,16 @@ impl ModelBuf {
     pub fn push_weights(&mut self, w: &[i8]) -> Span {
         let start = self.weights.len() as u32;
         self.weights.extend_from_slice(w);
-        Span {
-            start,
-            len: w.len() as u32,
-        }
+        Span { start, len: w.len() as u32 }
     }
 
     /// Appends int32 parameters, returning their span.
     pub fn push_params(&mut self, p: &[i32]) -> Span {
         let start = self.params.len() as u32;
         self.params.extend_from_slice(p);
-        Span {
-            start,
-            len: p.len() as u32,
-        }
+        Span { start, len: p.len() as u32 }
     }
 }
+
+#[cfg(feature = "std")]
+impl std::error::Error for ModelError {}

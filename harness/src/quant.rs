@@ -45,11 +45,7 @@ pub fn add_params(in1_scale: f32, in2_scale: f32, out_scale: f32) -> [(i32, i32)
     let real1 = f64::from(in1_scale) / twice_max;
     let real2 = f64::from(in2_scale) / twice_max;
     let real_out = twice_max / (f64::from(1u32 << LEFT_SHIFT) * f64::from(out_scale));
-    [
-        quantize_multiplier(real1),
-        quantize_multiplier(real2),
-        quantize_multiplier(real_out),
-    ]
+    [quantize_multiplier(real1), quantize_multiplier(real2), quantize_multiplier(real_out)]
 }
 
 /// Integer parameters of an int8 SOFTMAX (TFLM `CalculateSoftmaxParams`):
@@ -57,10 +53,8 @@ pub fn add_params(in1_scale: f32, in2_scale: f32, out_scale: f32) -> [(i32, i32)
 pub fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     const SCALED_DIFF_INTEGER_BITS: i32 = 5;
     let max_real = (1u64 << 31) as f64 - 1.0;
-    let real = (f64::from(beta)
-        * f64::from(input_scale)
-        * f64::from(1u32 << (31 - SCALED_DIFF_INTEGER_BITS)))
-    .min(max_real);
+    let real =
+        (f64::from(beta) * f64::from(input_scale) * f64::from(1u32 << (31 - SCALED_DIFF_INTEGER_BITS))).min(max_real);
     let (multiplier, left_shift) = quantize_multiplier(real);
     let max_input_rescaled = f64::from((1i32 << SCALED_DIFF_INTEGER_BITS) - 1)
         * (1u64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64
@@ -99,9 +93,6 @@ mod tests {
         let (m, shift, diff_min) = softmax_params(1.0, 0.125);
         // 0.125 * 2^26 = 2^23 = 0.5 * 2^24.
         assert_eq!((m, shift), (1 << 30, 24));
-        assert_eq!(
-            diff_min,
-            -((31.0 * 2f64.powi(26) / 2f64.powi(24)).floor() as i32)
-        );
+        assert_eq!(diff_min, -((31.0 * 2f64.powi(26) / 2f64.powi(24)).floor() as i32));
     }
 }

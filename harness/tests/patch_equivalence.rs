@@ -10,12 +10,7 @@ use std::sync::OnceLock;
 
 fn model(name: &str) -> &'static ModelBuf {
     static MODELS: OnceLock<Vec<(String, ModelBuf)>> = OnceLock::new();
-    let all = MODELS.get_or_init(|| {
-        zoo::MODELS
-            .iter()
-            .map(|(n, _)| (n.to_string(), zoo::build(n).unwrap()))
-            .collect()
-    });
+    let all = MODELS.get_or_init(|| zoo::MODELS.iter().map(|(n, _)| (n.to_string(), zoo::build(n).unwrap())).collect());
     &all.iter().find(|(n, _)| n == name).unwrap().1
 }
 
@@ -29,9 +24,7 @@ fn infer(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> (Vec<i8>, usize) {
     let model = m.as_model();
     let p = plan(&model, config).unwrap_or_else(|e| panic!("{}: {config:?}: {e}", m.name));
     let mut arena = vec![0xa5u8; p.arena_peak_bytes];
-    let out = exec::run(&model, &p.exec(), &mut arena, input)
-        .unwrap()
-        .to_vec();
+    let out = exec::run(&model, &p.exec(), &mut arena, input).unwrap().to_vec();
     (out, p.arena_peak_bytes)
 }
 
@@ -50,33 +43,11 @@ fn check(
     let out = model.tensor(model.ops[split as usize - 1].output);
     let nh = 1 + nh_pick % out.h.min(8);
     let nw = 1 + nw_pick % out.w.min(8);
-    let input_in = if arena_input {
-        InputPlacement::Arena
-    } else {
-        InputPlacement::Flash
-    };
+    let input_in = if arena_input { InputPlacement::Arena } else { InputPlacement::Flash };
     let input = random_input(model.tensor(model.input).len(), seed);
     let (reference, _) = infer(m, PatchConfig::LAYERWISE, &input);
-    let (patched, _) = infer(
-        m,
-        PatchConfig {
-            split,
-            nh,
-            nw,
-            input_in,
-        },
-        &input,
-    );
-    prop_assert_eq!(
-        patched,
-        reference,
-        "{} split {} {}x{} input in {:?}",
-        name,
-        split,
-        nh,
-        nw,
-        input_in
-    );
+    let (patched, _) = infer(m, PatchConfig { split, nh, nw, input_in }, &input);
+    prop_assert_eq!(patched, reference, "{} split {} {}x{} input in {:?}", name, split, nh, nw, input_in);
     Ok(())
 }
 
@@ -118,11 +89,7 @@ fn every_split_of_tiny_with_uneven_grids() {
     for split in valid_splits(&model) {
         let out = model.tensor(model.ops[split as usize - 1].output);
         for (nh, nw) in [(2, 1), (1, 3), (3, 2), (out.h, out.w)] {
-            let (patched, _) = infer(
-                m,
-                PatchConfig::new(split, nh.min(out.h), nw.min(out.w)),
-                &input,
-            );
+            let (patched, _) = infer(m, PatchConfig::new(split, nh.min(out.h), nw.min(out.w)), &input);
             assert_eq!(patched, reference, "split {split} {nh}x{nw}");
         }
     }
@@ -136,23 +103,12 @@ fn residual_splits_are_rejected_with_the_valid_range() {
     // Ops 0..3 are conv, dw, conv, add(op0, op2): cutting after op 1 or 2 leaves op 0's output
     // needed by the ADD on the other side; after op 0 it is the stage output itself.
     assert_eq!(valid_splits(&model), vec![1, 4, 5, 6, 7]);
-    let err = plan(&model, PatchConfig::new(2, 2, 2))
-        .unwrap_err()
-        .to_string();
+    let err = plan(&model, PatchConfig::new(2, 2, 2)).unwrap_err().to_string();
     assert!(err.contains("cuts a branch"), "{err}");
-    let err = plan(&model, PatchConfig::new(9, 2, 2))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("not a spatial op") && err.contains("at most 7"),
-        "{err}"
-    );
-    let err = plan(&model, PatchConfig::new(7, 5, 2))
-        .unwrap_err()
-        .to_string();
+    let err = plan(&model, PatchConfig::new(9, 2, 2)).unwrap_err().to_string();
+    assert!(err.contains("not a spatial op") && err.contains("at most 7"), "{err}");
+    let err = plan(&model, PatchConfig::new(7, 5, 2)).unwrap_err().to_string();
     assert!(err.contains("1..=4 patch rows"), "{err}");
-    let err = plan(&model, PatchConfig::new(0, 2, 2))
-        .unwrap_err()
-        .to_string();
+    let err = plan(&model, PatchConfig::new(0, 2, 2)).unwrap_err().to_string();
     assert!(err.contains("needs a patch stage"), "{err}");
 }

@@ -26,8 +26,7 @@ impl<'a> View<'a> {
     /// Index of `(y, x, 0)` (global coordinates) in `data`.
     #[inline]
     pub fn index(&self, y: usize, x: usize) -> usize {
-        ((y - self.stored.y0 as usize) * self.stored.w as usize + (x - self.stored.x0 as usize))
-            * self.c
+        ((y - self.stored.y0 as usize) * self.stored.w as usize + (x - self.stored.x0 as usize)) * self.c
     }
 
     /// The `c` channels of pixel `(y, x)`.
@@ -53,9 +52,7 @@ impl ViewMut<'_> {
     /// The `c` channels of pixel `(y, x)` (global coordinates).
     #[inline]
     pub fn pixel_mut(&mut self, y: usize, x: usize) -> &mut [i8] {
-        let i = ((y - self.stored.y0 as usize) * self.stored.w as usize
-            + (x - self.stored.x0 as usize))
-            * self.c;
+        let i = ((y - self.stored.y0 as usize) * self.stored.w as usize + (x - self.stored.x0 as usize)) * self.c;
         &mut self.data[i..i + self.c]
     }
 }

@@ -2,8 +2,8 @@
 
 use super::{AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
 use crate::fixedpoint::{
-    exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal,
-    rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+    exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
 };
 use crate::model::{Clamp, Softmax};
 use crate::plan::Region;
@@ -16,13 +16,7 @@ fn clamp(v: i32, c: Clamp) -> i8 {
 /// Input rows/columns `[lo, hi)` of the window of output `o` that fall inside the tensor
 /// (the rest is padding and contributes nothing), as kernel offsets.
 #[inline]
-fn window_range(
-    o: usize,
-    stride: usize,
-    pad: usize,
-    kernel: usize,
-    size: usize,
-) -> (isize, usize, usize) {
+fn window_range(o: usize, stride: usize, pad: usize, kernel: usize, size: usize) -> (isize, usize, usize) {
     let origin = (o * stride) as isize - pad as isize;
     let lo = (-origin).max(0) as usize;
     let hi = (size as isize - origin).clamp(0, kernel as isize) as usize;
@@ -156,11 +150,7 @@ pub fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
     let n = input.len();
     for (o, y) in out.iter_mut().enumerate() {
         let w = &a.filter[o * n..(o + 1) * n];
-        let mut acc: i32 = w
-            .iter()
-            .zip(input)
-            .map(|(&w, &x)| i32::from(w) * (i32::from(x) + a.input_offset))
-            .sum();
+        let mut acc: i32 = w.iter().zip(input).map(|(&w, &x)| i32::from(w) * (i32::from(x) + a.input_offset)).sum();
         acc += a.bias.get(o).copied().unwrap_or(0);
         let q = if a.multiplier.len() == 1 { 0 } else { o };
         let v = multiply_by_quantized_multiplier(acc, a.multiplier[q], a.shift[q]);
@@ -175,25 +165,15 @@ pub fn softmax(p: &Softmax, input: &[i8], out: &mut [i8], depth: usize) {
     // Q5.26 scaled difference of `x` to the row maximum, or None below diff_min.
     let scaled_diff = |x: i8, max: i8| {
         let diff = i32::from(x) - i32::from(max);
-        (diff >= p.diff_min).then(|| {
-            saturating_rounding_doubling_high_mul(
-                diff * (1 << p.input_left_shift),
-                p.input_multiplier,
-            )
-        })
+        (diff >= p.diff_min)
+            .then(|| saturating_rounding_doubling_high_mul(diff * (1 << p.input_left_shift), p.input_multiplier))
     };
     for (row, out_row) in input.chunks_exact(depth).zip(out.chunks_exact_mut(depth)) {
         let max = row.iter().copied().max().unwrap_or(i8::MIN);
         // Sum of exps in Q12.19: each Q0.31 exp rescaled by 12 bits.
-        let sum = row
-            .iter()
-            .filter_map(|&x| scaled_diff(x, max))
-            .fold(0i32, |s, d| {
-                s.wrapping_add(rounding_divide_by_pot(
-                    exp_on_negative_values_q5(d),
-                    ACCUMULATION_INTEGER_BITS,
-                ))
-            });
+        let sum = row.iter().filter_map(|&x| scaled_diff(x, max)).fold(0i32, |s, d| {
+            s.wrapping_add(rounding_divide_by_pot(exp_on_negative_values_q5(d), ACCUMULATION_INTEGER_BITS))
+        });
         let (scale, bits_over_unit) = reciprocal(sum, ACCUMULATION_INTEGER_BITS);
         for (&x, o) in row.iter().zip(out_row.iter_mut()) {
             *o = match scaled_diff(x, max) {

@@ -2,8 +2,8 @@
 
 use super::memory::{layout, lower_bound, Interval, Order};
 use super::{
-    check_config, check_split, macs_for_rows, max_split, stage_regions, ExecPlan, PatchConfig,
-    PlanError, Region, IN_FLASH,
+    check_config, check_split, macs_for_rows, max_split, stage_regions, ExecPlan, PatchConfig, PlanError, Region,
+    IN_FLASH,
 };
 use crate::model::{Model, OpKind, TensorId};
 
@@ -75,11 +75,7 @@ impl Plan {
     pub fn exec(&self) -> ExecPlan<'_> {
         ExecPlan {
             split: self.split,
-            patches: if self.split == 0 {
-                1
-            } else {
-                self.config.patches() as u16
-            },
+            patches: if self.split == 0 { 1 } else { self.config.patches() as u16 },
             input_in: self.config.input_in,
             arena_bytes: self.arena_peak_bytes as u32,
             offsets: &self.offsets,
@@ -91,9 +87,7 @@ impl Plan {
 /// Splits that end a clean patch stage (all ops spatial, only the stage output crosses),
 /// excluding 0.
 pub fn valid_splits(model: &Model) -> Vec<u16> {
-    (1..=max_split(model))
-        .filter(|&s| check_split(model, s).is_ok())
-        .collect()
+    (1..=max_split(model)).filter(|&s| check_split(model, s).is_ok()).collect()
 }
 
 fn shape(model: &Model, t: TensorId) -> [u16; 3] {
@@ -107,11 +101,7 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
     model.validate()?;
     check_config(model, &config)?;
     let n = model.ops.len();
-    let split = if config.is_layerwise() {
-        0
-    } else {
-        config.split as usize
-    };
+    let split = if config.is_layerwise() { 0 } else { config.split as usize };
     let patches = if split == 0 { 1 } else { config.patches() };
 
     // Tiles of every stage op for every patch, and the largest of each.
@@ -144,8 +134,7 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
             storage[op.output as usize] = storage[op.inputs[0] as usize];
         }
     }
-    let flash_storage =
-        (config.input_in == super::InputPlacement::Flash).then_some(storage[model.input as usize]);
+    let flash_storage = (config.input_in == super::InputPlacement::Flash).then_some(storage[model.input as usize]);
     let mut first = vec![usize::MAX; nt];
     let mut last = vec![0usize; nt];
     let mut size = vec![0usize; nt];
@@ -160,11 +149,7 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
             used[s] = true;
             // The stage output is assembled patch by patch: live from the first stage step.
             first[s] = if split > 0 && i == split - 1 { 0 } else { i };
-            size[s] = if i + 1 < split {
-                tile_bytes[i]
-            } else {
-                model.tensor(op.output).len()
-            };
+            size[s] = if i + 1 < split { tile_bytes[i] } else { model.tensor(op.output).len() };
         }
         last[s] = last[s].max(i);
         for t in op.input_ids() {
@@ -179,16 +164,10 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
     let out_s = storage[model.output as usize];
     last[out_s] = last[out_s].max(n.saturating_sub(1));
 
-    let arena_storages: Vec<usize> = (0..nt)
-        .filter(|&s| used[s] && Some(s) != flash_storage)
-        .collect();
+    let arena_storages: Vec<usize> = (0..nt).filter(|&s| used[s] && Some(s) != flash_storage).collect();
     let intervals: Vec<Interval> = arena_storages
         .iter()
-        .map(|&s| Interval {
-            size: size[s],
-            first: first[s],
-            last: last[s].max(first[s]),
-        })
+        .map(|&s| Interval { size: size[s], first: first[s], last: last[s].max(first[s]) })
         .collect();
     let lay = layout(&intervals);
     let mut storage_offset = vec![IN_FLASH; nt];
@@ -197,13 +176,8 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
     }
     let offsets: Vec<u32> = (0..nt).map(|t| storage_offset[storage[t]]).collect();
 
-    let live_at = |step: usize| -> usize {
-        intervals
-            .iter()
-            .filter(|b| b.first <= step && step <= b.last)
-            .map(|b| b.size)
-            .sum()
-    };
+    let live_at =
+        |step: usize| -> usize { intervals.iter().filter(|b| b.first <= step && step <= b.last).map(|b| b.size).sum() };
     let ops: Vec<OpReport> = model
         .ops
         .iter()
@@ -216,15 +190,10 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
                 name: op.kind.name(),
                 shape: shape(model, op.output),
                 macs,
-                planned_macs: if in_stage {
-                    planned_macs_stage[i]
-                } else {
-                    macs
-                },
+                planned_macs: if in_stage { planned_macs_stage[i] } else { macs },
                 tile: in_stage.then(|| [tile_max[i].h, tile_max[i].w]),
                 buffer_bytes: size[storage[op.output as usize]],
-                offset: (offsets[op.output as usize] != IN_FLASH)
-                    .then_some(offsets[op.output as usize]),
+                offset: (offsets[op.output as usize] != IN_FLASH).then_some(offsets[op.output as usize]),
                 live_bytes: live_at(i),
             }
         })
@@ -240,11 +209,7 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
         ops,
         macs,
         planned_macs,
-        recompute_overhead_pct: if macs == 0 {
-            0.0
-        } else {
-            (planned_macs - macs) as f64 * 100.0 / macs as f64
-        },
+        recompute_overhead_pct: if macs == 0 { 0.0 } else { (planned_macs - macs) as f64 * 100.0 / macs as f64 },
         arena_peak_bytes: lay.peak,
         arena_lower_bound_bytes: lower_bound(&intervals),
         layout_order: lay.order,

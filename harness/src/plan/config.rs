@@ -47,21 +47,11 @@ impl Default for PatchConfig {
 
 impl PatchConfig {
     /// Layer-by-layer inference, input in flash.
-    pub const LAYERWISE: PatchConfig = PatchConfig {
-        split: 0,
-        nh: 1,
-        nw: 1,
-        input_in: InputPlacement::Flash,
-    };
+    pub const LAYERWISE: PatchConfig = PatchConfig { split: 0, nh: 1, nw: 1, input_in: InputPlacement::Flash };
 
     /// A patch configuration with the input in flash.
     pub const fn new(split: u16, nh: u16, nw: u16) -> Self {
-        PatchConfig {
-            split,
-            nh,
-            nw,
-            input_in: InputPlacement::Flash,
-        }
+        PatchConfig { split, nh, nw, input_in: InputPlacement::Flash }
     }
 
     /// True when this runs layer by layer (no patch stage).
@@ -98,8 +88,8 @@ pub enum ConfigError {
     BranchCrossesSplit {
         /// The requested split.
         split: u16,
-        /// The tensor that crosses.
-        tensor: u16,
+        /// The op whose output crosses ([`u16::MAX`]: the model input).
+        producer: u16,
     },
     /// Zero patches, or more patch rows/columns than the stage output has.
     TooManyPatches {
@@ -127,10 +117,17 @@ impl core::fmt::Display for ConfigError {
                 f,
                 "split {split} would put op {op} in the patch stage, but it is not a spatial op; use a split of at most {op}"
             ),
-            ConfigError::BranchCrossesSplit { split, tensor } => write!(
-                f,
-                "split {split} cuts a branch: tensor {tensor} is used on both sides of the split; choose a split at a block boundary (`patchbench plan --model M` lists the valid splits)"
-            ),
+            ConfigError::BranchCrossesSplit { split, producer } => {
+                if producer == u16::MAX {
+                    write!(f, "split {split} cuts a branch: the model input")?;
+                } else {
+                    write!(f, "split {split} cuts a branch: the output of op {producer}")?;
+                }
+                write!(
+                    f,
+                    " is used on both sides of the split; choose a split at a block boundary (`patchbench plan --model M` lists the valid splits)"
+                )
+            }
             ConfigError::TooManyPatches { nh, nw, rows, cols } => write!(
                 f,
                 "a {nh}x{nw} patch grid does not fit the patch stage output of {rows}x{cols}: use 1..={rows} patch rows and 1..={cols} patch columns"
@@ -144,11 +141,7 @@ impl core::fmt::Display for ConfigError {
 
 /// The largest split whose stage holds only spatial ops.
 pub fn max_split(model: &Model) -> u16 {
-    model
-        .ops
-        .iter()
-        .take_while(|op| op.kind.is_spatial())
-        .count() as u16
+    model.ops.iter().take_while(|op| op.kind.is_spatial()).count() as u16
 }
 
 /// Checks that `split` is a clean cut: all ops before it are spatial and the only tensor
@@ -165,21 +158,21 @@ pub fn check_split(model: &Model, split: u16) -> Result<(), ConfigError> {
         return Err(ConfigError::NotSpatial { split, op: max });
     }
     let stage_output = model.ops[split as usize - 1].output;
-    let stage_tensor =
-        |t: u16| t == model.input || model.ops[..split as usize].iter().any(|op| op.output == t);
-    for op in &model.ops[split as usize..] {
-        for t in op.input_ids() {
-            if t != stage_output && t != NO_TENSOR && stage_tensor(t) {
-                return Err(ConfigError::BranchCrossesSplit { split, tensor: t });
+    // The op (u16::MAX: the model input) producing a tensor of the stage.
+    let stage_producer = |t: u16| {
+        if t == model.input {
+            Some(u16::MAX)
+        } else {
+            model.ops[..split as usize].iter().position(|op| op.output == t).map(|i| i as u16)
+        }
+    };
+    let leaving = model.ops[split as usize..].iter().flat_map(|op| op.input_ids()).chain([model.output]);
+    for t in leaving {
+        if t != stage_output && t != NO_TENSOR {
+            if let Some(producer) = stage_producer(t) {
+                return Err(ConfigError::BranchCrossesSplit { split, producer });
             }
         }
-    }
-    // The stage output must be the only stage tensor that leaves it: the model output too.
-    if model.output != stage_output && stage_tensor(model.output) {
-        return Err(ConfigError::BranchCrossesSplit {
-            split,
-            tensor: model.output,
-        });
     }
     Ok(())
 }
@@ -187,29 +180,18 @@ pub fn check_split(model: &Model, split: u16) -> Result<(), ConfigError> {
 /// Validates a whole configuration against a model.
 pub fn check_config(model: &Model, config: &PatchConfig) -> Result<(), ConfigError> {
     if config.nh == 0 || config.nw == 0 {
-        return Err(ConfigError::TooManyPatches {
-            nh: config.nh,
-            nw: config.nw,
-            rows: 0,
-            cols: 0,
-        });
+        return Err(ConfigError::TooManyPatches { nh: config.nh, nw: config.nw, rows: 0, cols: 0 });
     }
     if config.split == 0 {
-        return if config.patches() == 1 {
-            Ok(())
-        } else {
-            Err(ConfigError::PatchesWithoutStage)
-        };
+        return if config.patches() == 1 { Ok(()) } else { Err(ConfigError::PatchesWithoutStage) };
     }
     check_split(model, config.split)?;
     let out = model.tensor(model.ops[config.split as usize - 1].output);
     if config.nh > out.h || config.nw > out.w {
-        return Err(ConfigError::TooManyPatches {
-            nh: config.nh,
-            nw: config.nw,
-            rows: out.h,
-            cols: out.w,
-        });
+        return Err(ConfigError::TooManyPatches { nh: config.nh, nw: config.nw, rows: out.h, cols: out.w });
     }
     Ok(())
 }
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConfigError {}

@@ -20,12 +20,7 @@ pub struct Region {
 impl Region {
     /// The whole of a tensor.
     pub const fn full(t: &Tensor) -> Region {
-        Region {
-            y0: 0,
-            x0: 0,
-            h: t.h,
-            w: t.w,
-        }
+        Region { y0: 0, x0: 0, h: t.h, w: t.w }
     }
 
     /// Pixels in the region.
@@ -50,12 +45,7 @@ impl Region {
         let x0 = self.x0.min(other.x0);
         let y1 = (self.y0 + self.h).max(other.y0 + other.h);
         let x1 = (self.x0 + self.w).max(other.x0 + other.w);
-        Region {
-            y0,
-            x0,
-            h: y1 - y0,
-            w: x1 - x0,
-        }
+        Region { y0, x0, h: y1 - y0, w: x1 - x0 }
     }
 
     /// True when `other` lies inside `self`.
@@ -74,11 +64,7 @@ const fn axis_halo(a: u16, n: u16, kernel: u8, stride: u8, pad: u8, input: u16) 
     let start = a as i32 * stride as i32 - pad as i32;
     let end = start + (n as i32 - 1) * stride as i32 + kernel as i32;
     let lo = if start < 0 { 0 } else { start };
-    let hi = if end > input as i32 {
-        input as i32
-    } else {
-        end
-    };
+    let hi = if end > input as i32 { input as i32 } else { end };
     (lo as u16, (hi - lo) as u16)
 }
 
@@ -88,15 +74,7 @@ pub fn input_region(op: &Op, input: &Tensor, out: Region) -> Region {
         return out;
     }
     match op.kind.window() {
-        Some(Window {
-            kh,
-            kw,
-            sh,
-            sw,
-            pad_top,
-            pad_left,
-            ..
-        }) => {
+        Some(Window { kh, kw, sh, sw, pad_top, pad_left, .. }) => {
             let (y0, h) = axis_halo(out.y0, out.h, kh, sh, pad_top, input.h);
             let (x0, w) = axis_halo(out.x0, out.w, kw, sw, pad_left, input.w);
             Region { y0, x0, h, w }
@@ -115,15 +93,9 @@ pub fn macs_for_rows(model: &Model, op: &Op, rows: u16, cols: u16) -> u64 {
     let pixels = u64::from(rows) * u64::from(cols);
     match &op.kind {
         OpKind::Conv2d(c) => {
-            pixels
-                * u64::from(out.c)
-                * u64::from(c.window.kh)
-                * u64::from(c.window.kw)
-                * u64::from(input.c)
+            pixels * u64::from(out.c) * u64::from(c.window.kh) * u64::from(c.window.kw) * u64::from(input.c)
         }
-        OpKind::DepthwiseConv2d(c) => {
-            pixels * u64::from(out.c) * u64::from(c.window.kh) * u64::from(c.window.kw)
-        }
+        OpKind::DepthwiseConv2d(c) => pixels * u64::from(out.c) * u64::from(c.window.kh) * u64::from(c.window.kw),
         OpKind::FullyConnected(_) => input.len() as u64 * u64::from(out.c),
         _ => 0,
     }
@@ -184,27 +156,9 @@ mod tests {
 
     #[test]
     fn union_is_the_bounding_box() {
-        let a = Region {
-            y0: 0,
-            x0: 2,
-            h: 3,
-            w: 2,
-        };
-        let b = Region {
-            y0: 4,
-            x0: 0,
-            h: 1,
-            w: 1,
-        };
-        assert_eq!(
-            a.union(b),
-            Region {
-                y0: 0,
-                x0: 0,
-                h: 5,
-                w: 4
-            }
-        );
+        let a = Region { y0: 0, x0: 2, h: 3, w: 2 };
+        let b = Region { y0: 4, x0: 0, h: 1, w: 1 };
+        assert_eq!(a.union(b), Region { y0: 0, x0: 0, h: 5, w: 4 });
         assert_eq!(a.union(Region::default()), a);
     }
 }

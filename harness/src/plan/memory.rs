@@ -48,16 +48,7 @@ pub struct Layout {
 /// Largest sum of live bytes at any step: no layout can be smaller.
 pub fn lower_bound(buffers: &[Interval]) -> usize {
     let steps = buffers.iter().map(|b| b.last + 1).max().unwrap_or(0);
-    (0..steps)
-        .map(|s| {
-            buffers
-                .iter()
-                .filter(|b| b.first <= s && s <= b.last)
-                .map(|b| b.size)
-                .sum()
-        })
-        .max()
-        .unwrap_or(0)
+    (0..steps).map(|s| buffers.iter().filter(|b| b.first <= s && s <= b.last).map(|b| b.size).sum()).max().unwrap_or(0)
 }
 
 /// Places buffers in the given order, each at the lowest aligned offset where it does not
@@ -111,18 +102,10 @@ pub fn layout(buffers: &[Interval]) -> Layout {
         idx.sort_by_key(|i| (key(i), *i));
         let (offsets, peak) = place(buffers, &idx);
         if best.as_ref().is_none_or(|b| peak < b.peak) {
-            best = Some(Layout {
-                offsets,
-                peak,
-                order,
-            });
+            best = Some(Layout { offsets, peak, order });
         }
     }
-    best.unwrap_or(Layout {
-        offsets: Vec::new(),
-        peak: 0,
-        order: Order::Size,
-    })
+    best.unwrap_or(Layout { offsets: Vec::new(), peak: 0, order: Order::Size })
 }
 
 #[cfg(test)]
@@ -146,13 +129,7 @@ mod tests {
     #[test]
     fn beats_greedy_by_size_where_it_can() {
         // Greedy-by-size places the 40s first and strands the 30s above them.
-        let bufs = [
-            iv(40, 0, 1),
-            iv(40, 3, 4),
-            iv(30, 1, 3),
-            iv(30, 0, 0),
-            iv(30, 4, 4),
-        ];
+        let bufs = [iv(40, 0, 1), iv(40, 3, 4), iv(30, 1, 3), iv(30, 0, 0), iv(30, 4, 4)];
         let by_size = {
             let mut idx: Vec<usize> = (0..bufs.len()).collect();
             idx.sort_by_key(|&i| usize::MAX - bufs[i].size);

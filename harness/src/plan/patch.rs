@@ -8,10 +8,7 @@ use crate::model::Model;
 /// The tile of the patch stage's output covered by patch `p` (row-major over the grid).
 pub fn patch_tile(model: &Model, config: &PatchConfig, p: usize) -> Region {
     let out = model.tensor(model.ops[config.split as usize - 1].output);
-    let (i, j) = (
-        (p / config.nw as usize) as u16,
-        (p % config.nw as usize) as u16,
-    );
+    let (i, j) = ((p / config.nw as usize) as u16, (p % config.nw as usize) as u16);
     let (y0, h) = split_axis(out.h, config.nh, i);
     let (x0, w) = split_axis(out.w, config.nw, j);
     Region { y0, x0, h, w }
@@ -22,12 +19,7 @@ pub fn patch_tile(model: &Model, config: &PatchConfig, p: usize) -> Region {
 ///
 /// Walking back in reverse graph order, a tensor read by several ops (a residual branch)
 /// gets the bounding box of what its readers need.
-pub fn stage_regions(
-    model: &Model,
-    config: &PatchConfig,
-    p: usize,
-    regions: &mut [Region],
-) -> Region {
+pub fn stage_regions(model: &Model, config: &PatchConfig, p: usize, regions: &mut [Region]) -> Region {
     let split = config.split as usize;
     let stage = &mut regions[..split];
     stage.fill(Region::default());

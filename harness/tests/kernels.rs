@@ -1,0 +1,296 @@
+//! Hand-computed kernel cases: borders, padding, stride 2, tiles, rounding. Written once as a
+//! macro over a kernel module so every optimized kernel set runs the same suite as the
+//! reference.
+
+use harness::kernels::{AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
+use harness::model::{Clamp, Softmax};
+use harness::plan::Region;
+
+/// Q31 multiplier and shift for exactly 1.0 and 0.5.
+const ONE: (i32, i32) = (1 << 30, 1);
+const HALF: (i32, i32) = (1 << 30, 0);
+
+fn full(h: u16, w: u16) -> Region {
+    Region { y0: 0, x0: 0, h, w }
+}
+
+fn conv<'a>(
+    k: usize,
+    s: usize,
+    pad: usize,
+    in_hw: (usize, usize),
+    filter: &'a [i8],
+    mult: &'a [i32],
+    shift: &'a [i32],
+) -> ConvArgs<'a> {
+    ConvArgs {
+        kh: k,
+        kw: k,
+        sh: s,
+        sw: s,
+        pad_top: pad,
+        pad_left: pad,
+        in_h: in_hw.0,
+        in_w: in_hw.1,
+        filter,
+        bias: &[],
+        multiplier: mult,
+        shift,
+        input_offset: 0,
+        output_offset: 0,
+        clamp: Clamp::NONE,
+    }
+}
+
+fn pool(k: usize, s: usize, pad: usize, in_hw: (usize, usize)) -> PoolArgs {
+    PoolArgs {
+        kh: k,
+        kw: k,
+        sh: s,
+        sw: s,
+        pad_top: pad,
+        pad_left: pad,
+        in_h: in_hw.0,
+        in_w: in_hw.1,
+        clamp: Clamp::NONE,
+    }
+}
+
+macro_rules! kernel_suite {
+    ($k:path) => {
+        use super::*;
+        use $k as k;
+
+        #[test]
+        fn conv_same_padding_counts_only_in_bounds_taps() {
+            // 3x3 ones on a 3x3 image of ones: corners see 4 taps, edges 6, the centre 9.
+            let input = [1i8; 9];
+            let filter = [1i8; 9];
+            let a = conv(3, 1, 1, (3, 3), &filter, &[ONE.0], &[ONE.1]);
+            let mut out = [0i8; 9];
+            let view = View { data: &input, stored: full(3, 3), c: 1 };
+            k::conv2d(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 3), c: 1 }, full(3, 3));
+            assert_eq!(out, [4, 6, 4, 6, 9, 6, 4, 6, 4]);
+        }
+
+        #[test]
+        fn conv_zero_point_makes_padding_contribute_nothing() {
+            // Input zero point 5: padding is real zero, i.e. contributes 0 after the offset.
+            let input = [6i8; 9]; // real value 1 everywhere
+            let filter = [1i8; 9];
+            let mut a = conv(3, 1, 1, (3, 3), &filter, &[ONE.0], &[ONE.1]);
+            a.input_offset = -5;
+            a.output_offset = -3;
+            let mut out = [0i8; 9];
+            let view = View { data: &input, stored: full(3, 3), c: 1 };
+            k::conv2d(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 3), c: 1 }, full(3, 3));
+            assert_eq!(out, [1, 3, 1, 3, 6, 3, 1, 3, 1]);
+        }
+
+        #[test]
+        fn conv_stride2_same_on_odd_input() {
+            // 5x5 -> 3x3, SAME: total padding 2, one on top. Output (i, j) sums rows
+            // 2i-1..2i+1 of an image whose value is its row index + 1.
+            let input: Vec<i8> = (0..25).map(|i| (i / 5 + 1) as i8).collect();
+            let filter = [1i8; 9];
+            let a = conv(3, 2, 1, (5, 5), &filter, &[ONE.0], &[ONE.1]);
+            let mut out = [0i8; 9];
+            let view = View { data: &input, stored: full(5, 5), c: 1 };
+            k::conv2d(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 3), c: 1 }, full(3, 3));
+            // Row 0: rows 0..1 (values 1, 2); row 1: rows 1..3 (2, 3, 4); row 2: rows 3..4 (4, 5).
+            // Columns: the border ones see 2 columns, the middle one 3.
+            assert_eq!(out, [6, 9, 6, 18, 27, 18, 18, 27, 18]);
+        }
+
+        #[test]
+        fn conv_multichannel_ohwi_with_bias_and_requantization() {
+            // 1x1 conv, 2 in, 2 out: out0 = x0 + 2 x1, out1 = -x0 + x1, then bias, * 0.5.
+            let input = [10i8, 20, -4, 8];
+            let filter = [1i8, 2, -1, 1];
+            let mut a = conv(1, 1, 0, (1, 2), &filter, &[HALF.0, ONE.0], &[HALF.1, ONE.1]);
+            let bias = [1, -2];
+            a.bias = &bias;
+            a.clamp = Clamp { min: -10, max: 25 };
+            let mut out = [0i8; 4];
+            let view = View { data: &input, stored: full(1, 2), c: 2 };
+            k::conv2d(&a, &view, &mut ViewMut { data: &mut out, stored: full(1, 2), c: 2 }, full(1, 2));
+            // px0: (50 + 1) * .5 = 25.5 -> 26 -> clamp 25; (10 - 2) = 8.
+            // px1: (12 + 1) * .5 = 6.5 -> 7; (12 - 2) = 10.
+            assert_eq!(out, [25, 8, 7, 10]);
+        }
+
+        #[test]
+        fn conv_tile_equals_the_same_region_of_the_full_output() {
+            // A 3x4 tile with its halo, stored at (2, 1), computes what the full run computes.
+            let (h, w, c) = (7usize, 6usize, 3usize);
+            let input: Vec<i8> = (0..h * w * c).map(|i| ((i * 37 + 11) % 251) as i8).collect();
+            let filter: Vec<i8> = (0..2 * 9 * c).map(|i| ((i * 13 + 5) % 255) as i8).collect();
+            let (mult, shift) = ([1_500_000_000, 1_100_000_000], [-9, -8]);
+            let mut a = conv(3, 1, 1, (h, w), &filter, &mult, &shift);
+            a.input_offset = 7;
+            let mut reference = vec![0i8; h * w * 2];
+            let view = View { data: &input, stored: full(h as u16, w as u16), c };
+            k::conv2d(
+                &a,
+                &view,
+                &mut ViewMut { data: &mut reference, stored: full(h as u16, w as u16), c: 2 },
+                full(h as u16, w as u16),
+            );
+            let compute = Region { y0: 2, x0: 1, h: 3, w: 4 };
+            let halo = Region { y0: 1, x0: 0, h: 5, w: 6 };
+            let mut tile_in = Vec::new();
+            for y in 1..6 {
+                tile_in.extend_from_slice(&input[(y * w) * c..(y * w + 6) * c]);
+            }
+            let mut tile_out = vec![0i8; 3 * 4 * 2];
+            let view = View { data: &tile_in, stored: halo, c };
+            k::conv2d(&a, &view, &mut ViewMut { data: &mut tile_out, stored: compute, c: 2 }, compute);
+            for y in 0..3 {
+                for x in 0..4 {
+                    for o in 0..2 {
+                        assert_eq!(
+                            tile_out[(y * 4 + x) * 2 + o],
+                            reference[((y + 2) * w + x + 1) * 2 + o],
+                            "({y}, {x}, {o})"
+                        );
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn depthwise_uses_hwc_filters_per_channel() {
+            // 2 channels, 3x3 SAME on 2x2: channel 0 filter all 1, channel 1 only the centre 3.
+            let input = [1i8, 10, 2, 20, 3, 30, 4, 40];
+            let mut filter = [0i8; 18];
+            for t in 0..9 {
+                filter[t * 2] = 1;
+            }
+            filter[4 * 2 + 1] = 3;
+            let a = conv(3, 1, 1, (2, 2), &filter, &[ONE.0, HALF.0], &[ONE.1, HALF.1]);
+            let mut out = [0i8; 8];
+            let view = View { data: &input, stored: full(2, 2), c: 2 };
+            k::depthwise_conv2d(&a, &view, &mut ViewMut { data: &mut out, stored: full(2, 2), c: 2 }, full(2, 2));
+            // Channel 0: every output sees all four pixels: 10. Channel 1: 3 * x / 2 rounded.
+            assert_eq!(out, [10, 15, 10, 30, 10, 45, 10, 60]);
+        }
+
+        #[test]
+        fn average_pool_rounds_half_away_from_zero_and_skips_padding() {
+            let input = [1i8, 2, -1, -2];
+            let mut out = [0i8; 4];
+            let view = View { data: &input, stored: full(2, 2), c: 1 };
+            // 1x2 windows, stride 1, VALID horizontally: [1, 2] -> 1.5 -> 2, [-1, -2] -> -2.
+            let mut a = pool(1, 1, 0, (2, 2));
+            a.kw = 2;
+            k::average_pool(&a, &view, &mut ViewMut { data: &mut out[..2], stored: full(2, 1), c: 1 }, full(2, 1));
+            assert_eq!(&out[..2], &[2, -2]);
+            // 3x3 SAME: every output averages all four in-bounds values (0 / 4 = 0).
+            k::average_pool(
+                &pool(3, 1, 1, (2, 2)),
+                &view,
+                &mut ViewMut { data: &mut out, stored: full(2, 2), c: 1 },
+                full(2, 2),
+            );
+            assert_eq!(out, [0, 0, 0, 0]);
+            // Padding is excluded from the count: 3x3 SAME over [9, 0; 0, 0] gives 9/4 -> 2.
+            let input = [9i8, 0, 0, 0];
+            let view = View { data: &input, stored: full(2, 2), c: 1 };
+            k::average_pool(
+                &pool(3, 1, 1, (2, 2)),
+                &view,
+                &mut ViewMut { data: &mut out, stored: full(2, 2), c: 1 },
+                full(2, 2),
+            );
+            assert_eq!(out, [2, 2, 2, 2]);
+        }
+
+        #[test]
+        fn max_pool_stride2_and_clamp() {
+            let input: Vec<i8> = vec![-5, -9, 3, 1, -7, -8, 4, 2, 0, 6, -1, -3, 7, 5, 8, -128];
+            let mut out = [0i8; 4];
+            let view = View { data: &input, stored: full(4, 4), c: 1 };
+            let mut a = pool(2, 2, 0, (4, 4));
+            k::max_pool(&a, &view, &mut ViewMut { data: &mut out, stored: full(2, 2), c: 1 }, full(2, 2));
+            assert_eq!(out, [-5, 4, 7, 8]);
+            a.clamp = Clamp { min: 0, max: 6 };
+            k::max_pool(&a, &view, &mut ViewMut { data: &mut out, stored: full(2, 2), c: 1 }, full(2, 2));
+            assert_eq!(out, [0, 4, 6, 6]);
+        }
+
+        #[test]
+        fn add_rescales_both_inputs() {
+            // Same scale s for both inputs and output 2s: out = (x1 + x2) / 2 (+ offsets).
+            // TFLite: inputs * 0.5 (scaled to twice the max scale), output multiplier
+            // 2s / (2^20 * 2s) = 2^-20.
+            let a = AddArgs {
+                input1_offset: 0,
+                input2_offset: 4,
+                output_offset: -1,
+                input1: HALF,
+                input2: HALF,
+                output: (1 << 30, -19),
+                clamp: Clamp::NONE,
+            };
+            let x1 = [10i8, -10, 127, 3];
+            let x2 = [6i8, -4, 127, -8];
+            let mut out = [0i8; 4];
+            let v1 = View { data: &x1, stored: full(1, 4), c: 1 };
+            let v2 = View { data: &x2, stored: full(1, 4), c: 1 };
+            k::add(&a, &v1, &v2, &mut ViewMut { data: &mut out, stored: full(1, 4), c: 1 }, full(1, 4));
+            // (10 + 10) / 2 - 1 = 9; (-10 + 0) / 2 - 1 = -6; (127 + 131) / 2 - 1 = 128 -> 127;
+            // (3 - 4) / 2 = -0.5 -> -1 (the rounding shift takes ties away from zero) - 1 = -2.
+            assert_eq!(out, [9, -6, 127, -2]);
+        }
+
+        #[test]
+        fn fully_connected_per_tensor_and_per_channel() {
+            let input = [1i8, 2, 3];
+            let filter = [1i8, 1, 1, -1, 0, 2];
+            let bias = [0, 1];
+            let mut a = FcArgs {
+                filter: &filter,
+                bias: &bias,
+                multiplier: &[ONE.0],
+                shift: &[ONE.1],
+                input_offset: 1,
+                output_offset: 10,
+                clamp: Clamp::NONE,
+            };
+            let mut out = [0i8; 2];
+            k::fully_connected(&a, &input, &mut out);
+            // (2 + 3 + 4) + 10 = 19; (-2 + 8 + 1) + 10 = 17.
+            assert_eq!(out, [19, 17]);
+            let (m, s) = ([ONE.0, HALF.0], [ONE.1, HALF.1]);
+            a.multiplier = &m;
+            a.shift = &s;
+            k::fully_connected(&a, &input, &mut out);
+            // 7 * 0.5 = 3.5 -> 4, + 10.
+            assert_eq!(out, [19, 14]);
+        }
+
+        #[test]
+        fn softmax_uniform_and_dominant_rows() {
+            // Logit scale 1/8: 0.125 * 2^26 = 0.5 * 2^24; diff_min = -floor(31 * 2^26 / 2^24).
+            let (input_multiplier, input_left_shift, diff_min) = (1 << 30, 24, -124);
+            let p = Softmax { input_multiplier, input_left_shift, diff_min };
+            // Two rows of 4: equal logits -> 1/4 each = 64/256 -> -64.
+            let input = [5i8, 5, 5, 5, 127, -128, -128, -128];
+            let mut out = [0i8; 8];
+            k::softmax(&p, &input, &mut out, 4);
+            assert_eq!(&out[..4], &[-64, -64, -64, -64]);
+            // A logit 255 levels (31.9 in real units) above the rest takes everything; the rest
+            // are below diff_min and are exactly 0.
+            assert_eq!(&out[4..], &[127, -128, -128, -128]);
+            // Real logits 0, 1, 2: probabilities .090, .245, .665 -> q = p * 256 - 128.
+            let input = [0i8, 8, 16];
+            let mut out = [0i8; 3];
+            k::softmax(&p, &input, &mut out, 3);
+            assert_eq!(out, [-105, -65, 42]);
+        }
+    };
+}
+
+mod reference {
+    kernel_suite!(harness::kernels::reference);
+}

@@ -1,0 +1,43 @@
+//! `patchbench plan`: what a config will cost, without running anything.
+
+use super::{ConfigArgs, ModelArgs};
+use anyhow::Context;
+use harness::plan::plan;
+use patchbench::report;
+
+#[derive(clap::Parser)]
+pub struct Cmd {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Plan every valid split with square grids up to NxN instead of one config.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "8")]
+    sweep: Option<u16>,
+}
+
+impl Cmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let m = self.model.load()?;
+        let model = m.as_model();
+        if let Some(max_grid) = self.sweep {
+            let rows = report::sweep(&model, max_grid, self.config.config())?;
+            if self.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", report::sweep_table(&m.name, &rows));
+            }
+            return Ok(());
+        }
+        let p = plan(&model, self.config.config()).with_context(|| format!("planning {}", m.name))?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report::PlanJson::new(&model, &p))?);
+        } else {
+            print!("{}", report::plan_table(&model, &p));
+        }
+        Ok(())
+    }
+}

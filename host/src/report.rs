@@ -1,0 +1,232 @@
+//! Human and machine renderings of plans.
+
+use harness::model::Model;
+use harness::plan::{plan, valid_splits, PatchConfig, Plan, PlanError};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn shape(s: [u16; 3]) -> String {
+    format!("{}x{}x{}", s[0], s[1], s[2])
+}
+
+/// The per-op table and totals of a plan, as printed by `patchbench plan`.
+pub fn plan_table(model: &Model, p: &Plan) -> String {
+    let mut s = String::new();
+    let cfg = &p.config;
+    let mode = if p.split == 0 {
+        "layer-wise".to_string()
+    } else {
+        format!("patch stage = ops 0..{} in a {}x{} grid", p.split, cfg.nh, cfg.nw)
+    };
+    let _ =
+        writeln!(s, "model {}  input {}  ({mode}, input in {})", p.model, shape(p.input_shape), cfg.input_in.as_str());
+    let _ = writeln!(
+        s,
+        "{:>3}  {:<18} {:>11} {:>12} {:>12} {:>7} {:>9} {:>9} {:>9}",
+        "op", "name", "output", "MACs", "planned MACs", "tile", "buffer B", "offset", "live B"
+    );
+    for o in &p.ops {
+        let tile = o.tile.map(|[h, w]| format!("{h}x{w}")).unwrap_or_else(|| "-".into());
+        let offset = o.offset.map(|v| v.to_string()).unwrap_or_else(|| "flash".into());
+        let _ = writeln!(
+            s,
+            "{:>3}  {:<18} {:>11} {:>12} {:>12} {:>7} {:>9} {:>9} {:>9}",
+            o.index,
+            o.name,
+            shape(o.shape),
+            thousands(o.macs),
+            thousands(o.planned_macs),
+            tile,
+            o.buffer_bytes,
+            offset,
+            o.live_bytes
+        );
+    }
+    let _ = writeln!(
+        s,
+        "MACs            {} (planned {}, recompute overhead {:.2} %)",
+        thousands(p.macs),
+        thousands(p.planned_macs),
+        p.recompute_overhead_pct
+    );
+    let _ = writeln!(
+        s,
+        "arena peak      {} B (lower bound for these buffers {} B; input {} B in {})",
+        thousands(p.arena_peak_bytes as u64),
+        thousands(p.arena_lower_bound_bytes as u64),
+        thousands(p.input_bytes as u64),
+        cfg.input_in.as_str()
+    );
+    if let Some([h, w]) = p.input_tile {
+        let _ = writeln!(s, "input tile      up to {h}x{w} per patch");
+    }
+    let splits = valid_splits(model);
+    let _ = writeln!(s, "valid splits    {}", splits.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "));
+    s
+}
+
+/// The JSON object of `patchbench plan --json`.
+#[derive(Serialize)]
+pub struct PlanJson<'a> {
+    /// Model name.
+    pub model: &'a str,
+    /// `[1, h, w, c]`.
+    pub input_shape: [u16; 4],
+    /// `[1, h, w, c]`.
+    pub output_shape: [u16; 4],
+    /// Ops in the patch stage (0: layer-wise).
+    pub split: u16,
+    /// `"NxM"`.
+    pub patches: String,
+    /// `flash` or `arena`.
+    pub input_in: &'static str,
+    /// MACs of one layer-wise inference.
+    pub macs: u64,
+    /// MACs under this config.
+    pub planned_macs: u64,
+    /// Extra MACs in % of `macs`.
+    pub recompute_overhead_pct: f64,
+    /// Planned arena bytes.
+    pub arena_peak_bytes: usize,
+    /// Lower bound of any layout of the same buffers.
+    pub arena_lower_bound_bytes: usize,
+    /// Splits that can end a patch stage.
+    pub valid_splits: Vec<u16>,
+    /// Per-op lines.
+    pub ops: &'a [harness::plan::OpReport],
+}
+
+impl<'a> PlanJson<'a> {
+    /// Wraps a plan.
+    pub fn new(model: &Model, p: &'a Plan) -> Self {
+        let [h, w, c] = p.input_shape;
+        let [oh, ow, oc] = p.output_shape;
+        PlanJson {
+            model: &p.model,
+            input_shape: [1, h, w, c],
+            output_shape: [1, oh, ow, oc],
+            split: p.split,
+            patches: format!("{}x{}", p.config.nh, p.config.nw),
+            input_in: p.config.input_in.as_str(),
+            macs: p.macs,
+            planned_macs: p.planned_macs,
+            recompute_overhead_pct: p.recompute_overhead_pct,
+            arena_peak_bytes: p.arena_peak_bytes,
+            arena_lower_bound_bytes: p.arena_lower_bound_bytes,
+            valid_splits: valid_splits(model),
+            ops: &p.ops,
+        }
+    }
+}
+
+/// One line of a config sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepRow {
+    /// Ops in the patch stage.
+    pub split: u16,
+    /// Grid rows.
+    pub nh: u16,
+    /// Grid columns.
+    pub nw: u16,
+    /// Stage output `[h, w, c]` (empty for layer-wise).
+    pub stage_output: Option<[u16; 3]>,
+    /// Planned arena bytes.
+    pub arena_peak_bytes: usize,
+    /// Recompute overhead in %.
+    pub recompute_overhead_pct: f64,
+    /// True when no other row has both a smaller arena and a smaller overhead.
+    pub pareto: bool,
+}
+
+/// Plans layer-wise and every valid split with square grids 2x2..=max_grid (clipped to the
+/// stage output), marking the Pareto front of (arena, overhead).
+pub fn sweep(model: &Model, max_grid: u16, base: PatchConfig) -> Result<Vec<SweepRow>, PlanError> {
+    let mut rows = Vec::new();
+    let layer = plan(model, PatchConfig { split: 0, nh: 1, nw: 1, ..base })?;
+    rows.push(SweepRow {
+        split: 0,
+        nh: 1,
+        nw: 1,
+        stage_output: None,
+        arena_peak_bytes: layer.arena_peak_bytes,
+        recompute_overhead_pct: 0.0,
+        pareto: false,
+    });
+    for split in valid_splits(model) {
+        let out = model.tensor(model.ops[split as usize - 1].output);
+        for n in 2..=max_grid.min(out.h).min(out.w) {
+            let p = plan(model, PatchConfig { split, nh: n, nw: n, ..base })?;
+            rows.push(SweepRow {
+                split,
+                nh: n,
+                nw: n,
+                stage_output: Some([out.h, out.w, out.c]),
+                arena_peak_bytes: p.arena_peak_bytes,
+                recompute_overhead_pct: p.recompute_overhead_pct,
+                pareto: false,
+            });
+        }
+    }
+    let snapshot = rows.clone();
+    for r in &mut rows {
+        r.pareto = !snapshot.iter().any(|o| {
+            o.arena_peak_bytes <= r.arena_peak_bytes
+                && o.recompute_overhead_pct <= r.recompute_overhead_pct
+                && (o.arena_peak_bytes < r.arena_peak_bytes || o.recompute_overhead_pct < r.recompute_overhead_pct)
+        });
+    }
+    Ok(rows)
+}
+
+/// The sweep as a table, Pareto-optimal rows starred.
+pub fn sweep_table(model_name: &str, rows: &[SweepRow]) -> String {
+    let mut s = String::new();
+    let layer = rows.first().map(|r| r.arena_peak_bytes).unwrap_or(1).max(1);
+    let _ = writeln!(s, "model {model_name}: {} configs, * = Pareto-optimal (arena, overhead)", rows.len());
+    let _ = writeln!(
+        s,
+        "{:>5} {:>7} {:>13} {:>12} {:>9} {:>10}",
+        "split", "patches", "stage output", "arena B", "vs layer", "overhead %"
+    );
+    for r in rows {
+        let stage = r.stage_output.map(shape).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "{:>5} {:>7} {:>13} {:>12} {:>8.2}x {:>10.2}{}",
+            r.split,
+            format!("{}x{}", r.nh, r.nw),
+            stage,
+            thousands(r.arena_peak_bytes as u64),
+            layer as f64 / r.arena_peak_bytes as f64,
+            r.recompute_overhead_pct,
+            if r.pareto { " *" } else { "" }
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(23_456_789), "23,456,789");
+    }
+}
