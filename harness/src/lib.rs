@@ -18,6 +18,8 @@ pub mod model;
 pub mod plan;
 #[cfg(feature = "std")]
 pub mod quant;
+#[cfg(feature = "record")]
+pub mod record;
 #[cfg(feature = "std")]
 pub mod zoo;
 

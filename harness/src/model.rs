@@ -166,7 +166,7 @@ pub struct Pool {
 /// ADD of two int8 tensors of the same shape, each rescaled (TFLite's 20-bit left shift).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Add {
+pub struct AddParams {
     /// Q31 multiplier and shift of input 1.
     pub input1: (i32, i32),
     /// Q31 multiplier and shift of input 2.
@@ -180,7 +180,7 @@ pub struct Add {
 /// FULLY_CONNECTED: `out = W x + b`, weights `[out, in]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct FullyConnected {
+pub struct FcParams {
     /// Weights `[out][in]` in [`Model::weights`].
     pub filter: Span,
     /// One int32 bias per output in [`Model::params`] (empty: no bias).
@@ -196,7 +196,7 @@ pub struct FullyConnected {
 /// int8 SOFTMAX over the channels, TFLite's fixed-point algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Softmax {
+pub struct SoftmaxParams {
     /// Q31 multiplier of `beta * input_scale` in Q5.26.
     pub input_multiplier: i32,
     /// Left shift that goes with `input_multiplier`.
@@ -214,7 +214,7 @@ pub enum OpKind {
     /// DEPTHWISE_CONV_2D, depth multiplier 1.
     DepthwiseConv2d(Conv),
     /// ADD.
-    Add(Add),
+    Add(AddParams),
     /// AVERAGE_POOL_2D.
     AveragePool2d(Pool),
     /// MAX_POOL_2D.
@@ -222,9 +222,9 @@ pub enum OpKind {
     /// RESHAPE: same bytes, new shape (the planner lets output alias input).
     Reshape,
     /// FULLY_CONNECTED.
-    FullyConnected(FullyConnected),
+    FullyConnected(FcParams),
     /// SOFTMAX.
-    Softmax(Softmax),
+    Softmax(SoftmaxParams),
 }
 
 impl OpKind {

@@ -5,7 +5,8 @@
 //! arithmetic are those of the real networks, which is what patch planning measures.
 
 use crate::model::{
-    Add, Clamp, Conv, FullyConnected, ModelBuf, Op, OpKind, Padding, Pool, Softmax, Tensor, TensorId, Window, NO_TENSOR,
+    AddParams, Clamp, Conv, FcParams, ModelBuf, Op, OpKind, Padding, Pool, SoftmaxParams, Tensor, TensorId, Window,
+    NO_TENSOR,
 };
 use crate::quant::{add_params, quantize_multiplier, softmax_params};
 use rand::{Rng, SeedableRng};
@@ -159,7 +160,7 @@ impl Builder {
             scale = ta.scale.max(tb.scale) * 1.5;
         }
         let [input1, input2, output] = add_params(ta.scale, tb.scale, scale);
-        let kind = OpKind::Add(Add { input1, input2, output, clamp });
+        let kind = OpKind::Add(AddParams { input1, input2, output, clamp });
         self.push(kind, [a, b], Tensor { scale, zero_point, ..ta })
     }
 
@@ -192,7 +193,7 @@ impl Builder {
         let t = self.t(x);
         let (scale, zero_point, clamp) = self.out_quant(act);
         let [filter, bias, multiplier, shift] = self.weights(n as usize, t.len(), t.scale, scale, false);
-        let kind = OpKind::FullyConnected(FullyConnected { filter, bias, multiplier, shift, clamp });
+        let kind = OpKind::FullyConnected(FcParams { filter, bias, multiplier, shift, clamp });
         self.push(kind, [x, NO_TENSOR], Tensor { h: 1, w: 1, c: n, scale, zero_point })
     }
 
@@ -200,7 +201,7 @@ impl Builder {
     pub fn softmax(&mut self, x: TensorId) -> TensorId {
         let t = self.t(x);
         let (input_multiplier, input_left_shift, diff_min) = softmax_params(1.0, t.scale);
-        let kind = OpKind::Softmax(Softmax { input_multiplier, input_left_shift, diff_min });
+        let kind = OpKind::Softmax(SoftmaxParams { input_multiplier, input_left_shift, diff_min });
         self.push(kind, [x, NO_TENSOR], Tensor { scale: 1.0 / 256.0, zero_point: -128, ..t })
     }
 

@@ -3,7 +3,7 @@
 //! reference.
 
 use harness::kernels::{AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
-use harness::model::{Clamp, Softmax};
+use harness::model::{Clamp, SoftmaxParams};
 use harness::plan::Region;
 
 /// Q31 multiplier and shift for exactly 1.0 and 0.5.
@@ -273,7 +273,7 @@ macro_rules! kernel_suite {
         fn softmax_uniform_and_dominant_rows() {
             // Logit scale 1/8: 0.125 * 2^26 = 0.5 * 2^24; diff_min = -floor(31 * 2^26 / 2^24).
             let (input_multiplier, input_left_shift, diff_min) = (1 << 30, 24, -124);
-            let p = Softmax { input_multiplier, input_left_shift, diff_min };
+            let p = SoftmaxParams { input_multiplier, input_left_shift, diff_min };
             // Two rows of 4: equal logits -> 1/4 each = 64/256 -> -64.
             let input = [5i8, 5, 5, 5, 127, -128, -128, -128];
             let mut out = [0i8; 8];

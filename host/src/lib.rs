@@ -1,11 +1,19 @@
 //! # patchbench (host)
 //!
-//! The host side of patchbench: resolving models (zoo names, later `.tflite` files),
-//! reporting plans, running the engine on the host, and (in later stages) building firmware,
-//! deploying it to QEMU or boards, collecting records, sweeping, plotting and recommending.
-//! The `patchbench` binary is a thin CLI over this library.
+//! The host side of patchbench: resolving models, reporting plans, running the engine on the
+//! host, generating and building one firmware image per (model, patch config, board),
+//! deploying it to QEMU, collecting its records over RTT, and writing `runs.csv`. The
+//! `patchbench` binary is a thin CLI over this library.
 
+pub mod boards;
+pub mod collect;
+pub mod firmware;
 pub mod models;
+pub mod qemu;
 pub mod report;
+pub mod results;
+pub mod rtt;
+pub mod runner;
+pub mod sweep;
 
 pub use models::load_model;

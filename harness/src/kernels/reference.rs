@@ -5,7 +5,7 @@ use crate::fixedpoint::{
     exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
-use crate::model::{Clamp, Softmax};
+use crate::model::{Clamp, SoftmaxParams};
 use crate::plan::Region;
 
 #[inline]
@@ -160,7 +160,7 @@ pub fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
 
 /// int8 SOFTMAX over the last axis (`depth` values per row), output scale 1/256 and zero
 /// point -128, TFLite's fixed-point exp and reciprocal.
-pub fn softmax(p: &Softmax, input: &[i8], out: &mut [i8], depth: usize) {
+pub fn softmax(p: &SoftmaxParams, input: &[i8], out: &mut [i8], depth: usize) {
     const ACCUMULATION_INTEGER_BITS: i32 = 12;
     // Q5.26 scaled difference of `x` to the row maximum, or None below diff_min.
     let scaled_diff = |x: i8, max: i8| {

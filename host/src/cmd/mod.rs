@@ -1,9 +1,12 @@
 //! Subcommands and the options they share.
 
+mod boards;
+mod gen;
 mod infer;
 mod plan;
+mod run;
+mod sweep;
 
-use anyhow::{bail, Context};
 use harness::plan::{InputPlacement, PatchConfig};
 
 /// All subcommands.
@@ -14,6 +17,14 @@ pub enum Command {
     Plan(plan::Cmd),
     /// Run the engine on the host on a raw int8 input.
     Infer(infer::Cmd),
+    /// List the board catalog.
+    Boards(boards::Cmd),
+    /// Build, deploy and measure one (model, patch config, board); append to runs.csv.
+    Run(run::Cmd),
+    /// Run a grid of models x configs x boards from a TOML spec.
+    Sweep(sweep::Cmd),
+    /// Write the generated sources of one firmware image (for building it by hand).
+    Gen(gen::Cmd),
 }
 
 impl Command {
@@ -21,6 +32,10 @@ impl Command {
         match self {
             Command::Plan(c) => c.run(),
             Command::Infer(c) => c.run(),
+            Command::Boards(c) => c.run(),
+            Command::Run(c) => c.run(),
+            Command::Sweep(c) => c.run(),
+            Command::Gen(c) => c.run(),
         }
     }
 }
@@ -77,20 +92,9 @@ impl ConfigArgs {
     }
 }
 
-/// Parses `NxM` or `N`.
+/// Parses `NxM` or `N` (clap value parser).
 pub fn parse_grid(s: &str) -> anyhow::Result<(u16, u16)> {
-    let parse = |v: &str| v.trim().parse::<u16>().with_context(|| format!("`{v}` is not a whole number"));
-    let (nh, nw) = match s.split_once(['x', 'X']) {
-        Some((a, b)) => (parse(a)?, parse(b)?),
-        None => {
-            let n = parse(s)?;
-            (n, n)
-        }
-    };
-    if nh == 0 || nw == 0 {
-        bail!("a patch grid needs at least one row and one column, e.g. 4x4");
-    }
-    Ok((nh, nw))
+    patchbench::sweep::parse_grid(s)
 }
 
 #[cfg(test)]

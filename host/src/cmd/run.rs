@@ -1,0 +1,50 @@
+//! `patchbench run`: one image, built, deployed, measured, appended to runs.csv.
+
+use super::{ConfigArgs, ModelArgs};
+use patchbench::runner::Job;
+use patchbench::{boards, sweep};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Parser)]
+pub struct Cmd {
+    /// Board from the catalog (`patchbench boards`).
+    #[arg(long, short, default_value = "qemu-m4")]
+    board: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Measured runs after one warm-up.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    repeats: u16,
+    /// Directory whose runs.csv gets the row.
+    #[arg(long, default_value = "results/runs")]
+    out: PathBuf,
+    /// Seconds before the deployment is abandoned.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+}
+
+impl Cmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let board = boards::find(&self.board)?;
+        let model = Arc::new(self.model.load()?);
+        let job = Job {
+            model,
+            config: self.config.config(),
+            board,
+            repeats: self.repeats,
+            timeout: Duration::from_secs(self.timeout),
+        };
+        let csv = self.out.join("runs.csv");
+        let rows = sweep::run_jobs(vec![job], 1, &csv, |_| {})?;
+        print!("{}", sweep::summary_table(&rows));
+        println!("appended to {}", csv.display());
+        match rows.first().map(|r| r.status.as_str()) {
+            Some("ok") | Some("does-not-fit") => Ok(()),
+            _ => anyhow::bail!("the run did not succeed (see the status above and {})", csv.display()),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! One measurement job: plan, build (or reuse) the image, deploy, collect, check, and turn
+//! the outcome into a [`Row`], whatever happens.
+
+use crate::boards::Board;
+use crate::collect::Collector;
+use crate::firmware::{self, Build};
+use crate::qemu::Qemu;
+use crate::results::Row;
+use crate::rtt::Rtt;
+use harness::model::ModelBuf;
+use harness::plan::{plan, PatchConfig, Plan};
+use harness::record::CRC32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to measure.
+#[derive(Clone)]
+pub struct Job {
+    /// The model.
+    pub model: Arc<ModelBuf>,
+    /// The patch config.
+    pub config: PatchConfig,
+    /// The board.
+    pub board: Board,
+    /// Measured runs after the warm-up.
+    pub repeats: u16,
+    /// Limit for one deployment.
+    pub timeout: Duration,
+}
+
+/// `git describe --always --dirty`, or `unknown`.
+pub fn git_rev() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(firmware::workspace_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn base_row(job: &Job, p: Option<&Plan>) -> Row {
+    let now = chrono::Utc::now();
+    let m = job.model.as_model();
+    Row {
+        run_id: format!(
+            "{}-{}-{}-s{}-{}x{}",
+            now.format("%Y%m%dT%H%M%S%.3f"),
+            job.board.name,
+            job.model.name,
+            job.config.split,
+            job.config.nh,
+            job.config.nw
+        ),
+        timestamp: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        board: job.board.name.clone(),
+        cpu: job.board.cpu.clone(),
+        cycle_source: job.board.cycle_source().as_str().into(),
+        clock_hz: job.board.clock_hz,
+        model: job.model.name.clone(),
+        model_hash: format!("{:016x}", m.hash()),
+        split: job.config.split,
+        patches: format!("{}x{}", job.config.nh, job.config.nw),
+        input_in: job.config.input_in.as_str().into(),
+        repeats: job.repeats,
+        macs: m.macs(),
+        planned_macs: p.map_or(0, |p| p.planned_macs),
+        recompute_overhead_pct: p.map_or(0.0, |p| (p.recompute_overhead_pct * 1000.0).round() / 1000.0),
+        arena_planned_bytes: p.map_or(0, |p| p.arena_peak_bytes as u64),
+        ..Row::default()
+    }
+}
+
+/// The host engine's output CRC for the image's input.
+pub fn host_output_crc(model: &ModelBuf, p: &Plan) -> anyhow::Result<u32> {
+    let m = model.as_model();
+    let input = firmware::input_for(&m);
+    let mut arena = vec![0u8; p.arena_peak_bytes];
+    let out = harness::run(&m, &p.exec(), &mut arena, &input).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(CRC32.checksum(bytemuck_bytes(out)))
+}
+
+fn bytemuck_bytes(v: &[i8]) -> &[u8] {
+    // SAFETY: i8 and u8 have the same size and alignment.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
+}
+
+/// Runs a job on `worker` (which selects the build tree) and returns its row; failures are
+/// rows too.
+pub fn execute(job: &Job, worker: usize, git_rev: &str) -> Row {
+    let m = job.model.as_model();
+    let p = match plan(&m, job.config) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut row = base_row(job, None);
+            row.status = "invalid".into();
+            row.message = e.to_string();
+            row.git_rev = git_rev.into();
+            return row;
+        }
+    };
+    let mut row = base_row(job, Some(&p));
+    row.git_rev = git_rev.into();
+    if let Err(e) = measure(job, &p, worker, &mut row) {
+        if row.status.is_empty() {
+            row.status = "error".into();
+        }
+        row.message = format!("{e:#}").replace('\n', " | ");
+    }
+    row
+}
+
+fn measure(job: &Job, p: &Plan, worker: usize, row: &mut Row) -> anyhow::Result<()> {
+    let m = job.model.as_model();
+    let image = match firmware::build(&m, p, &job.board, job.repeats, worker)? {
+        Build::Image(image) => image,
+        Build::DoesNotFit { region, needed } => {
+            row.status = "does-not-fit".into();
+            let have = if region == "FLASH" { job.board.flash.length } else { job.board.ram.length };
+            row.message = format!("{region} needs {needed} B, the board has {have} B");
+            return Ok(());
+        }
+    };
+    row.build_seconds = (image.build_time.as_secs_f64() * 100.0).round() / 100.0;
+    row.static_ram_bytes = Some(image.static_ram_bytes);
+    row.flash_bytes = Some(image.flash_bytes);
+    let expected_crc = host_output_crc(&job.model, p)?;
+
+    let start = Instant::now();
+    let Some(machine) = &job.board.qemu_machine else {
+        anyhow::bail!(
+            "board {} is a probe-rs board; deploying to hardware is not part of this build yet",
+            job.board.name
+        );
+    };
+    let measurement = deploy_qemu(machine, &image.elf, image.rtt_address, job.timeout, row)?;
+    row.run_seconds = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+
+    if let Some(e) = &measurement.error {
+        anyhow::bail!("the device reported: {e}");
+    }
+    let header = measurement.header.as_ref().expect("collector guarantees a header");
+    if header.model_hash != m.hash() || header.arena_planned as usize != p.arena_peak_bytes {
+        anyhow::bail!("the image reported another model or plan than was built (stale cache?)");
+    }
+    let mut cycles: Vec<u64> = measurement.runs.iter().map(|r| r.0).collect();
+    cycles.sort_unstable();
+    if cycles.is_empty() {
+        anyhow::bail!("the device sent no measured runs");
+    }
+    row.cycles_min = cycles.first().copied();
+    row.cycles_max = cycles.last().copied();
+    row.cycles_median = Some(cycles[cycles.len() / 2]);
+    let crcs: Vec<u32> = measurement.runs.iter().map(|r| r.1).collect();
+    row.output_crc = format!("{:08x}", crcs[0]);
+    row.output_ok = crcs.iter().all(|&c| c == expected_crc);
+    row.arena_measured_bytes = measurement.arena_bytes.map(u64::from);
+    row.stack_measured_bytes = measurement.stack_bytes.map(u64::from);
+    row.total_ram_bytes = match (row.arena_measured_bytes, row.stack_measured_bytes, row.static_ram_bytes) {
+        (Some(a), Some(s), Some(st)) => Some(a + s + st),
+        _ => None,
+    };
+    if !row.output_ok {
+        row.status = "wrong-output".into();
+        row.message = format!("device output CRC {:08x} differs from the host engine's {expected_crc:08x}", crcs[0]);
+    } else {
+        row.status = "ok".into();
+    }
+    Ok(())
+}
+
+/// Runs an image on QEMU until its end record (or the timeout) and returns what it sent.
+pub fn deploy_qemu(
+    machine: &str,
+    elf: &std::path::Path,
+    rtt_address: u64,
+    timeout: Duration,
+    row: &mut Row,
+) -> anyhow::Result<crate::collect::Measurement> {
+    let mut qemu = Qemu::start(machine, elf)?;
+    let mut rtt = Rtt::new(rtt_address);
+    let mut collector = Collector::default();
+    let mut log = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut poll = Duration::from_millis(5);
+    qemu.resume()?;
+    loop {
+        std::thread::sleep(poll);
+        // Back off to 100 ms: a halt costs host time, not virtual time.
+        poll = (poll * 2).min(Duration::from_millis(100));
+        qemu.halt()?;
+        let mut bytes = Vec::new();
+        rtt.drain(qemu.memory(), 1, &mut bytes)?;
+        rtt.drain(qemu.memory(), 0, &mut log)?;
+        if collector.feed(&bytes)? {
+            return Ok(collector.measurement);
+        }
+        if Instant::now() > deadline {
+            row.status = "timeout".into();
+            let log = String::from_utf8_lossy(&log);
+            anyhow::bail!("no end record within {} s; device log: {}", timeout.as_secs(), log.trim());
+        }
+        if !qemu.alive() {
+            anyhow::bail!("QEMU exited before the end record");
+        }
+        qemu.resume()?;
+    }
+}

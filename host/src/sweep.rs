@@ -1,0 +1,289 @@
+//! Sweep specs (TOML) and running a grid of jobs on all cores.
+//!
+//! ```toml
+//! name = "mbv2-qemu-m4"            # default output: results/<name>/runs.csv
+//! models = ["mbv2-w0.35-r144"]     # zoo names (or .tflite paths once imported)
+//! boards = ["qemu-m4"]
+//! repeats = 3                      # measured runs per image, after one warm-up
+//! input_in = "flash"               # or "arena"
+//! timeout_s = 900                  # per deployment
+//! layerwise = true                 # include split 0
+//! configs = [{ split = 13, patches = "4x4" }]   # explicit configs, and/or
+//! splits = [10, 13]                # every split in `splits` x every grid in `patches`
+//! patches = ["2x2", "3x3"]
+//! ```
+
+use crate::boards::{self, Board};
+use crate::results::{CsvSink, Row};
+use crate::runner::{self, Job};
+use anyhow::{bail, Context};
+use harness::plan::{InputPlacement, PatchConfig};
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// One explicit config of a spec.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSpec {
+    /// Ops in the patch stage.
+    pub split: u16,
+    /// Grid `NxM`.
+    pub patches: String,
+}
+
+/// A sweep spec file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Name: the default output directory is `results/<name>`.
+    pub name: String,
+    /// Models.
+    pub models: Vec<String>,
+    /// Boards.
+    pub boards: Vec<String>,
+    /// Measured runs per image.
+    #[serde(default = "default_repeats")]
+    pub repeats: u16,
+    /// `flash` or `arena`.
+    #[serde(default)]
+    pub input_in: Option<String>,
+    /// Seconds per deployment.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: u64,
+    /// Include layer-wise inference.
+    #[serde(default = "default_true")]
+    pub layerwise: bool,
+    /// Explicit configs.
+    #[serde(default)]
+    pub configs: Vec<ConfigSpec>,
+    /// Splits crossed with `patches`.
+    #[serde(default)]
+    pub splits: Vec<u16>,
+    /// Grids crossed with `splits`.
+    #[serde(default)]
+    pub patches: Vec<String>,
+}
+
+fn default_repeats() -> u16 {
+    3
+}
+fn default_timeout() -> u64 {
+    900
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Parses `NxM` or `N`.
+pub fn parse_grid(s: &str) -> anyhow::Result<(u16, u16)> {
+    let parse =
+        |v: &str| v.trim().parse::<u16>().with_context(|| format!("`{v}` in patch grid `{s}` is not a whole number"));
+    let (nh, nw) = match s.split_once(['x', 'X']) {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => {
+            let n = parse(s)?;
+            (n, n)
+        }
+    };
+    if nh == 0 || nw == 0 {
+        bail!("patch grid `{s}` needs at least one row and one column, e.g. 4x4");
+    }
+    Ok((nh, nw))
+}
+
+/// Parses `flash` / `arena`.
+pub fn parse_placement(s: &str) -> anyhow::Result<InputPlacement> {
+    match s {
+        "flash" => Ok(InputPlacement::Flash),
+        "arena" => Ok(InputPlacement::Arena),
+        other => bail!("input_in must be `flash` or `arena`, not `{other}`"),
+    }
+}
+
+impl Spec {
+    /// Reads and checks a spec file.
+    pub fn load(path: &Path) -> anyhow::Result<Spec> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let spec: Spec = toml::from_str(&text).with_context(|| format!("parsing sweep spec {}", path.display()))?;
+        if spec.models.is_empty() || spec.boards.is_empty() {
+            bail!("{}: a sweep needs at least one model and one board", path.display());
+        }
+        if spec.splits.is_empty() != spec.patches.is_empty() {
+            bail!("{}: `splits` and `patches` go together (every split is run with every grid)", path.display());
+        }
+        if spec.repeats == 0 {
+            bail!("{}: repeats must be at least 1", path.display());
+        }
+        Ok(spec)
+    }
+
+    /// The patch configs of the spec, in order, without duplicates.
+    pub fn configs(&self) -> anyhow::Result<Vec<PatchConfig>> {
+        let input_in = self.input_in.as_deref().map(parse_placement).transpose()?.unwrap_or_default();
+        let mut out = Vec::new();
+        if self.layerwise {
+            out.push(PatchConfig { input_in, ..PatchConfig::LAYERWISE });
+        }
+        for c in &self.configs {
+            let (nh, nw) = parse_grid(&c.patches)?;
+            out.push(PatchConfig { split: c.split, nh, nw, input_in });
+        }
+        for &split in &self.splits {
+            for g in &self.patches {
+                let (nh, nw) = parse_grid(g)?;
+                out.push(PatchConfig { split, nh, nw, input_in });
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|c| seen.insert(*c));
+        Ok(out)
+    }
+
+    /// Every job: models x boards x configs.
+    pub fn jobs(&self) -> anyhow::Result<Vec<Job>> {
+        let boards: Vec<Board> = self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>()?;
+        let configs = self.configs()?;
+        let mut jobs = Vec::new();
+        for name in &self.models {
+            let model = Arc::new(crate::load_model(name)?);
+            for board in &boards {
+                for &config in &configs {
+                    jobs.push(Job {
+                        model: model.clone(),
+                        config,
+                        board: board.clone(),
+                        repeats: self.repeats,
+                        timeout: Duration::from_secs(self.timeout_s),
+                    });
+                }
+            }
+        }
+        Ok(jobs)
+    }
+}
+
+/// Runs `jobs` on `workers` threads, appending each row to `csv` as soon as it is known.
+/// `progress` is called after every row.
+pub fn run_jobs(
+    jobs: Vec<Job>,
+    workers: usize,
+    csv: &Path,
+    mut progress: impl FnMut(&Row),
+) -> anyhow::Result<Vec<Row>> {
+    let mut sink = CsvSink::open(csv)?;
+    let git_rev = runner::git_rev();
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<VecDeque<_>>());
+    let (tx, rx) = mpsc::channel::<(usize, Row)>();
+    let mut rows = Vec::new();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        for worker in 0..workers.max(1) {
+            let tx = tx.clone();
+            let (queue, git_rev) = (&queue, &git_rev);
+            s.spawn(move || loop {
+                let Some((i, job)) = queue.lock().unwrap().pop_front() else { break };
+                let row = runner::execute(&job, worker, git_rev);
+                if tx.send((i, row)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, row) in rx {
+            sink.append(&row)?;
+            progress(&row);
+            rows.push((i, row));
+        }
+        Ok(())
+    })?;
+    rows.sort_by_key(|(i, _)| *i);
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Cores to use.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The default output directory of a spec.
+pub fn default_out(spec: &Spec) -> PathBuf {
+    crate::firmware::workspace_root().join("results").join(&spec.name)
+}
+
+/// A summary table of rows (cycles column labelled by cycle source).
+pub fn summary_table(rows: &[Row]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let unit = |r: &Row| if r.cycle_source == "qemu-icount" { "instr (QEMU)" } else { "cycles" };
+    let _ = writeln!(
+        s,
+        "{:<14} {:<17} {:>5} {:>7} {:>10} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  status",
+        "board",
+        "model",
+        "split",
+        "patches",
+        "overhead%",
+        "median",
+        "unit",
+        "arena plan",
+        "arena meas",
+        "stack",
+        "static"
+    );
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    for r in rows {
+        let status = if r.status == "ok" { "ok".to_string() } else { format!("{}: {}", r.status, r.message) };
+        let _ = writeln!(
+            s,
+            "{:<14} {:<17} {:>5} {:>7} {:>10.2} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  {}",
+            r.board,
+            r.model,
+            r.split,
+            r.patches,
+            r.recompute_overhead_pct,
+            opt(r.cycles_median),
+            unit(r),
+            r.arena_planned_bytes,
+            opt(r.arena_measured_bytes),
+            opt(r.stack_measured_bytes),
+            opt(r.static_ram_bytes),
+            status
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_expands_to_unique_configs() {
+        let spec: Spec = toml::from_str(
+            r#"
+            name = "t"
+            models = ["tiny"]
+            boards = ["qemu-m4", "qemu-m3"]
+            configs = [{ split = 4, patches = "2x2" }]
+            splits = [4, 5]
+            patches = ["2x2", "3"]
+            "#,
+        )
+        .unwrap();
+        let c = spec.configs().unwrap();
+        assert_eq!(c.len(), 4, "layer-wise + 4:2x2 + 4:3x3 + 5:2x2 + 5:3x3 with 4:2x2 once: {c:?}");
+        assert_eq!(spec.jobs().unwrap().len(), 8);
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        let bad: Result<Spec, _> = toml::from_str("name = \"t\"\nmodels = []\nboards = []\nbogus = 1\n");
+        assert!(bad.unwrap_err().to_string().contains("bogus"));
+        assert!(parse_grid("3xq").unwrap_err().to_string().contains("not a whole number"));
+        assert!(parse_placement("ram").unwrap_err().to_string().contains("`flash` or `arena`"));
+        let spec: Spec = toml::from_str("name = \"t\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m9\"]\n").unwrap();
+        assert!(spec.jobs().unwrap_err().to_string().contains("unknown board"));
+    }
+}
