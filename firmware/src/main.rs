@@ -162,8 +162,9 @@ fn main() -> ! {
         regions: &gen::REGIONS,
     };
     let input: &[i8] = bytemuck::cast_slice(&gen::INPUT_DATA);
+    let arena_ptr = &raw mut ARENA;
     // SAFETY: the only reference to ARENA, taken once.
-    let arena: &mut [u8] = unsafe { &mut *(&raw mut ARENA) };
+    let arena: &mut [u8] = unsafe { &mut *arena_ptr };
 
     rprintln!(
         "patchbench: {} on {}, split {} ({} patches), arena {} B",

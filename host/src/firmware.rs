@@ -189,7 +189,8 @@ pub enum Build {
 /// it changed. `worker` picks a separate cargo target dir so builds can run in parallel.
 pub fn build(model: &Model, plan: &Plan, board: &Board, repeats: u16, worker: usize) -> anyhow::Result<Build> {
     let root = cache_root();
-    let gen = root.join(format!("gen/w{worker}"));
+    // Unique per process and worker: concurrent builds never share generated sources.
+    let gen = root.join(format!("gen/p{}-w{worker}", std::process::id()));
     if gen.exists() {
         std::fs::remove_dir_all(&gen).with_context(|| format!("clearing {}", gen.display()))?;
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What to measure.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Job {
     /// The model.
     pub model: Arc<ModelBuf>,

@@ -273,8 +273,8 @@ mod tests {
         )
         .unwrap();
         let c = spec.configs().unwrap();
-        assert_eq!(c.len(), 4, "layer-wise + 4:2x2 + 4:3x3 + 5:2x2 + 5:3x3 with 4:2x2 once: {c:?}");
-        assert_eq!(spec.jobs().unwrap().len(), 8);
+        assert_eq!(c.len(), 5, "layer-wise + 4:2x2 + 4:3x3 + 5:2x2 + 5:3x3 with 4:2x2 once: {c:?}");
+        assert_eq!(spec.jobs().unwrap().len(), 10);
     }
 
     #[test]

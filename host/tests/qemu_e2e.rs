@@ -1,0 +1,84 @@
+//! End to end on QEMU: build images, deploy, collect over RTT, check against the host engine.
+//! Needs `qemu-system-arm` and the thumb targets (scripts/setup.sh installs both).
+
+use harness::plan::{InputPlacement, PatchConfig};
+use patchbench::boards;
+use patchbench::results::{self, Row};
+use patchbench::runner::{self, Job};
+use patchbench::sweep::run_jobs;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn require_qemu() {
+    let ok = std::process::Command::new("qemu-system-arm").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "qemu-system-arm is not installed: run scripts/setup.sh (the test command does)");
+}
+
+fn job(model: &str, board: &str, config: PatchConfig) -> Job {
+    Job {
+        model: Arc::new(patchbench::load_model(model).unwrap()),
+        config,
+        board: boards::find(board).unwrap(),
+        repeats: 3,
+        timeout: Duration::from_secs(300),
+    }
+}
+
+fn assert_measured(r: &Row) {
+    assert_eq!(r.status, "ok", "{}: {}", r.run_id, r.message);
+    assert!(r.output_ok, "device output CRC must equal the host engine's");
+    assert_eq!(r.cycle_source, "qemu-icount");
+    let (min, med, max) = (r.cycles_min.unwrap(), r.cycles_median.unwrap(), r.cycles_max.unwrap());
+    assert!(min > 0 && min <= med && med <= max);
+    // QEMU is deterministic: every measured run of an image counts the same (to SysTick's
+    // 40-instruction resolution).
+    assert!(max - min <= 40, "runs differ: {min}..{max}");
+    assert_eq!(r.arena_measured_bytes, Some(r.arena_planned_bytes), "oracle 4: measured arena == planned");
+    let (stack, stat) = (r.stack_measured_bytes.unwrap(), r.static_ram_bytes.unwrap());
+    assert!(stack > 0 && stat > 0);
+    assert_eq!(r.total_ram_bytes, Some(r.arena_planned_bytes + stack + stat));
+    assert!(r.flash_bytes.unwrap() > 0);
+}
+
+#[test]
+fn tiny_layerwise_and_patched_on_qemu_match_the_host_and_repeat_exactly() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("runs.csv");
+    let arena_input = PatchConfig { input_in: InputPlacement::Arena, ..PatchConfig::new(4, 2, 3) };
+    let jobs = vec![
+        job("tiny", "qemu-m4", PatchConfig::LAYERWISE),
+        job("tiny", "qemu-m4", arena_input),
+        job("tiny", "qemu-m33", PatchConfig::new(7, 4, 4)),
+    ];
+    let rows = run_jobs(jobs.clone(), 2, &csv, |_| {}).unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert_measured(r);
+    }
+    assert_eq!(rows[1].input_in, "arena");
+    assert!(rows[1].planned_macs > rows[0].planned_macs, "halos are recomputed");
+    // Every row reached the CSV (in completion order).
+    let mut written = results::read(&csv).unwrap();
+    written.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    let mut expected = rows.clone();
+    expected.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    assert_eq!(written, expected);
+
+    // Same image again: cached, and the same instruction count.
+    let again = runner::execute(&jobs[1], 0, "test");
+    assert_measured(&again);
+    assert_eq!(again.build_seconds, 0.0, "an unchanged image is not rebuilt");
+    assert_eq!(again.cycles_median, rows[1].cycles_median);
+}
+
+#[test]
+fn a_config_over_the_ram_budget_is_recorded_as_does_not_fit() {
+    require_qemu();
+    // Layer-wise MobileNetV2 needs a 311,040 B arena: more than 128 KiB of RAM.
+    let r = runner::execute(&job("mbv2-w0.35-r144", "qemu-m4-128k", PatchConfig::LAYERWISE), 2, "test");
+    assert_eq!(r.status, "does-not-fit", "{}", r.message);
+    let needed: u64 = r.message.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(needed > 311_040 && needed < 311_040 + 64 * 1024, "{}", r.message);
+    assert!(r.cycles_median.is_none());
+}
