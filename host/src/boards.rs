@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 /// A memory region.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-pub struct Region {
+pub struct MemoryRegion {
     /// Start address.
     pub origin: u32,
     /// Bytes.
@@ -31,9 +31,9 @@ pub struct Board {
     /// Core clock in Hz.
     pub clock_hz: u32,
     /// Flash the image may use.
-    pub flash: Region,
+    pub flash: MemoryRegion,
     /// RAM the image may use.
-    pub ram: Region,
+    pub ram: MemoryRegion,
     /// `dwt`, `systick` or `qemu-icount`.
     pub cycle_source: String,
     /// Bytes kept free for the stack at link time (default 8 KiB).

@@ -31,18 +31,15 @@ pub fn cache_root() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target/patchbench"))
 }
 
-fn byte_blob(bytes: impl IntoIterator<Item = u8>) -> Vec<u8> {
-    bytes.into_iter().collect()
-}
-
 /// Writes the sources of one image into `dir`: `model.rs`, `weights.bin`, `input.bin`,
 /// `memory.x`.
 pub fn generate(model: &Model, plan: &Plan, board: &Board, repeats: u16, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let weights = byte_blob(model.weights.iter().map(|&w| w as u8));
-    let input = byte_blob(input_for(model).into_iter().map(|v| v as u8));
-    std::fs::write(dir.join("weights.bin"), &weights)?;
-    std::fs::write(dir.join("input.bin"), &input)?;
+    let weights: &[u8] = bytemuck::cast_slice(model.weights);
+    let input_data = input_for(model);
+    let input: &[u8] = bytemuck::cast_slice(&input_data);
+    std::fs::write(dir.join("weights.bin"), weights)?;
+    std::fs::write(dir.join("input.bin"), input)?;
 
     let mut s = String::new();
     let _ = writeln!(

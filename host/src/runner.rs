@@ -78,12 +78,7 @@ pub fn host_output_crc(model: &ModelBuf, p: &Plan) -> anyhow::Result<u32> {
     let input = firmware::input_for(&m);
     let mut arena = vec![0u8; p.arena_peak_bytes];
     let out = harness::run(&m, &p.exec(), &mut arena, &input).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(CRC32.checksum(bytemuck_bytes(out)))
-}
-
-fn bytemuck_bytes(v: &[i8]) -> &[u8] {
-    // SAFETY: i8 and u8 have the same size and alignment.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
+    Ok(CRC32.checksum(bytemuck::cast_slice(out)))
 }
 
 /// Runs a job on `worker` (which selects the build tree) and returns its row; failures are

@@ -42,16 +42,16 @@ impl Cmd {
                 t.len()
             );
         }
-        let input: Vec<i8> = raw.iter().map(|&b| b as i8).collect();
+        let input: &[i8] = bytemuck::cast_slice(&raw);
         if let Some(dir) = &self.dump {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let mut arena = vec![0u8; p.arena_peak_bytes];
         let mut dump_err = None;
-        let out = exec::run_observed(&model, &p.exec(), &mut arena, &input, |i, bytes| {
+        let out = exec::run_observed(&model, &p.exec(), &mut arena, input, |i, bytes| {
             if let (Some(dir), None) = (&self.dump, &dump_err) {
                 let path = dir.join(format!("op{i:02}.bin"));
-                if let Err(e) = std::fs::write(&path, bytemuck_bytes(bytes)) {
+                if let Err(e) = std::fs::write(&path, bytemuck::cast_slice::<i8, u8>(bytes)) {
                     dump_err = Some(anyhow::Error::from(e).context(format!("writing {}", path.display())));
                 }
             }
@@ -60,7 +60,7 @@ impl Cmd {
         if let Some(e) = dump_err {
             return Err(e);
         }
-        std::fs::write(&self.output, bytemuck_bytes(out))
+        std::fs::write(&self.output, bytemuck::cast_slice::<i8, u8>(out))
             .with_context(|| format!("writing {}", self.output.display()))?;
         eprintln!(
             "{}: {} output bytes written to {} (arena {} B, {} MACs planned)",
@@ -72,8 +72,4 @@ impl Cmd {
         );
         Ok(())
     }
-}
-
-fn bytemuck_bytes(v: &[i8]) -> Vec<u8> {
-    v.iter().map(|&b| b as u8).collect()
 }
