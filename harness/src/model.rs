@@ -7,6 +7,9 @@
 /// Index of an activation tensor in [`Model::tensors`].
 pub type TensorId = u16;
 
+/// Most activation tensors a model may have (validation keeps a fixed-size table).
+pub const MAX_TENSORS: usize = 1024;
+
 /// Marker for an unused second op input.
 pub const NO_TENSOR: TensorId = TensorId::MAX;
 
@@ -323,6 +326,11 @@ pub enum ModelError {
         /// Op index.
         op: u16,
     },
+    /// More activation tensors than [`MAX_TENSORS`].
+    TooManyTensors {
+        /// Tensors in the model.
+        count: u32,
+    },
     /// A span points outside the weight or parameter pool, or has the wrong length.
     BadSpan {
         /// Op index.
@@ -340,6 +348,9 @@ impl core::fmt::Display for ModelError {
                 write!(f, "op {op} reads a tensor that no earlier op produced (ops must be in graph order)")
             }
             ModelError::BadShape { op } => write!(f, "op {op}: input and output shapes do not fit the op's parameters"),
+            ModelError::TooManyTensors { count } => {
+                write!(f, "the model has {count} activation tensors; at most {MAX_TENSORS} are supported")
+            }
             ModelError::BadSpan { op } => {
                 write!(f, "op {op}: weights or parameters out of range or of the wrong length")
             }
@@ -369,8 +380,11 @@ impl<'a> Model<'a> {
     /// ids, graph order, shapes consistent with windows and strides, spans in range.
     pub fn validate(&self) -> Result<(), ModelError> {
         let n = self.tensors.len();
-        let mut produced = [false; 1024];
-        if n > produced.len() || self.input as usize >= n || self.output as usize >= n {
+        let mut produced = [false; MAX_TENSORS];
+        if n > MAX_TENSORS {
+            return Err(ModelError::TooManyTensors { count: n as u32 });
+        }
+        if self.input as usize >= n || self.output as usize >= n {
             return Err(ModelError::BadTensor { op: 0 });
         }
         produced[self.input as usize] = true;
