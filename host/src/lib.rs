@@ -15,5 +15,6 @@ pub mod results;
 pub mod rtt;
 pub mod runner;
 pub mod sweep;
+pub mod tflite;
 
 pub use models::load_model;

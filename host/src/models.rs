@@ -15,13 +15,13 @@ pub enum ModelSourceError {
         /// The zoo names, comma separated.
         zoo: String,
     },
-    /// A `.tflite` file: the importer is not part of this build yet.
-    #[error("{path}: importing .tflite files is not available yet; use a zoo name ({zoo})")]
-    NotTflite {
-        /// The zoo names, comma separated.
-        zoo: String,
+    /// A `.tflite` file that could not be imported.
+    #[error("{path}: {source}")]
+    Import {
         /// The file.
         path: String,
+        /// Why.
+        source: crate::tflite::ImportError,
     },
     /// The model was built but is malformed.
     #[error("model `{name}` is malformed: {source}")]
@@ -42,8 +42,9 @@ pub fn zoo_names() -> String {
 pub fn load_model(spec: &str) -> Result<ModelBuf, ModelSourceError> {
     let m = if let Some(m) = zoo::build(spec) {
         m
-    } else if Path::new(spec).extension().is_some_and(|e| e == "tflite") || Path::new(spec).is_file() {
-        return Err(ModelSourceError::NotTflite { path: spec.to_string(), zoo: zoo_names() });
+    } else if Path::new(spec).is_file() {
+        crate::tflite::import_file(Path::new(spec))
+            .map_err(|source| ModelSourceError::Import { path: spec.to_string(), source })?
     } else {
         return Err(ModelSourceError::Unknown { name: spec.to_string(), zoo: zoo_names() });
     };
