@@ -315,7 +315,8 @@ impl<'a> Importer<'a> {
             return Err(format!("{} has per-channel quantization; activations must be per-tensor", self.describe(t)));
         }
         let zero_point = q.zero_points[0];
-        if !(-128..=127).contains(&zero_point) || !(q.scales[0].is_finite() && q.scales[0] > 0.0) {
+        let usable = (-128..=127).contains(&zero_point) && q.scales[0].is_finite() && q.scales[0] > 0.0;
+        if !usable {
             return Err(format!(
                 "{} has scale {} and zero point {zero_point}; int8 needs a positive scale and a zero point in -128..=127",
                 self.describe(t),
