@@ -233,7 +233,40 @@ pub fn run_observed<'a>(
     plan: &ExecPlan,
     arena: &'a mut [u8],
     input: &'a [i8],
-    mut observe: impl FnMut(usize, &[i8]),
+    observe: impl FnMut(usize, &[i8]),
+) -> Result<&'a [i8], ExecError> {
+    struct Full<F>(F);
+    impl<F: FnMut(usize, &[i8])> Trace for Full<F> {
+        fn full(&mut self, op: usize, output: &[i8]) {
+            (self.0)(op, output);
+        }
+    }
+    run_traced(model, plan, arena, input, &mut Full(observe))
+}
+
+/// What an executor reports as it goes (both methods default to doing nothing).
+pub trait Trace {
+    /// Op `op` finished its whole `output`: every op layer-wise; with a patch stage, its last
+    /// op once all patches ran, then every later op.
+    fn full(&mut self, op: usize, output: &[i8]) {
+        let _ = (op, output);
+    }
+
+    /// A patch computed `region` of the output of op `op` of the patch stage (all stage ops
+    /// but the last, whose output exists in full): `pixels` are its `region.h x region.w x c`
+    /// values. Tiles of neighbouring patches overlap where halos are recomputed.
+    fn tile(&mut self, op: usize, region: Region, pixels: &[i8]) {
+        let _ = (op, region, pixels);
+    }
+}
+
+/// [`run`], reporting every op output and every patch-stage tile to `trace`.
+pub fn run_traced<'a>(
+    model: &Model,
+    plan: &ExecPlan,
+    arena: &'a mut [u8],
+    input: &'a [i8],
+    trace: &mut impl Trace,
 ) -> Result<&'a [i8], ExecError> {
     let in_t = model.tensor(model.input);
     if input.len() != in_t.len() {
@@ -273,11 +306,22 @@ pub fn run_observed<'a>(
             }
             let out_stored = if i + 1 == split { full(op.output) } else { tiles[i] };
             run_op(&ctx, arena, input, i, in_stored, out_stored, tiles[i])?;
+            if i + 1 < split {
+                let Place::Arena(off) = ctx.place(op.output) else {
+                    return Err(ExecError::PlanMismatch);
+                };
+                let len = tiles[i].h as usize * tiles[i].w as usize * model.tensor(op.output).c as usize;
+                trace.tile(
+                    i,
+                    tiles[i],
+                    bytemuck::cast_slice(arena.get(off..off + len).ok_or(ExecError::PlanMismatch)?),
+                );
+            }
         }
     }
 
     if split > 0 {
-        observe(split - 1, tensor_bytes(&ctx, arena, input, model.ops[split - 1].output));
+        trace.full(split - 1, tensor_bytes(&ctx, arena, input, model.ops[split - 1].output));
     }
 
     // The rest, layer by layer on whole tensors.
@@ -287,7 +331,7 @@ pub fn run_observed<'a>(
             in_stored[k] = full(t);
         }
         run_op(&ctx, arena, input, i, in_stored, full(op.output), full(op.output))?;
-        observe(i, tensor_bytes(&ctx, arena, input, op.output));
+        trace.full(i, tensor_bytes(&ctx, arena, input, op.output));
     }
 
     Ok(tensor_bytes(&ctx, arena, input, model.output))

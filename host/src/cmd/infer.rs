@@ -3,8 +3,9 @@
 use super::{ConfigArgs, ModelArgs};
 use anyhow::{bail, Context};
 use harness::exec;
-use harness::plan::plan;
-use std::path::PathBuf;
+use harness::model::{Model, Tensor};
+use harness::plan::{plan, Region};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Parser)]
 pub struct Cmd {
@@ -18,7 +19,8 @@ pub struct Cmd {
     /// Where to write the raw int8 output tensor.
     #[arg(long)]
     output: PathBuf,
-    /// Write every op output that exists in full as DIR/opNN.bin (NN = op index).
+    /// Write every op's output as DIR/opNN.bin (NN = op index, TFLite operator order). Inside
+    /// a patch stage, an op's output is put together from the tiles the patches computed.
     #[arg(long, value_name = "DIR")]
     dump: Option<PathBuf>,
 }
@@ -47,18 +49,11 @@ impl Cmd {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let mut arena = vec![0u8; p.arena_peak_bytes];
-        let mut dump_err = None;
-        let out = exec::run_observed(&model, &p.exec(), &mut arena, input, |i, bytes| {
-            if let (Some(dir), None) = (&self.dump, &dump_err) {
-                let path = dir.join(format!("op{i:02}.bin"));
-                if let Err(e) = std::fs::write(&path, bytemuck::cast_slice::<i8, u8>(bytes)) {
-                    dump_err = Some(anyhow::Error::from(e).context(format!("writing {}", path.display())));
-                }
-            }
-        })
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(e) = dump_err {
-            return Err(e);
+        let mut dumps = Dumps::new(&model, self.config.config().split);
+        let out =
+            exec::run_traced(&model, &p.exec(), &mut arena, input, &mut dumps).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(dir) = &self.dump {
+            dumps.write(dir)?;
         }
         std::fs::write(&self.output, bytemuck::cast_slice::<i8, u8>(out))
             .with_context(|| format!("writing {}", self.output.display()))?;
@@ -70,6 +65,61 @@ impl Cmd {
             p.arena_peak_bytes,
             p.planned_macs
         );
+        Ok(())
+    }
+}
+
+/// Op outputs collected for `--dump`: whole tensors, and the stage ops' outputs assembled
+/// from their tiles (with a mask of the pixels some patch computed).
+struct Dumps {
+    /// Channels and width of each op's output.
+    shapes: Vec<(usize, usize)>,
+    outputs: Vec<Option<Vec<i8>>>,
+    computed: Vec<Vec<bool>>,
+}
+
+impl exec::Trace for Dumps {
+    fn full(&mut self, op: usize, bytes: &[i8]) {
+        self.outputs[op] = Some(bytes.to_vec());
+    }
+
+    fn tile(&mut self, op: usize, region: Region, bytes: &[i8]) {
+        let (c, w) = self.shapes[op];
+        let (Some(out), Some(mask)) = (self.outputs[op].as_mut(), self.computed.get_mut(op)) else { return };
+        let row = usize::from(region.w) * c;
+        for (dy, src) in bytes.chunks_exact(row).enumerate() {
+            let (y, x0) = (usize::from(region.y0) + dy, usize::from(region.x0));
+            out[(y * w + x0) * c..][..row].copy_from_slice(src);
+            mask[y * w + x0..][..usize::from(region.w)].fill(true);
+        }
+    }
+}
+
+impl Dumps {
+    fn new(model: &Model, split: u16) -> Self {
+        let stage = usize::from(split).saturating_sub(1);
+        let outs: Vec<&Tensor> = model.ops.iter().map(|op| model.tensor(op.output)).collect();
+        let outputs = outs.iter().enumerate().map(|(i, t)| (i < stage).then(|| vec![0i8; t.len()])).collect();
+        let computed = outs[..stage].iter().map(|t| vec![false; usize::from(t.h) * usize::from(t.w)]).collect();
+        let shapes = outs.iter().map(|t| (usize::from(t.c), usize::from(t.w))).collect();
+        Dumps { shapes, outputs, computed }
+    }
+
+    fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, out) in self.outputs.iter().enumerate() {
+            let Some(bytes) = out else { continue };
+            let path = dir.join(format!("op{i:02}.bin"));
+            std::fs::write(&path, bytemuck::cast_slice::<i8, u8>(bytes))
+                .with_context(|| format!("writing {}", path.display()))?;
+            let missing = self.computed.get(i).map_or(0, |m| m.iter().filter(|&&c| !c).count());
+            if missing > 0 {
+                eprintln!(
+                    "warning: op {i}: {missing} output pixels lie outside what the patch stage needs; no patch computed them and {} holds 0 there",
+                    path.display()
+                );
+            }
+        }
         Ok(())
     }
 }
