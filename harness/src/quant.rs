@@ -58,7 +58,7 @@ pub fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     let (multiplier, left_shift) = quantize_multiplier(real);
     let max_input_rescaled = f64::from((1i32 << SCALED_DIFF_INTEGER_BITS) - 1)
         * (1u64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64
-        / (1u64 << left_shift) as f64;
+        / 2f64.powi(left_shift);
     let diff_min = -(max_input_rescaled.floor() as i32);
     (multiplier, left_shift, diff_min)
 }

@@ -7,6 +7,8 @@
 //! order. What the engine cannot run exactly is refused before anything runs, naming the op.
 
 pub mod ops;
+#[cfg(test)]
+mod tests;
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused_imports, dead_code)]
 #[rustfmt::skip]
 mod schema_generated;
@@ -198,7 +200,7 @@ fn type_name(t: i8) -> String {
 /// A TFLite fused activation as an output clamp (TFLM `CalculateActivationRangeQuantized`:
 /// the float bounds quantized with the output's scale in f32, rounded half away from zero).
 fn fused_clamp(activation: i8, out: &Tensor) -> Result<Clamp, String> {
-    let q = |f: f32| out.zero_point + (f / out.scale).round() as i32;
+    let q = |f: f32| out.zero_point.saturating_add((f / out.scale).round() as i32);
     let (lo, hi) = match activation {
         0 => (-128, 127),
         1 => (q(0.0).max(-128), 127),
@@ -310,19 +312,7 @@ impl<'a> Importer<'a> {
         if self.ids.get(t).copied().flatten().is_some() {
             return Err(format!("{} is written twice", self.describe(t)));
         }
-        let q = self.quant(t)?;
-        if q.scales.len() != 1 {
-            return Err(format!("{} has per-channel quantization; activations must be per-tensor", self.describe(t)));
-        }
-        let zero_point = q.zero_points[0];
-        let usable = (-128..=127).contains(&zero_point) && q.scales[0].is_finite() && q.scales[0] > 0.0;
-        if !usable {
-            return Err(format!(
-                "{} has scale {} and zero point {zero_point}; int8 needs a positive scale and a zero point in -128..=127",
-                self.describe(t),
-                q.scales[0]
-            ));
-        }
+        let (scale, zero_point) = self.activation_quant(t)?;
         let shape = self.shape(t)?;
         let dims = match *shape {
             [1, h, w, c] => [h, w, c],
@@ -338,7 +328,7 @@ impl<'a> Importer<'a> {
         let (Some(h), Some(w), Some(c)) = (dim(dims[0]), dim(dims[1]), dim(dims[2])) else {
             return Err(format!("{} has shape {shape:?}; each dimension must be 1..=65535", self.describe(t)));
         };
-        let id = self.ir.add_tensor(Tensor { h, w, c, scale: q.scales[0], zero_point: zero_point as i32 });
+        let id = self.ir.add_tensor(Tensor { h, w, c, scale, zero_point });
         self.ids[t] = Some(id);
         Ok(id)
     }
@@ -350,18 +340,32 @@ impl<'a> Importer<'a> {
         Ok(self.ir.tensors[usize::from(self.activation(t)?)])
     }
 
-    /// The quantization and shape op output `t` will get (checked again when it is declared).
+    /// The quantization and channels op output `t` will get (its whole shape is checked when
+    /// it is declared).
     fn out_tensor(&self, t: usize) -> Result<Tensor, String> {
-        let q = self.quant(t)?;
+        let (scale, zero_point) = self.activation_quant(t)?;
         let shape = self.shape(t)?;
-        let c = shape.last().copied().unwrap_or(0);
-        Ok(Tensor {
-            h: 0,
-            w: 0,
-            c: u16::try_from(c).unwrap_or(0),
-            scale: q.scales[0],
-            zero_point: i32::try_from(q.zero_points[0]).unwrap_or(0),
-        })
+        let c = shape.last().and_then(|&c| u16::try_from(c).ok()).filter(|&c| c > 0);
+        let c = c.ok_or_else(|| format!("{} has shape {shape:?}; its channels must be 1..=65535", self.describe(t)))?;
+        Ok(Tensor { h: 0, w: 0, c, scale, zero_point })
+    }
+
+    /// Per-tensor int8 quantization of an activation: a positive scale and a zero point in
+    /// the int8 range.
+    fn activation_quant(&self, t: usize) -> Result<(f32, i32), String> {
+        let q = self.quant(t)?;
+        if q.scales.len() != 1 {
+            return Err(format!("{} has per-channel quantization; activations must be per-tensor", self.describe(t)));
+        }
+        let (scale, zero_point) = (q.scales[0], q.zero_points[0]);
+        let usable = (-128..=127).contains(&zero_point) && scale.is_finite() && scale > 0.0;
+        if !usable {
+            return Err(format!(
+                "{} has scale {scale} and zero point {zero_point}; int8 needs a positive scale and a zero point in -128..=127",
+                self.describe(t)
+            ));
+        }
+        Ok((scale, zero_point as i32))
     }
 
     /// An int8 constant weight tensor with the given shape and symmetric quantization.
@@ -371,10 +375,10 @@ impl<'a> Importer<'a> {
         if tensor.type_ != INT8 {
             return Err(format!("the {what} is {}; only int8 weights are supported", type_name(tensor.type_)));
         }
-        if self.shape(t)? != shape {
+        if self.shape(t)? != shape || shape.iter().any(|&d| d <= 0) {
             return Err(format!("the {what} has shape {:?}, expected {shape:?}", self.shape(t)?));
         }
-        let len: usize = shape.iter().map(|&d| d as usize).product();
+        let len = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d as usize)).unwrap_or(usize::MAX);
         if data.len() != len {
             return Err(format!("the {what} holds {} bytes, its shape needs {len}", data.len()));
         }
@@ -589,6 +593,12 @@ impl<'a> Importer<'a> {
                     ));
                 }
                 let (input_multiplier, input_left_shift, diff_min) = softmax_params(beta, x.scale);
+                if input_left_shift < 0 {
+                    return Err(format!(
+                        "beta {beta} times input scale {} is below 2^-27; TFLM's int8 SOFTMAX cannot represent it",
+                        x.scale
+                    ));
+                }
                 Ok(OpKind::Softmax(SoftmaxParams { input_multiplier, input_left_shift, diff_min }))
             }
             ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),

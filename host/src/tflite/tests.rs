@@ -1,0 +1,439 @@
+//! Importer tests on small flatbuffers written with the generated builder: what maps, how it
+//! maps, and that everything unsupported is refused by op index, name and reason.
+
+use super::schema_generated::tflite as fb;
+use super::*;
+use harness::exec;
+use harness::plan::{plan, PatchConfig};
+use rand::{Rng, SeedableRng};
+
+const FLOAT32: i8 = 0;
+const INT16: i8 = 7;
+
+/// A TFLite model under construction.
+#[derive(Default)]
+struct Synth {
+    tensors: Vec<fb::Tensor>,
+    buffers: Vec<fb::Buffer>,
+    codes: Vec<fb::OperatorCode>,
+    ops: Vec<fb::Operator>,
+}
+
+fn quant(scales: &[f32], zero_points: &[i64], dim: i32) -> Option<Box<fb::QuantizationParameters>> {
+    Some(Box::new(fb::QuantizationParameters {
+        scale: Some(scales.to_vec()),
+        zero_point: Some(zero_points.to_vec()),
+        quantized_dimension: dim,
+        ..Default::default()
+    }))
+}
+
+impl Synth {
+    fn new() -> Self {
+        // Buffer 0 is the empty sentinel every TFLite file starts with.
+        Synth { buffers: vec![fb::Buffer::default()], ..Default::default() }
+    }
+
+    fn tensor(
+        &mut self,
+        name: &str,
+        shape: &[i32],
+        type_: i8,
+        data: Option<Vec<u8>>,
+        q: Option<Box<fb::QuantizationParameters>>,
+    ) -> i32 {
+        let buffer = match data {
+            Some(d) => {
+                self.buffers.push(fb::Buffer { data: Some(d), ..Default::default() });
+                self.buffers.len() as u32 - 1
+            }
+            None => 0,
+        };
+        self.tensors.push(fb::Tensor {
+            shape: Some(shape.to_vec()),
+            type_,
+            buffer,
+            name: Some(name.to_string()),
+            quantization: q,
+            is_variable: false,
+        });
+        self.tensors.len() as i32 - 1
+    }
+
+    /// An int8 activation.
+    fn act(&mut self, name: &str, shape: &[i32], scale: f32, zero_point: i64) -> i32 {
+        self.tensor(name, shape, INT8, None, quant(&[scale], &[zero_point], 0))
+    }
+
+    /// Constant int8 weights, per-channel along `dim` when `scales` has more than one value.
+    fn weights(&mut self, name: &str, shape: &[i32], values: &[i8], scales: &[f32], dim: i32) -> i32 {
+        let zps = vec![0; scales.len()];
+        self.tensor(name, shape, INT8, Some(bytemuck::cast_slice(values).to_vec()), quant(scales, &zps, dim))
+    }
+
+    fn bias(&mut self, name: &str, values: &[i32]) -> i32 {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensor(name, &[values.len() as i32], INT32, Some(bytes), None)
+    }
+
+    fn op(&mut self, code: i32, inputs: &[i32], outputs: &[i32], options: Option<fb::BuiltinOptions>) {
+        let opcode = fb::OperatorCode {
+            deprecated_builtin_code: code.min(127) as i8,
+            builtin_code: code,
+            version: 1,
+            custom_code: (code == ops::CUSTOM).then(|| "MyOp".to_string()),
+        };
+        let opcode_index = match self.codes.iter().position(|c| c.builtin_code == code) {
+            Some(i) => i,
+            None => {
+                self.codes.push(opcode);
+                self.codes.len() - 1
+            }
+        } as u32;
+        self.ops.push(fb::Operator {
+            opcode_index,
+            inputs: Some(inputs.to_vec()),
+            outputs: Some(outputs.to_vec()),
+            builtin_options: options,
+            ..Default::default()
+        });
+    }
+
+    fn bytes(&self, input: i32, output: i32) -> Vec<u8> {
+        let model = fb::Model {
+            version: 3,
+            operator_codes: Some(self.codes.clone()),
+            subgraphs: Some(vec![fb::SubGraph {
+                tensors: Some(self.tensors.clone()),
+                inputs: Some(vec![input]),
+                outputs: Some(vec![output]),
+                operators: Some(self.ops.clone()),
+                name: Some("main".into()),
+            }]),
+            description: Some("patchbench test".into()),
+            buffers: Some(self.buffers.clone()),
+        };
+        // planus 1.3 writes a file identifier ahead of the root offset (and the offset as if
+        // from byte 4); TFLite has the root offset first, the identifier second.
+        let mut bytes = planus::Builder::new().finish(&model, Some(*b"TFL3")).to_vec();
+        assert_eq!(&bytes[..4], b"TFL3");
+        let root = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) + 4;
+        bytes[..4].copy_from_slice(&root.to_le_bytes());
+        bytes[4..8].copy_from_slice(b"TFL3");
+        bytes
+    }
+}
+
+fn conv_options(stride: i32, activation: i8, dilation: i32) -> fb::BuiltinOptions {
+    fb::BuiltinOptions::Conv2DOptions(Box::new(fb::Conv2DOptions {
+        padding: fb::Padding::Same,
+        stride_w: stride,
+        stride_h: stride,
+        fused_activation_function: activation,
+        dilation_w_factor: dilation,
+        dilation_h_factor: dilation,
+    }))
+}
+
+fn dw_options(multiplier: i32, dilation: i32) -> fb::BuiltinOptions {
+    fb::BuiltinOptions::DepthwiseConv2DOptions(Box::new(fb::DepthwiseConv2DOptions {
+        padding: fb::Padding::Same,
+        stride_w: 2,
+        stride_h: 2,
+        depth_multiplier: multiplier,
+        fused_activation_function: 3,
+        dilation_w_factor: dilation,
+        dilation_h_factor: dilation,
+    }))
+}
+
+/// A small CNN with every supported op: CONV_2D (per-channel, RELU) -> DEPTHWISE_CONV_2D
+/// (stride 2, RELU6) -> ADD (residual, with a 1x1 CONV_2D branch) -> MAX_POOL_2D ->
+/// AVERAGE_POOL_2D -> RESHAPE -> FULLY_CONNECTED -> SOFTMAX.
+fn cnn() -> (Synth, i32, i32) {
+    let mut s = Synth::new();
+    let x = s.act("input", &[1, 8, 8, 2], 0.02, -3);
+    let w0: Vec<i8> = (0..4 * 3 * 3 * 2).map(|i| ((i * 37) % 255 - 127) as i8).collect();
+    let f0 = s.weights("conv/filter", &[4, 3, 3, 2], &w0, &[0.01, 0.02, 0.015, 0.03], 0);
+    let b0 = s.bias("conv/bias", &[100, -200, 300, 0]);
+    let a0 = s.act("conv", &[1, 8, 8, 4], 0.05, -128);
+    s.op(ops::CONV_2D, &[x, f0, b0], &[a0], Some(conv_options(1, 1, 1)));
+    let w1: Vec<i8> = (0..3 * 3 * 4).map(|i| ((i * 53) % 255 - 127) as i8).collect();
+    let f1 = s.weights("dw/filter", &[1, 3, 3, 4], &w1, &[0.01, 0.02, 0.03, 0.04], 3);
+    let b1 = s.bias("dw/bias", &[5, 6, 7, 8]);
+    let a1 = s.act("dw", &[1, 4, 4, 4], 6.0 / 255.0, -128);
+    s.op(ops::DEPTHWISE_CONV_2D, &[a0, f1, b1], &[a1], Some(dw_options(1, 1)));
+    let w2: Vec<i8> = (0..4 * 4).map(|i| ((i * 29) % 255 - 127) as i8).collect();
+    let f2 = s.weights("pw/filter", &[4, 1, 1, 4], &w2, &[0.02], 0);
+    let a2 = s.act("pw", &[1, 4, 4, 4], 0.07, 3);
+    s.op(ops::CONV_2D, &[a1, f2, -1], &[a2], Some(conv_options(1, 0, 1)));
+    let a3 = s.act("add", &[1, 4, 4, 4], 0.09, -128);
+    let add = fb::BuiltinOptions::AddOptions(Box::new(fb::AddOptions { fused_activation_function: 1 }));
+    s.op(ops::ADD, &[a1, a2], &[a3], Some(add));
+    let pool = |k: i32, stride: i32, padding| {
+        fb::BuiltinOptions::Pool2DOptions(Box::new(fb::Pool2DOptions {
+            padding,
+            stride_w: stride,
+            stride_h: stride,
+            filter_width: k,
+            filter_height: k,
+            fused_activation_function: 0,
+        }))
+    };
+    let a4 = s.act("maxpool", &[1, 2, 2, 4], 0.09, -128);
+    s.op(ops::MAX_POOL_2D, &[a3], &[a4], Some(pool(2, 2, fb::Padding::Valid)));
+    let a5 = s.act("avgpool", &[1, 1, 1, 4], 0.09, -128);
+    s.op(ops::AVERAGE_POOL_2D, &[a4], &[a5], Some(pool(2, 2, fb::Padding::Valid)));
+    let shape = s.bias("reshape/shape", &[1, 4]);
+    let a6 = s.act("flat", &[1, 4], 0.09, -128);
+    s.op(ops::RESHAPE, &[a5, shape], &[a6], None);
+    let w3: Vec<i8> = (0..3 * 4).map(|i| ((i * 71) % 255 - 127) as i8).collect();
+    let f3 = s.weights("fc/weights", &[3, 4], &w3, &[0.004], 0);
+    let b3 = s.bias("fc/bias", &[10, -10, 0]);
+    let a7 = s.act("logits", &[1, 3], 0.15, 7);
+    let fc = fb::BuiltinOptions::FullyConnectedOptions(Box::default());
+    s.op(ops::FULLY_CONNECTED, &[a6, f3, b3], &[a7], Some(fc));
+    let a8 = s.act("probs", &[1, 3], 1.0 / 256.0, -128);
+    let sm = fb::BuiltinOptions::SoftmaxOptions(Box::new(fb::SoftmaxOptions { beta: 1.0 }));
+    s.op(ops::SOFTMAX, &[a7], &[a8], Some(sm));
+    (s, x, a8)
+}
+
+fn refusal(bytes: &[u8]) -> String {
+    match import(bytes, "t") {
+        Ok(_) => panic!("the model was imported; a refusal was expected"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn every_supported_op_maps_with_tflm_parameters() {
+    let (s, x, y) = cnn();
+    let m = import(&s.bytes(x, y), "cnn").unwrap();
+    let names: Vec<&str> = m.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "CONV_2D",
+            "DEPTHWISE_CONV_2D",
+            "CONV_2D",
+            "ADD",
+            "MAX_POOL_2D",
+            "AVERAGE_POOL_2D",
+            "RESHAPE",
+            "FULLY_CONNECTED",
+            "SOFTMAX"
+        ]
+    );
+    assert_eq!(m.tensors.len(), 10, "constants are not activations");
+    let flat = m.tensors[usize::from(m.ops[6].output)];
+    assert_eq!((flat.h, flat.w, flat.c), (1, 1, 4));
+    let OpKind::Conv2d(c) = m.ops[0].kind else { panic!() };
+    assert_eq!((c.window.kh, c.window.kw, c.window.pad_top, c.window.pad_left), (3, 3, 1, 1));
+    assert_eq!(&m.params[c.bias.range()], &[100, -200, 300, 0]);
+    // Per channel: double(input scale) * double(filter scale) / double(output scale).
+    let expect = quantize_multiplier(f64::from(0.02f32) * f64::from(0.015f32) / f64::from(0.05f32));
+    assert_eq!((m.params[c.multiplier.range()][2], m.params[c.shift.range()][2]), expect);
+    // RELU on an output with zero point -128 clamps at the zero point.
+    assert_eq!(c.clamp, Clamp { min: -128, max: 127 });
+    let OpKind::DepthwiseConv2d(d) = m.ops[1].kind else { panic!() };
+    assert_eq!((d.window.sh, d.window.pad_top), (2, 0));
+    // RELU6 with scale 6/255, zero point -128: 6.0 quantizes to 127.
+    assert_eq!(d.clamp, Clamp { min: -128, max: 127 });
+    let OpKind::Conv2d(pw) = m.ops[2].kind else { panic!() };
+    assert_eq!((pw.bias.len, pw.multiplier.len), (0, 4), "no bias; the per-tensor scale broadcast");
+    let OpKind::FullyConnected(fc) = m.ops[7].kind else { panic!() };
+    let expect = quantize_multiplier(f64::from(0.09f32 * 0.004f32) / f64::from(0.15f32));
+    assert_eq!((&m.params[fc.multiplier.range()], &m.params[fc.shift.range()]), (&[expect.0][..], &[expect.1][..]));
+    let OpKind::Add(a) = m.ops[3].kind else { panic!() };
+    assert_eq!([a.input1, a.input2, a.output], add_params(6.0 / 255.0, 0.07, 0.09));
+    let OpKind::Softmax(p) = m.ops[8].kind else { panic!() };
+    let (mult, shift, diff_min) = softmax_params(1.0, 0.15);
+    assert_eq!((p.input_multiplier, p.input_left_shift, p.diff_min), (mult, shift, diff_min));
+}
+
+#[test]
+fn relu_clamps_are_quantized_zero_and_six() {
+    let out = Tensor { h: 1, w: 1, c: 1, scale: 0.05, zero_point: -10 };
+    assert_eq!(fused_clamp(1, &out).unwrap(), Clamp { min: -10, max: 127 });
+    assert_eq!(fused_clamp(3, &out).unwrap(), Clamp { min: -10, max: 110 });
+    assert_eq!(fused_clamp(2, &out).unwrap(), Clamp { min: -30, max: 10 });
+    assert_eq!(fused_clamp(0, &out).unwrap(), Clamp::NONE);
+}
+
+#[test]
+fn imported_model_runs_and_patches_agree() {
+    let (s, x, y) = cnn();
+    let m = import(&s.bytes(x, y), "cnn").unwrap();
+    let model = m.as_model();
+    let input: Vec<i8> = (0..128).map(|i| (i * 7 % 256) as u8 as i8).collect();
+    let run = |config| {
+        let p = plan(&model, config).unwrap();
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
+    };
+    let layerwise = run(PatchConfig::LAYERWISE);
+    // SOFTMAX output: probabilities in 1/256 steps that sum to about 1.
+    let total: i32 = layerwise.iter().map(|&q| i32::from(q) + 128).sum();
+    assert!((250..=262).contains(&total), "{layerwise:?}");
+    for (split, nh, nw) in [(1, 2, 2), (2, 4, 4), (4, 2, 3), (5, 2, 2)] {
+        let config = PatchConfig { split, nh, nw, ..PatchConfig::LAYERWISE };
+        assert_eq!(run(config), layerwise, "split {split} {nh}x{nw}");
+    }
+}
+
+#[test]
+fn a_1x1_conv_with_unit_scales_copies_its_input() {
+    // Checks the reader end to end on arithmetic one can do by hand: weight 1, bias 0,
+    // multiplier 1, zero points 0 -> output = input.
+    let mut s = Synth::new();
+    let x = s.act("in", &[1, 2, 2, 1], 0.5, 0);
+    let f = s.weights("w", &[1, 1, 1, 1], &[1], &[1.0], 0);
+    let y = s.act("out", &[1, 2, 2, 1], 0.5, 0);
+    s.op(ops::CONV_2D, &[x, f, -1], &[y], Some(conv_options(1, 0, 1)));
+    let m = import(&s.bytes(x, y), "copy").unwrap();
+    let model = m.as_model();
+    let p = plan(&model, PatchConfig::LAYERWISE).unwrap();
+    let mut arena = vec![0u8; p.arena_peak_bytes];
+    let input = [-128i8, -1, 0, 127];
+    assert_eq!(exec::run(&model, &p.exec(), &mut arena, &input).unwrap(), input);
+}
+
+/// The base CNN with op `op` replaced through `edit`.
+fn edited(edit: impl FnOnce(&mut Synth)) -> Vec<u8> {
+    let (mut s, x, y) = cnn();
+    edit(&mut s);
+    s.bytes(x, y)
+}
+
+#[test]
+fn unsupported_ops_are_refused_by_index_and_name() {
+    let e = refusal(&edited(|s| s.codes[s.ops[3].opcode_index as usize].builtin_code = 18));
+    assert!(e.starts_with("op 3 (MUL): operator not supported; supported: CONV_2D"), "{e}");
+    let e = refusal(&edited(|s| {
+        s.ops[3].opcode_index = s.codes.len() as u32;
+        s.codes.push(fb::OperatorCode { builtin_code: 400, deprecated_builtin_code: 127, ..Default::default() });
+    }));
+    assert!(e.starts_with("op 3 (builtin operator code 400): operator not supported"), "{e}");
+    let e = refusal(&edited(|s| {
+        s.ops[3].opcode_index = s.codes.len() as u32;
+        s.codes.push(fb::OperatorCode {
+            builtin_code: ops::CUSTOM,
+            deprecated_builtin_code: ops::CUSTOM as i8,
+            custom_code: Some("MyOp".into()),
+            ..Default::default()
+        });
+    }));
+    assert!(e.starts_with("op 3 (custom op `MyOp`): custom operators are not supported"), "{e}");
+}
+
+#[test]
+fn unsupported_parameters_are_refused_with_what_is_missing() {
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (edited(|s| s.ops[0].builtin_options = Some(conv_options(1, 1, 2))), "op 0 (CONV_2D): dilation 2x2; only dilation 1"),
+        (edited(|s| s.ops[1].builtin_options = Some(dw_options(1, 2))), "op 1 (DEPTHWISE_CONV_2D): dilation 2x2"),
+        (edited(|s| s.ops[0].builtin_options = Some(conv_options(1, 4, 1))), "op 0 (CONV_2D): fused TANH activation"),
+        (
+            edited(|s| {
+                let fc = fb::FullyConnectedOptions { weights_format: 1, ..Default::default() };
+                s.ops[7].builtin_options = Some(fb::BuiltinOptions::FullyConnectedOptions(Box::new(fc)));
+            }),
+            "op 7 (FULLY_CONNECTED): shuffled weights",
+        ),
+        (
+            edited(|s| s.tensors[s.ops[8].outputs.as_ref().unwrap()[0] as usize].quantization = quant(&[0.1], &[0], 0)),
+            "op 8 (SOFTMAX): output scale 0.1 and zero point 0; int8 SOFTMAX needs 1/256 and -128",
+        ),
+        (edited(|s| s.ops[0].builtin_options = None), "op 0 (CONV_2D): its options are missing"),
+        (
+            edited(|s| s.tensors[s.ops[0].inputs.as_ref().unwrap()[1] as usize].quantization = quant(&[0.01], &[3], 0)),
+            "op 0 (CONV_2D): the filter has zero point 3; int8 weights must be symmetric",
+        ),
+        (
+            edited(|s| s.tensors[s.ops[2].outputs.as_ref().unwrap()[0] as usize].type_ = INT16),
+            "op 2 (CONV_2D): tensor 8 `pw` is INT16; patchbench runs int8 models",
+        ),
+        (
+            edited(|s| s.tensors[s.ops[0].outputs.as_ref().unwrap()[0] as usize].shape = Some(vec![1, 7, 8, 4])),
+            "op 0 (CONV_2D): the output has shape [1, 7, 8, 4], but a 3x3 window with stride 1x1 and Same padding on a 8x8 input gives 8x8",
+        ),
+        (
+            edited(|s| s.tensors[s.ops[0].inputs.as_ref().unwrap()[2] as usize].type_ = 4),
+            "op 0 (CONV_2D): the bias is INT64",
+        ),
+    ];
+    for (bytes, expected) in cases {
+        let e = refusal(&bytes);
+        assert!(e.starts_with(expected), "got: {e}\nexpected: {expected}");
+    }
+}
+
+#[test]
+fn depth_multiplier_above_one_is_refused() {
+    let mut s = Synth::new();
+    let x = s.act("in", &[1, 4, 4, 2], 0.1, 0);
+    let f = s.weights("w", &[1, 3, 3, 4], &[1; 36], &[0.1], 3);
+    let y = s.act("out", &[1, 2, 2, 4], 0.1, 0);
+    s.op(ops::DEPTHWISE_CONV_2D, &[x, f, -1], &[y], Some(dw_options(2, 1)));
+    let e = refusal(&s.bytes(x, y));
+    assert_eq!(e, "op 0 (DEPTHWISE_CONV_2D): depth multiplier 2; only 1 is supported");
+    // The same graph with the option left at 1 but the shapes saying 2.
+    s.ops[0].builtin_options = Some(dw_options(1, 1));
+    let e = refusal(&s.bytes(x, y));
+    assert!(e.starts_with("op 0 (DEPTHWISE_CONV_2D): depth multiplier 2 (4 output channels for 2 input"), "{e}");
+}
+
+#[test]
+fn broadcasting_add_and_constant_operands_are_refused() {
+    let mut s = Synth::new();
+    let x = s.act("in", &[1, 4, 4, 2], 0.1, 0);
+    let k = s.tensor("k", &[1, 1, 1, 2], INT8, Some(vec![1, 2]), quant(&[0.1], &[0], 0));
+    let y = s.act("out", &[1, 4, 4, 2], 0.1, 0);
+    let add = fb::BuiltinOptions::AddOptions(Box::default());
+    s.op(ops::ADD, &[x, k], &[y], Some(add));
+    let e = refusal(&s.bytes(x, y));
+    assert!(e.starts_with("op 0 (ADD): tensor 1 `k` is a constant where a run-time input is expected"), "{e}");
+}
+
+#[test]
+fn float_models_are_refused_at_the_input() {
+    let mut s = Synth::new();
+    let x = s.tensor("in", &[1, 4, 4, 2], FLOAT32, None, None);
+    let y = s.tensor("out", &[1, 4, 4, 2], FLOAT32, None, None);
+    s.op(ops::ADD, &[x, x], &[y], Some(fb::BuiltinOptions::AddOptions(Box::default())));
+    let e = refusal(&s.bytes(x, y));
+    assert_eq!(
+        e,
+        "graph input: tensor 0 `in` is FLOAT32; patchbench runs int8 models (convert with full-integer quantization)"
+    );
+}
+
+#[test]
+fn other_files_are_not_tflite_models() {
+    assert_eq!(refusal(b"not a model at all"), "not a TFLite model: the file identifier is not TFL3");
+    assert_eq!(refusal(b""), "not a TFLite model: the file identifier is not TFL3");
+    let (s, x, y) = cnn();
+    let bytes = s.bytes(x, y);
+    assert!(refusal(&bytes[..bytes.len() / 2]).starts_with("not a TFLite model"));
+}
+
+#[test]
+fn damaged_files_give_errors_not_panics() {
+    let (s, x, y) = cnn();
+    let good = s.bytes(x, y);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut refused = 0;
+    for _ in 0..3000 {
+        let mut bytes = good.clone();
+        for _ in 0..rng.gen_range(1..4) {
+            let i = rng.gen_range(8..bytes.len());
+            bytes[i] = rng.gen();
+        }
+        match import(&bytes, "damaged") {
+            Ok(m) => m.as_model().validate().expect("an imported model is valid"),
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 100, "only {refused} of 3000 damaged files were refused");
+}
+
