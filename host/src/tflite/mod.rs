@@ -64,6 +64,11 @@ pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
 
 /// Imports a TFLite flatbuffer.
 pub fn import(bytes: &[u8], name: &str) -> Result<ModelBuf, ImportError> {
+    import_mapped(bytes, name).map(|(model, _)| model)
+}
+
+/// [`import`], also returning the TFLite tensor index of every IR tensor.
+pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>), ImportError> {
     if bytes.get(4..8) != Some(b"TFL3".as_slice()) {
         return Err(ImportError::NotTflite("the file identifier is not TFL3".into()));
     }
@@ -139,6 +144,12 @@ pub fn import(bytes: &[u8], name: &str) -> Result<ModelBuf, ImportError> {
         im.ir.ops.push(Op { kind, inputs: ir_inputs, output });
     }
     im.ir.output = im.activation(output).map_err(|e| ImportError::Model(format!("graph output: {e}")))?;
+    let mut sources = vec![0; im.ir.tensors.len()];
+    for (t, id) in im.ids.iter().enumerate() {
+        if let Some(id) = id {
+            sources[usize::from(*id)] = t;
+        }
+    }
     let ir = im.ir;
     ir.as_model().validate().map_err(|e| match e {
         harness::ModelError::BadTensor { op }
@@ -151,7 +162,7 @@ pub fn import(bytes: &[u8], name: &str) -> Result<ModelBuf, ImportError> {
         },
         other => ImportError::Model(other.to_string()),
     })?;
-    Ok(ir)
+    Ok((ir, sources))
 }
 
 /// A flatbuffer vector of tables, as owned values (absent = empty).

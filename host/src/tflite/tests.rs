@@ -436,4 +436,3 @@ fn damaged_files_give_errors_not_panics() {
     }
     assert!(refused > 100, "only {refused} of 3000 damaged files were refused");
 }
-

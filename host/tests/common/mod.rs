@@ -1,0 +1,24 @@
+//! Shared by the integration tests: where the real models are.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Directory holding `mlperf-tiny/`: `$PATCHBENCH_MODELS`, else `../shared/models` beside the
+/// checkout. `None` (after saying so on the terminal) when neither exists, unless
+/// `PATCHBENCH_REQUIRE_MODELS` is set (as in CI), which makes their absence a failure.
+pub fn models_dir() -> Option<PathBuf> {
+    let from_env = std::env::var_os("PATCHBENCH_MODELS").map(PathBuf::from);
+    let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models");
+    let dir = from_env.clone().unwrap_or(fallback);
+    if dir.join("mlperf-tiny").is_dir() {
+        return Some(dir);
+    }
+    let why = match from_env {
+        Some(_) => format!("PATCHBENCH_MODELS={} has no mlperf-tiny/ directory", dir.display()),
+        None => format!("PATCHBENCH_MODELS is not set and {} does not exist", dir.display()),
+    };
+    assert!(std::env::var_os("PATCHBENCH_REQUIRE_MODELS").is_none(), "the real models are required: {why}");
+    // Straight to the terminal: the test harness captures `eprintln!` of passing tests.
+    let _ = writeln!(std::io::stderr(), "SKIPPED (no models): {why}; point PATCHBENCH_MODELS at shared/models");
+    None
+}
