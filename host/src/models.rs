@@ -15,21 +15,29 @@ pub enum ModelSourceError {
         /// The zoo names, comma separated.
         zoo: String,
     },
+    /// A path to a file that does not exist.
+    #[error("{path}: no such file (a model is a zoo name ({zoo}) or a path to a .tflite file)")]
+    NoFile {
+        /// The path.
+        path: String,
+        /// The zoo names, comma separated.
+        zoo: String,
+    },
     /// A `.tflite` file that could not be imported.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Import {
         /// The file.
         path: String,
-        /// Why.
-        source: crate::tflite::ImportError,
+        /// Why (in the message itself, not chained, so it is printed once).
+        error: crate::tflite::ImportError,
     },
     /// The model was built but is malformed.
-    #[error("model `{name}` is malformed: {source}")]
+    #[error("model `{name}` is malformed: {error}")]
     Invalid {
         /// Model name.
         name: String,
         /// What is wrong.
-        source: harness::ModelError,
+        error: harness::ModelError,
     },
 }
 
@@ -44,10 +52,12 @@ pub fn load_model(spec: &str) -> Result<ModelBuf, ModelSourceError> {
         m
     } else if Path::new(spec).is_file() {
         crate::tflite::import_file(Path::new(spec))
-            .map_err(|source| ModelSourceError::Import { path: spec.to_string(), source })?
+            .map_err(|error| ModelSourceError::Import { path: spec.to_string(), error })?
+    } else if spec.ends_with(".tflite") || spec.contains(std::path::MAIN_SEPARATOR) {
+        return Err(ModelSourceError::NoFile { path: spec.to_string(), zoo: zoo_names() });
     } else {
         return Err(ModelSourceError::Unknown { name: spec.to_string(), zoo: zoo_names() });
     };
-    m.as_model().validate().map_err(|source| ModelSourceError::Invalid { name: m.name.clone(), source })?;
+    m.as_model().validate().map_err(|error| ModelSourceError::Invalid { name: m.name.clone(), error })?;
     Ok(m)
 }

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! name = "mbv2-qemu-m4"            # default output: results/<name>/runs.csv
-//! models = ["mbv2-w0.35-r144"]     # zoo names (or .tflite paths once imported)
+//! models = ["mbv2-w0.35-r144"]     # zoo names or .tflite paths (relative to the spec file)
 //! boards = ["qemu-m4"]
 //! repeats = 3                      # measured runs per image, after one warm-up
 //! input_in = "flash"               # or "arena"
@@ -65,6 +65,9 @@ pub struct Spec {
     /// Grids crossed with `splits`.
     #[serde(default)]
     pub patches: Vec<String>,
+    /// Directory of the spec file: relative model paths are resolved against it.
+    #[serde(skip)]
+    pub dir: PathBuf,
 }
 
 fn default_repeats() -> u16 {
@@ -107,7 +110,8 @@ impl Spec {
     /// Reads and checks a spec file.
     pub fn load(path: &Path) -> anyhow::Result<Spec> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let spec: Spec = toml::from_str(&text).with_context(|| format!("parsing sweep spec {}", path.display()))?;
+        let mut spec: Spec = toml::from_str(&text).with_context(|| format!("parsing sweep spec {}", path.display()))?;
+        spec.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if spec.models.is_empty() || spec.boards.is_empty() {
             bail!("{}: a sweep needs at least one model and one board", path.display());
         }
@@ -142,13 +146,23 @@ impl Spec {
         Ok(out)
     }
 
+    /// What `load_model` gets for a `models` entry: a zoo name as it is, a relative path
+    /// joined to the spec's directory.
+    pub fn model_source(&self, entry: &str) -> String {
+        if harness::zoo::MODELS.iter().any(|(n, _)| *n == entry) || Path::new(entry).is_absolute() {
+            entry.to_string()
+        } else {
+            self.dir.join(entry).to_string_lossy().into_owned()
+        }
+    }
+
     /// Every job: models x boards x configs.
     pub fn jobs(&self) -> anyhow::Result<Vec<Job>> {
         let boards: Vec<Board> = self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>()?;
         let configs = self.configs()?;
         let mut jobs = Vec::new();
         for name in &self.models {
-            let model = Arc::new(crate::load_model(name)?);
+            let model = Arc::new(crate::load_model(&self.model_source(name))?);
             for board in &boards {
                 for &config in &configs {
                     jobs.push(Job {
@@ -217,9 +231,10 @@ pub fn summary_table(rows: &[Row]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let unit = |r: &Row| if r.cycle_source == "qemu-icount" { "instr (QEMU)" } else { "cycles" };
+    let mw = rows.iter().map(|r| r.model.len()).max().unwrap_or(0).max(17);
     let _ = writeln!(
         s,
-        "{:<14} {:<17} {:>5} {:>7} {:>10} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  status",
+        "{:<14} {:<mw$} {:>5} {:>7} {:>10} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  status",
         "board",
         "model",
         "split",
@@ -237,7 +252,7 @@ pub fn summary_table(rows: &[Row]) -> String {
         let status = if r.status == "ok" { "ok".to_string() } else { format!("{}: {}", r.status, r.message) };
         let _ = writeln!(
             s,
-            "{:<14} {:<17} {:>5} {:>7} {:>10.2} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  {}",
+            "{:<14} {:<mw$} {:>5} {:>7} {:>10.2} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  {}",
             r.board,
             r.model,
             r.split,
@@ -285,5 +300,23 @@ mod tests {
         assert!(parse_placement("ram").unwrap_err().to_string().contains("`flash` or `arena`"));
         let spec: Spec = toml::from_str("name = \"t\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m9\"]\n").unwrap();
         assert!(spec.jobs().unwrap_err().to_string().contains("unknown board"));
+    }
+
+    #[test]
+    fn relative_model_paths_are_resolved_against_the_spec_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "name = \"s\"\nmodels = [\"tiny\", \"m/a.tflite\", \"/abs/b.tflite\"]\nboards = [\"qemu-m4\"]\n",
+        )
+        .unwrap();
+        let spec = Spec::load(&path).unwrap();
+        let sources: Vec<String> = spec.models.iter().map(|m| spec.model_source(m)).collect();
+        let joined = dir.path().join("m/a.tflite").to_string_lossy().into_owned();
+        assert_eq!(sources, ["tiny".to_string(), joined, "/abs/b.tflite".to_string()]);
+        // A missing file is reported by path, not as an unknown zoo name.
+        let e = spec.jobs().err().unwrap().to_string();
+        assert!(e.contains("m/a.tflite"), "{e}");
     }
 }

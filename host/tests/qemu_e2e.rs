@@ -1,6 +1,8 @@
 //! End to end on QEMU: build images, deploy, collect over RTT, check against the host engine.
 //! Needs `qemu-system-arm` and the thumb targets (scripts/setup.sh installs both).
 
+mod common;
+
 use harness::plan::{InputPlacement, PatchConfig};
 use patchbench::boards;
 use patchbench::results::{self, Row};
@@ -82,4 +84,27 @@ fn a_config_over_the_ram_budget_is_recorded_as_does_not_fit() {
     let needed: u64 = r.message.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(needed > 311_040 && needed < 311_040 + 64 * 1024, "{}", r.message);
     assert!(r.cycles_median.is_none());
+}
+
+#[test]
+fn imported_tflite_models_run_on_qemu_with_the_host_output() {
+    require_qemu();
+    let Some(dir) = common::models_dir() else { return };
+    let path = |name: &str| dir.join(format!("mlperf-tiny/{name}.tflite")).to_string_lossy().into_owned();
+    let (kws, resnet) = (path("kws_ref_model"), path("pretrainedResnet_quant"));
+    let jobs = vec![
+        job(&kws, "qemu-m4", PatchConfig::LAYERWISE),
+        job(&kws, "qemu-m33", PatchConfig { input_in: InputPlacement::Arena, ..PatchConfig::new(3, 2, 2) }),
+        // Two residual blocks in the patch stage: their ADDs run tile by tile on the device.
+        job(&resnet, "qemu-m4", PatchConfig::new(8, 2, 2)),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = run_jobs(jobs, 2, &tmp.path().join("runs.csv"), |_| {}).unwrap();
+    for r in &rows {
+        assert_measured(r);
+    }
+    assert_eq!((rows[0].model.as_str(), rows[2].model.as_str()), ("kws_ref_model", "pretrainedResnet_quant"));
+    assert_eq!(rows[1].input_in, "arena");
+    // The patch stage of ResNet-8 takes its arena below layer-wise's 49,152 B.
+    assert!(rows[2].arena_planned_bytes < 49_152, "{}", rows[2].arena_planned_bytes);
 }
