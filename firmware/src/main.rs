@@ -160,6 +160,7 @@ fn main() -> ! {
         arena_bytes: gen::ARENA_BYTES as u32,
         offsets: &gen::OFFSETS,
         regions: &gen::REGIONS,
+        row_buffers: &gen::ROW_BUFFERS,
     };
     let input: &[i8] = bytemuck::cast_slice(&gen::INPUT_DATA);
     let arena_ptr = &raw mut ARENA;

@@ -5,7 +5,7 @@
 
 use crate::kernels::{reference, AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
 use crate::model::{Conv, Model, Op, OpKind, Pool, Span, TensorId};
-use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH};
+use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH, NO_ROW_BUFFER};
 use core::ops::Range;
 
 /// Why an inference could not run.
@@ -144,13 +144,48 @@ fn pool_args(model: &Model, p: &Pool, op: &Op) -> PoolArgs {
 }
 
 /// Runs op `i`: its inputs are stored as `in_stored` rectangles, its output buffer holds
-/// `out_stored`, and it computes `compute` (inside `out_stored`).
+/// `out_stored`, and it computes `compute` (inside `out_stored`). An op with a row buffer
+/// computes a whole output one row at a time through it.
 fn run_op(
     ctx: &Ctx,
     arena: &mut [u8],
     input: &[i8],
     i: usize,
     in_stored: [Region; 2],
+    out_stored: Region,
+    compute: Region,
+) -> Result<(), ExecError> {
+    let row_buffer = ctx.plan.row_buffers[i];
+    if row_buffer == NO_ROW_BUFFER {
+        return run_op_into(ctx, arena, input, i, in_stored, None, out_stored, compute);
+    }
+    let out_t = ctx.model.tensor(ctx.model.ops[i].output);
+    let Place::Arena(out_off) = ctx.place(ctx.model.ops[i].output) else {
+        return Err(ExecError::PlanMismatch);
+    };
+    let (row_buffer, row) = (row_buffer as usize, out_t.w as usize * out_t.c as usize);
+    for y in compute.y0..compute.y0 + compute.h {
+        let r = Region { y0: y, x0: 0, h: 1, w: out_t.w };
+        run_op_into(ctx, arena, input, i, in_stored, Some(row_buffer), r, r)?;
+        // Rows above the next row's window are dead: the plan put the output over them.
+        let dst = out_off + y as usize * row;
+        if dst + row > arena.len() {
+            return Err(ExecError::PlanMismatch);
+        }
+        arena.copy_within(row_buffer..row_buffer + row, dst);
+    }
+    Ok(())
+}
+
+/// [`run_op`] writing to `out_at` instead of the output tensor's own offset.
+#[allow(clippy::too_many_arguments)]
+fn run_op_into(
+    ctx: &Ctx,
+    arena: &mut [u8],
+    input: &[i8],
+    i: usize,
+    in_stored: [Region; 2],
+    out_at: Option<usize>,
     out_stored: Region,
     compute: Region,
 ) -> Result<(), ExecError> {
@@ -164,10 +199,11 @@ fn run_op(
         chans[k] = c;
         srcs[k] = Some((ctx.place(t), in_stored[k].pixels() * c));
     }
-    let Place::Arena(out_off) = ctx.place(op.output) else {
+    let Place::Arena(own_off) = ctx.place(op.output) else {
         // Only a RESHAPE of the flash input can live in flash: nothing to compute.
         return if matches!(op.kind, OpKind::Reshape) { Ok(()) } else { Err(ExecError::PlanMismatch) };
     };
+    let out_off = out_at.unwrap_or(own_off);
     if matches!(op.kind, OpKind::Reshape) {
         if let Some((Place::Arena(off), _)) = srcs[0] {
             if off == out_off {
@@ -277,6 +313,7 @@ pub fn run_traced<'a>(
     }
     let split = plan.split as usize;
     if plan.offsets.len() != model.tensors.len()
+        || plan.row_buffers.len() != model.ops.len()
         || split > model.ops.len()
         || plan.regions.len() != split * plan.patches as usize
     {

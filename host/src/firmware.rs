@@ -83,6 +83,7 @@ pub fn generate(model: &Model, plan: &Plan, board: &Board, repeats: u16, dir: &P
     );
     let _ = writeln!(s, "pub static PARAMS: [i32; {}] = {:?};", model.params.len(), model.params);
     let _ = writeln!(s, "pub static OFFSETS: [u32; {}] = {:?};", plan.offsets.len(), plan.offsets);
+    let _ = writeln!(s, "pub static ROW_BUFFERS: [u32; {}] = {:?};", plan.row_buffers.len(), plan.row_buffers);
     let _ = writeln!(
         s,
         "pub static REGIONS: [Region; {}] = [\n    {}\n];",

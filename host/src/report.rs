@@ -40,7 +40,10 @@ pub fn plan_table(model: &Model, p: &Plan) -> String {
     );
     for o in &p.ops {
         let tile = o.tile.map(|[h, w]| format!("{h}x{w}")).unwrap_or_else(|| "-".into());
-        let offset = o.offset.map(|v| v.to_string()).unwrap_or_else(|| "flash".into());
+        let mut offset = o.offset.map(|v| v.to_string()).unwrap_or_else(|| "flash".into());
+        if o.overwrites_input {
+            offset.push('~');
+        }
         let _ = writeln!(
             s,
             "{:>3}  {:<18} {:>11} {:>12} {:>12} {:>7} {:>9} {:>9} {:>9}",
@@ -72,6 +75,13 @@ pub fn plan_table(model: &Model, p: &Plan) -> String {
     );
     if let Some([h, w]) = p.input_tile {
         let _ = writeln!(s, "input tile      up to {h}x{w} per patch");
+    }
+    let overlapping = p.ops.iter().filter(|o| o.overwrites_input).count();
+    if overlapping > 0 {
+        let _ = writeln!(
+            s,
+            "overlap         {overlapping} ops (offset~) write their output over their dying input, row by row through a row buffer"
+        );
     }
     let splits = valid_splits(model);
     let _ = writeln!(s, "valid splits    {}", splits.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "));

@@ -1,9 +1,9 @@
 //! Building a [`Plan`] on the host.
 
-use super::memory::{layout, lower_bound, Interval, Order};
+use super::memory::{layout_tied, live_bytes, lower_bound, Interval, Layout, Order, Tie, ALIGN};
 use super::{
-    check_config, check_split, macs_for_rows, max_split, stage_regions, ExecPlan, PatchConfig, PlanError, Region,
-    IN_FLASH,
+    check_config, check_split, macs_for_rows, max_split, overlap_lag, stage_regions, ExecPlan, PatchConfig, PlanError,
+    Region, IN_FLASH, NO_ROW_BUFFER,
 };
 use crate::model::{Model, OpKind, TensorId};
 
@@ -27,6 +27,9 @@ pub struct OpReport {
     pub buffer_bytes: usize,
     /// Offset of that buffer in the arena (`None`: aliased into flash).
     pub offset: Option<u32>,
+    /// The output overwrites the op's dying input as it is computed, one row at a time
+    /// through a row buffer (layer-wise ops only).
+    pub overwrites_input: bool,
     /// Arena bytes live while the op runs.
     pub live_bytes: usize,
 }
@@ -68,6 +71,8 @@ pub struct Plan {
     pub offsets: Vec<u32>,
     /// `regions[p * split + i]`.
     pub regions: Vec<Region>,
+    /// Per op: arena offset of its row buffer, or [`NO_ROW_BUFFER`].
+    pub row_buffers: Vec<u32>,
 }
 
 impl Plan {
@@ -80,6 +85,7 @@ impl Plan {
             arena_bytes: self.arena_peak_bytes as u32,
             offsets: &self.offsets,
             regions: &self.regions,
+            row_buffers: &self.row_buffers,
         }
     }
 }
@@ -95,9 +101,28 @@ fn shape(model: &Model, t: TensorId) -> [u16; 3] {
     [t.h, t.w, t.c]
 }
 
+/// Planner switches (the defaults are what patchbench runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Let a layer-wise op write its output over its dying input, row by row
+    /// ([`ExecPlan::row_buffers`]); off: every live tensor has bytes of its own.
+    pub overlap: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { overlap: true }
+    }
+}
+
+/// Plans `model` under `config` with the default [`PlanOptions`].
+pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
+    plan_with(model, config, PlanOptions::default())
+}
+
 /// Plans `model` under `config`: validates both, computes every patch's tiles, lays out the
 /// arena and counts MACs.
-pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
+pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Result<Plan, PlanError> {
     model.validate()?;
     check_config(model, &config)?;
     let n = model.ops.len();
@@ -169,15 +194,45 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
         .iter()
         .map(|&s| Interval { size: size[s], first: first[s], last: last[s].max(first[s]) })
         .collect();
-    let lay = layout(&intervals);
+    let mut interval_of = vec![None; nt];
+    for (k, &s) in arena_storages.iter().enumerate() {
+        interval_of[s] = Some(k);
+    }
+
+    // Layer-wise ops whose output may overwrite an input that dies with them.
+    let mut overlaps: Vec<Overlap> = Vec::new();
+    let result = storage[model.output as usize];
+    for (i, op) in model.ops.iter().enumerate().skip(split).filter(|_| options.overlap) {
+        let out_s = storage[op.output as usize];
+        let Some(later) = interval_of[out_s].filter(|_| out_s == op.output as usize) else { continue };
+        let out = model.tensor(op.output);
+        for t in op.input_ids() {
+            let s = storage[t as usize];
+            let Some(earlier) = interval_of[s] else { continue };
+            if last[s] != i || s == out_s || s == result {
+                continue;
+            }
+            if let Some(lag) = overlap_lag(op, model.tensor(t), out) {
+                let tie = Tie { earlier, later, lag: lag.next_multiple_of(ALIGN) };
+                overlaps.push(Overlap { op: i, tie, row_bytes: out.w as usize * out.c as usize });
+                break;
+            }
+        }
+    }
+    let chosen = choose_overlaps(&intervals, &overlaps);
+    let (intervals, ties, lay) = with_overlaps(&intervals, &overlaps, &chosen);
+
     let mut storage_offset = vec![IN_FLASH; nt];
     for (k, &s) in arena_storages.iter().enumerate() {
         storage_offset[s] = lay.offsets[k] as u32;
     }
     let offsets: Vec<u32> = (0..nt).map(|t| storage_offset[storage[t]]).collect();
+    let mut row_buffers = vec![NO_ROW_BUFFER; n];
+    for (k, &c) in chosen.iter().enumerate() {
+        row_buffers[overlaps[c].op] = lay.offsets[arena_storages.len() + k] as u32;
+    }
 
-    let live_at =
-        |step: usize| -> usize { intervals.iter().filter(|b| b.first <= step && step <= b.last).map(|b| b.size).sum() };
+    let live_at = |step: usize| live_bytes(&intervals, &ties, step);
     let ops: Vec<OpReport> = model
         .ops
         .iter()
@@ -194,6 +249,7 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
                 tile: in_stage.then(|| [tile_max[i].h, tile_max[i].w]),
                 buffer_bytes: size[storage[op.output as usize]],
                 offset: (offsets[op.output as usize] != IN_FLASH).then_some(offsets[op.output as usize]),
+                overwrites_input: row_buffers[i] != NO_ROW_BUFFER,
                 live_bytes: live_at(i),
             }
         })
@@ -211,11 +267,67 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
         planned_macs,
         recompute_overhead_pct: if macs == 0 { 0.0 } else { (planned_macs - macs) as f64 * 100.0 / macs as f64 },
         arena_peak_bytes: lay.peak,
-        arena_lower_bound_bytes: lower_bound(&intervals),
+        arena_lower_bound_bytes: lower_bound(&intervals, &ties),
         layout_order: lay.order,
         input_bytes: model.tensor(model.input).len(),
         input_tile,
         offsets,
         regions,
+        row_buffers,
     })
+}
+
+/// An op that may compute its output over its dying input (see [`overlap_lag`]).
+struct Overlap {
+    op: usize,
+    tie: Tie,
+    /// Bytes of one output row: the row buffer the op computes into.
+    row_bytes: usize,
+}
+
+/// The intervals plus a row buffer for each chosen overlap, the ties, and their layout.
+fn with_overlaps(intervals: &[Interval], overlaps: &[Overlap], chosen: &[usize]) -> (Vec<Interval>, Vec<Tie>, Layout) {
+    let mut all = intervals.to_vec();
+    let mut ties = Vec::with_capacity(chosen.len());
+    for &c in chosen {
+        let o = &overlaps[c];
+        ties.push(o.tie);
+        all.push(Interval { size: o.row_bytes, first: o.op, last: o.op });
+    }
+    let lay = layout_tied(&all, &ties);
+    (all, ties, lay)
+}
+
+/// Which overlaps to use. Each saves bytes while its op runs but pins its output to its
+/// input's place, and a chain of them drifts; so try all, none, adding one at a time (kept
+/// unless the arena grows) and dropping one at a time (dropped when the arena shrinks), and
+/// keep the smallest arena (fewest overlaps among equals).
+fn choose_overlaps(intervals: &[Interval], overlaps: &[Overlap]) -> Vec<usize> {
+    let peak = |chosen: &[usize]| with_overlaps(intervals, overlaps, chosen).2.peak;
+    let all: Vec<usize> = (0..overlaps.len()).collect();
+    let mut candidates = vec![Vec::new(), all.clone()];
+    let mut adding: Vec<usize> = Vec::new();
+    let mut current = peak(&adding);
+    for c in 0..overlaps.len() {
+        adding.push(c);
+        let p = peak(&adding);
+        if p <= current {
+            current = p;
+        } else {
+            adding.pop();
+        }
+    }
+    candidates.push(adding);
+    let mut dropping = all;
+    let mut current = peak(&dropping);
+    for c in (0..overlaps.len()).rev() {
+        let without: Vec<usize> = dropping.iter().copied().filter(|&d| d != c).collect();
+        let p = peak(&without);
+        if p < current {
+            current = p;
+            dropping = without;
+        }
+    }
+    candidates.push(dropping);
+    candidates.into_iter().min_by_key(|c| (peak(c), c.len())).unwrap_or_default()
 }

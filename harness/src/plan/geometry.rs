@@ -84,6 +84,25 @@ pub fn input_region(op: &Op, input: &Tensor, out: Region) -> Region {
     }
 }
 
+/// How many bytes before its input's buffer an op's output buffer must start so that the
+/// output may overlap the input, when the op computes one output row at a time into a row
+/// buffer and then copies it into place: output row `r - 1` may overwrite only input rows
+/// that rows `r..` never read. `None` for ops that are not computed row by row (RESHAPE,
+/// FULLY_CONNECTED, SOFTMAX).
+pub fn overlap_lag(op: &Op, input: &Tensor, out: &Tensor) -> Option<usize> {
+    if !op.kind.is_spatial() {
+        return None;
+    }
+    let (in_row, out_row) = (input.w as usize * input.c as usize, out.w as usize * out.c as usize);
+    let mut lag = 0;
+    for r in 1..out.h {
+        // The first input row that output rows r.. read (the rows above it are dead).
+        let first = input_region(op, input, Region { y0: r, x0: 0, h: 1, w: out.w }).y0 as usize;
+        lag = lag.max((r as usize * out_row).saturating_sub(first * in_row));
+    }
+    Some(lag)
+}
+
 /// Multiply-accumulates of `op` producing `rows x cols` output pixels. CONV_2D,
 /// DEPTHWISE_CONV_2D and FULLY_CONNECTED count (the whole kernel, padding included, the usual
 /// convention); pools, ADD, RESHAPE and SOFTMAX count zero.
@@ -136,6 +155,42 @@ mod tests {
         assert_eq!(Window::leading_pad(Padding::Same, 49, 25, 10, 2), 4);
         assert_eq!(Window::out_size(Padding::Valid, 7, 3, 2), 3);
         assert_eq!(Window::leading_pad(Padding::Same, 5, 5, 3, 1), 1);
+    }
+
+    #[test]
+    fn overlap_lag_is_what_later_rows_still_need() {
+        use crate::model::{Clamp, Conv, OpKind, Pool, Span};
+        let t = |h, w, c| Tensor { h, w, c, scale: 1.0, zero_point: 0 };
+        let window =
+            |k, s, pad| Window { kh: k, kw: k, sh: s, sw: s, padding: Padding::Same, pad_top: pad, pad_left: pad };
+        let conv = |k, s, pad| {
+            let c = Conv {
+                window: window(k, s, pad),
+                filter: Span::default(),
+                bias: Span::default(),
+                multiplier: Span::default(),
+                shift: Span::default(),
+                clamp: Clamp::NONE,
+            };
+            Op { kind: OpKind::Conv2d(c), inputs: [0, crate::model::NO_TENSOR], output: 1 }
+        };
+        // 1x1, same row size: row r overwrites only row r, which nobody needs any more.
+        assert_eq!(overlap_lag(&conv(1, 1, 0), &t(8, 8, 16), &t(8, 8, 16)), Some(0));
+        // 3x3 stride 1: output row r still needs input row r - 1, one row behind.
+        assert_eq!(overlap_lag(&conv(3, 1, 1), &t(8, 8, 16), &t(8, 8, 16)), Some(8 * 16));
+        // 1x1 widening 8 -> 16 channels: each output row is twice an input row; the lag
+        // grows to all but the last output row's excess.
+        assert_eq!(overlap_lag(&conv(1, 1, 0), &t(4, 4, 8), &t(4, 4, 16)), Some(3 * 4 * 8));
+        // Stride 2 halves the rows: the output never catches up with its input.
+        assert_eq!(overlap_lag(&conv(3, 2, 0), &t(8, 8, 16), &t(4, 4, 32)), Some(0));
+        let pool = Op {
+            kind: OpKind::AveragePool2d(Pool { window: window(2, 2, 0), clamp: Clamp::NONE }),
+            inputs: [0, crate::model::NO_TENSOR],
+            output: 1,
+        };
+        assert_eq!(overlap_lag(&pool, &t(8, 8, 4), &t(4, 4, 4)), Some(0));
+        let reshape = Op { kind: OpKind::Reshape, inputs: [0, crate::model::NO_TENSOR], output: 1 };
+        assert_eq!(overlap_lag(&reshape, &t(1, 1, 8), &t(1, 1, 8)), None);
     }
 
     #[test]

@@ -11,13 +11,16 @@ pub mod memory;
 mod patch;
 
 pub use config::{check_config, check_split, max_split, ConfigError, InputPlacement, PatchConfig};
-pub use geometry::{input_region, macs_for_rows, split_axis, Region};
+pub use geometry::{input_region, macs_for_rows, overlap_lag, split_axis, Region};
 pub use patch::{patch_tile, stage_regions};
 
 use crate::model::ModelError;
 
 /// Offset of a tensor that is not in the arena (the model input read from flash).
 pub const IN_FLASH: u32 = u32::MAX;
+
+/// [`ExecPlan::row_buffers`] entry of an op that writes its output directly.
+pub const NO_ROW_BUFFER: u32 = u32::MAX;
 
 /// What the executors need of a plan: the effective split, the arena offset of every
 /// tensor's buffer and the tile every stage op computes for every patch. Borrowed, so the
@@ -36,6 +39,10 @@ pub struct ExecPlan<'a> {
     pub offsets: &'a [u32],
     /// `regions[p * split + i]`: output region op `i` computes in patch `p`.
     pub regions: &'a [Region],
+    /// Per op: arena offset of a one-output-row buffer, or [`NO_ROW_BUFFER`]. An op with a
+    /// row buffer computes its output row by row into it and copies each row into place,
+    /// because its output overlaps its input (only rows no later row reads are overwritten).
+    pub row_buffers: &'a [u32],
 }
 
 /// Why a plan could not be made.
@@ -75,4 +82,4 @@ impl From<ModelError> for PlanError {
 #[cfg(feature = "std")]
 mod build;
 #[cfg(feature = "std")]
-pub use build::{plan, valid_splits, OpReport, Plan};
+pub use build::{plan, plan_with, valid_splits, OpReport, Plan, PlanOptions};
