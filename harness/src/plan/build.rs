@@ -300,24 +300,30 @@ fn with_overlaps(intervals: &[Interval], overlaps: &[Overlap], chosen: &[usize])
 
 /// Which overlaps to use. Each saves bytes while its op runs but pins its output to its
 /// input's place, and a chain of them drifts; so try all, none, adding one at a time (kept
-/// unless the arena grows) and dropping one at a time (dropped when the arena shrinks), and
-/// keep the smallest arena (fewest overlaps among equals).
+/// unless the arena grows; in op order and in reverse) and dropping one at a time (dropped
+/// when the arena shrinks), and keep the smallest arena (fewest overlaps among equals).
 fn choose_overlaps(intervals: &[Interval], overlaps: &[Overlap]) -> Vec<usize> {
     let peak = |chosen: &[usize]| with_overlaps(intervals, overlaps, chosen).2.peak;
     let all: Vec<usize> = (0..overlaps.len()).collect();
     let mut candidates = vec![Vec::new(), all.clone()];
-    let mut adding: Vec<usize> = Vec::new();
-    let mut current = peak(&adding);
-    for c in 0..overlaps.len() {
-        adding.push(c);
-        let p = peak(&adding);
-        if p <= current {
-            current = p;
-        } else {
-            adding.pop();
+    // Adding from the first op and from the last: a chain drifts in one direction, so the
+    // two orders keep different ends of it.
+    for forward in [true, false] {
+        let mut adding: Vec<usize> = Vec::new();
+        let mut current = peak(&adding);
+        for k in 0..overlaps.len() {
+            let c = if forward { k } else { overlaps.len() - 1 - k };
+            adding.push(c);
+            let p = peak(&adding);
+            if p <= current {
+                current = p;
+            } else {
+                adding.pop();
+            }
         }
+        adding.sort_unstable();
+        candidates.push(adding);
     }
-    candidates.push(adding);
     let mut dropping = all;
     let mut current = peak(&dropping);
     for c in (0..overlaps.len()).rev() {
