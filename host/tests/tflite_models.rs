@@ -204,3 +204,23 @@ fn region_type_is_shared_with_the_engine() {
         assert!(Region::full(t).contains(&r), "op {op}: {r:?}");
     }
 }
+
+#[test]
+fn plan_reports_the_input_placement_and_the_arena_of_an_imported_model() {
+    let Some(dir) = common::models_dir() else { return };
+    let path = dir.join("mlperf-tiny/vww_96_int8.tflite");
+    let (m, _) = import(&dir, "vww_96_int8");
+    for (placement, input_in) in [("flash", InputPlacement::Flash), ("arena", InputPlacement::Arena)] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench"))
+            .args(["plan", "--json", "--input-in", placement, "--model"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["input_in"], placement);
+        let expected = plan(&m.as_model(), PatchConfig { input_in, ..PatchConfig::LAYERWISE }).unwrap();
+        assert_eq!(json["arena_peak_bytes"], expected.arena_peak_bytes);
+        assert_eq!(json["ops"].as_array().unwrap().len(), 31, "one line per TFLite operator");
+    }
+}
