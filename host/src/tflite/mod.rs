@@ -416,223 +416,197 @@ impl<'a> Importer<'a> {
         Ok(data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     }
 
-    /// Per-output-channel multipliers and shifts: TFLM `PopulateConvolutionQuantizationParams`
-    /// (`double(input_scale) * double(filter_scale) / double(output_scale)`).
-    fn channel_multipliers(&mut self, in_scale: f32, filter: &Quant, out_scale: f32, n: usize) -> (Vec<i32>, Vec<i32>) {
-        (0..n)
-            .map(|i| {
-                let fs = if filter.scales.len() == 1 { filter.scales[0] } else { filter.scales[i] };
-                quantize_multiplier(f64::from(in_scale) * f64::from(fs) / f64::from(out_scale))
-            })
-            .unzip()
-    }
-
-    fn check_per_channel(filter: &Quant, channels: usize, dim: i32) -> Result<(), String> {
-        if filter.scales.len() != 1 && (filter.scales.len() != channels || filter.dim != dim) {
-            return Err(format!(
-                "filter has {} scales on dimension {}; expected 1, or {channels} on dimension {dim}",
-                filter.scales.len(),
-                filter.dim
-            ));
-        }
-        Ok(())
-    }
-
     fn map_op(&mut self, builtin: i32, op: &fb::OperatorRef<'_>) -> Result<OpKind, String> {
-        let inputs = read_ints(op.inputs()).map_err(|e| e.to_string())?;
-        let outputs = read_ints(op.outputs()).map_err(|e| e.to_string())?;
-        let out_t = *outputs.first().ok_or("no output")?;
-        let options = op.builtin_options().map_err(|e| format!("options unreadable: {e}"))?;
-        let missing = || "its options are missing".to_string();
+        let io = OpIo {
+            inputs: read_ints(op.inputs()).map_err(|e| e.to_string())?,
+            output: *read_ints(op.outputs()).map_err(|e| e.to_string())?.first().ok_or("no output")?,
+            options: op.builtin_options().map_err(|e| format!("options unreadable: {e}"))?,
+        };
         match builtin {
-            ops::CONV_2D | ops::DEPTHWISE_CONV_2D => {
-                let depthwise = builtin == ops::DEPTHWISE_CONV_2D;
-                let (pad, sw, sh, act, dw, dh) = match options {
-                    Some(fb::BuiltinOptionsRef::Conv2DOptions(o)) if !depthwise => {
-                        let o = fb::Conv2DOptions::try_from(o).map_err(|e| e.to_string())?;
-                        (
-                            o.padding,
-                            o.stride_w,
-                            o.stride_h,
-                            o.fused_activation_function,
-                            o.dilation_w_factor,
-                            o.dilation_h_factor,
-                        )
-                    }
-                    Some(fb::BuiltinOptionsRef::DepthwiseConv2DOptions(o)) if depthwise => {
-                        let o = fb::DepthwiseConv2DOptions::try_from(o).map_err(|e| e.to_string())?;
-                        if o.depth_multiplier > 1 {
-                            return Err(format!("depth multiplier {}; only 1 is supported", o.depth_multiplier));
-                        }
-                        (
-                            o.padding,
-                            o.stride_w,
-                            o.stride_h,
-                            o.fused_activation_function,
-                            o.dilation_w_factor,
-                            o.dilation_h_factor,
-                        )
-                    }
-                    _ => return Err(missing()),
-                };
-                if (dh, dw) != (1, 1) {
-                    return Err(format!("dilation {dh}x{dw}; only dilation 1 is supported"));
-                }
-                let x = self.in_tensor(&inputs, 0)?;
-                let out = self.out_tensor(out_t)?;
-                let filter_t = *inputs.get(1).ok_or("the filter input is missing")?;
-                let fshape = self.shape(filter_t)?;
-                let &[_, kh, kw, fi] = fshape else {
-                    return Err(format!("the filter has shape {fshape:?}; a 4-D filter is expected"));
-                };
-                let oc = usize::from(out.c);
-                let (filter, fq) = if depthwise {
-                    if out.c != x.c {
-                        return Err(format!(
-                            "depth multiplier {} ({} output channels for {} input channels); only 1 is supported",
-                            f64::from(out.c) / f64::from(x.c),
-                            out.c,
-                            x.c
-                        ));
-                    }
-                    let r = self.weights(filter_t, "filter", &[1, kh, kw, i32::from(out.c)])?;
-                    Self::check_per_channel(&r.1, oc, 3)?;
-                    r
-                } else {
-                    if fi != i32::from(x.c) {
-                        return Err(format!(
-                            "the filter reads {fi} channels of an input with {}; grouped convolution is not supported",
-                            x.c
-                        ));
-                    }
-                    let r = self.weights(filter_t, "filter", &[i32::from(out.c), kh, kw, fi])?;
-                    Self::check_per_channel(&r.1, oc, 0)?;
-                    r
-                };
-                let bias = self.bias(&inputs, 2, oc)?;
-                let (multiplier, shift) = self.channel_multipliers(x.scale, &fq, out.scale, oc);
-                let window = self.window(pad, kh, kw, sh, sw, &x, out_t)?;
-                let conv = Conv {
-                    window,
-                    filter: self.ir.push_weights(filter),
-                    bias: self.ir.push_params(&bias),
-                    multiplier: self.ir.push_params(&multiplier),
-                    shift: self.ir.push_params(&shift),
-                    clamp: fused_clamp(act, &out)?,
-                };
-                Ok(if depthwise { OpKind::DepthwiseConv2d(conv) } else { OpKind::Conv2d(conv) })
-            }
-            ops::AVERAGE_POOL_2D | ops::MAX_POOL_2D => {
-                let Some(fb::BuiltinOptionsRef::Pool2DOptions(o)) = options else { return Err(missing()) };
-                let o = fb::Pool2DOptions::try_from(o).map_err(|e| e.to_string())?;
-                let x = self.in_tensor(&inputs, 0)?;
-                let out = self.out_tensor(out_t)?;
-                let window =
-                    self.window(o.padding, o.filter_height, o.filter_width, o.stride_h, o.stride_w, &x, out_t)?;
-                let pool = Pool { window, clamp: fused_clamp(o.fused_activation_function, &out)? };
-                Ok(if builtin == ops::MAX_POOL_2D { OpKind::MaxPool2d(pool) } else { OpKind::AveragePool2d(pool) })
-            }
-            ops::ADD => {
-                let Some(fb::BuiltinOptionsRef::AddOptions(o)) = options else { return Err(missing()) };
-                let act = o.fused_activation_function().map_err(|e| e.to_string())?;
-                if inputs.len() != 2 {
-                    return Err(format!("{} inputs; ADD takes 2", inputs.len()));
-                }
-                let (a, b) = (self.in_tensor(&inputs, 0)?, self.in_tensor(&inputs, 1)?);
-                let out = self.out_tensor(out_t)?;
-                if (a.h, a.w, a.c) != (b.h, b.w, b.c) {
-                    return Err(format!(
-                        "inputs of shapes {}x{}x{} and {}x{}x{}; broadcasting is not supported",
-                        a.h, a.w, a.c, b.h, b.w, b.c
-                    ));
-                }
-                let [input1, input2, output] = add_params(a.scale, b.scale, out.scale);
-                Ok(OpKind::Add(AddParams { input1, input2, output, clamp: fused_clamp(act, &out)? }))
-            }
+            ops::CONV_2D => self.conv(&io, false),
+            ops::DEPTHWISE_CONV_2D => self.conv(&io, true),
+            ops::AVERAGE_POOL_2D => Ok(OpKind::AveragePool2d(self.pool(&io)?)),
+            ops::MAX_POOL_2D => Ok(OpKind::MaxPool2d(self.pool(&io)?)),
+            ops::ADD => self.add(&io),
             ops::RESHAPE => {
-                self.in_tensor(&inputs, 0)?;
+                self.in_tensor(&io.inputs, 0)?;
                 Ok(OpKind::Reshape)
             }
-            ops::FULLY_CONNECTED => {
-                let Some(fb::BuiltinOptionsRef::FullyConnectedOptions(o)) = options else { return Err(missing()) };
-                let o = fb::FullyConnectedOptions::try_from(o).map_err(|e| e.to_string())?;
-                if o.weights_format != 0 {
-                    return Err("shuffled weights (SHUFFLED4x16INT8) are not supported".into());
-                }
-                let x = self.in_tensor(&inputs, 0)?;
-                let out = self.out_tensor(out_t)?;
-                let filter_t = *inputs.get(1).ok_or("the weights input is missing")?;
-                let (n_out, n_in) = match *self.shape(filter_t)? {
-                    [o, i] => (o, i),
-                    ref s => return Err(format!("the weights have shape {s:?}; [outputs, inputs] expected")),
-                };
-                if usize::try_from(n_in).ok() != Some(x.len()) {
-                    return Err(format!(
-                        "the weights take {n_in} inputs but the input tensor has {} values (batch > 1 is not supported)",
-                        x.len()
-                    ));
-                }
-                let (filter, fq) = self.weights(filter_t, "weights", &[n_out, n_in])?;
-                let n = n_out as usize;
-                Self::check_per_channel(&fq, n, 0)?;
-                let bias = self.bias(&inputs, 2, n)?;
-                let (multiplier, shift): (Vec<i32>, Vec<i32>) = if fq.scales.len() == 1 {
-                    // TFLM `GetQuantizedConvolutionMultipler`: the scale product in float.
-                    let (m, s) = quantize_multiplier(f64::from(x.scale * fq.scales[0]) / f64::from(out.scale));
-                    (vec![m], vec![s])
-                } else {
-                    self.channel_multipliers(x.scale, &fq, out.scale, n)
-                };
-                Ok(OpKind::FullyConnected(FcParams {
-                    filter: self.ir.push_weights(filter),
-                    bias: self.ir.push_params(&bias),
-                    multiplier: self.ir.push_params(&multiplier),
-                    shift: self.ir.push_params(&shift),
-                    clamp: fused_clamp(o.fused_activation_function, &out)?,
-                }))
-            }
-            ops::SOFTMAX => {
-                let Some(fb::BuiltinOptionsRef::SoftmaxOptions(o)) = options else { return Err(missing()) };
-                let beta = o.beta().map_err(|e| e.to_string())?;
-                let x = self.in_tensor(&inputs, 0)?;
-                let out = self.out_tensor(out_t)?;
-                // TFLM's int8 SOFTMAX writes probabilities in 1/256 steps from -128.
-                if out.zero_point != -128 || (out.scale - 1.0 / 256.0).abs() > 0.001 / 256.0 {
-                    return Err(format!(
-                        "output scale {} and zero point {}; int8 SOFTMAX needs 1/256 and -128",
-                        out.scale, out.zero_point
-                    ));
-                }
-                let (input_multiplier, input_left_shift, diff_min) = softmax_params(beta, x.scale);
-                if input_left_shift < 0 {
-                    return Err(format!(
-                        "beta {beta} times input scale {} is below 2^-27; TFLM's int8 SOFTMAX cannot represent it",
-                        x.scale
-                    ));
-                }
-                Ok(OpKind::Softmax(SoftmaxParams { input_multiplier, input_left_shift, diff_min }))
-            }
+            ops::FULLY_CONNECTED => self.fully_connected(&io),
+            ops::SOFTMAX => self.softmax(&io),
             ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),
             _ => Err(format!("operator not supported; supported: {SUPPORTED_OPS}")),
         }
     }
 
+    /// CONV_2D (filter OHWI) or DEPTHWISE_CONV_2D (filter 1HWC, depth multiplier 1).
+    fn conv(&mut self, io: &OpIo, depthwise: bool) -> Result<OpKind, String> {
+        let o = match (&io.options, depthwise) {
+            (Some(fb::BuiltinOptionsRef::Conv2DOptions(o)), false) => {
+                ConvOptions::from(fb::Conv2DOptions::try_from(*o).map_err(|e| e.to_string())?)
+            }
+            (Some(fb::BuiltinOptionsRef::DepthwiseConv2DOptions(o)), true) => {
+                let o = fb::DepthwiseConv2DOptions::try_from(*o).map_err(|e| e.to_string())?;
+                if o.depth_multiplier > 1 {
+                    return Err(format!("depth multiplier {}; only 1 is supported", o.depth_multiplier));
+                }
+                ConvOptions::from(o)
+            }
+            _ => return Err(OPTIONS_MISSING.into()),
+        };
+        if o.dilation != (1, 1) {
+            return Err(format!("dilation {}x{}; only dilation 1 is supported", o.dilation.0, o.dilation.1));
+        }
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let filter_t = *io.inputs.get(1).ok_or("the filter input is missing")?;
+        let fshape = self.shape(filter_t)?;
+        let &[_, kh, kw, fi] = fshape else {
+            return Err(format!("the filter has shape {fshape:?}; a 4-D filter is expected"));
+        };
+        let oc = usize::from(out.c);
+        let (filter, fq) = if depthwise {
+            if out.c != x.c {
+                return Err(format!(
+                    "depth multiplier {} ({} output channels for {} input channels); only 1 is supported",
+                    f64::from(out.c) / f64::from(x.c),
+                    out.c,
+                    x.c
+                ));
+            }
+            let r = self.weights(filter_t, "filter", &[1, kh, kw, i32::from(out.c)])?;
+            check_per_channel(&r.1, oc, 3)?;
+            r
+        } else {
+            if fi != i32::from(x.c) {
+                return Err(format!(
+                    "the filter reads {fi} channels of an input with {}; grouped convolution is not supported",
+                    x.c
+                ));
+            }
+            let r = self.weights(filter_t, "filter", &[i32::from(out.c), kh, kw, fi])?;
+            check_per_channel(&r.1, oc, 0)?;
+            r
+        };
+        let bias = self.bias(&io.inputs, 2, oc)?;
+        let (multiplier, shift) = channel_multipliers(x.scale, &fq, out.scale, oc);
+        let window =
+            self.window(WindowSpec { padding: o.padding, kernel: (kh, kw), stride: o.stride }, &x, io.output)?;
+        let conv = Conv {
+            window,
+            filter: self.ir.push_weights(filter),
+            bias: self.ir.push_params(&bias),
+            multiplier: self.ir.push_params(&multiplier),
+            shift: self.ir.push_params(&shift),
+            clamp: fused_clamp(o.activation, &out)?,
+        };
+        Ok(if depthwise { OpKind::DepthwiseConv2d(conv) } else { OpKind::Conv2d(conv) })
+    }
+
+    /// AVERAGE_POOL_2D or MAX_POOL_2D.
+    fn pool(&mut self, io: &OpIo) -> Result<Pool, String> {
+        let Some(fb::BuiltinOptionsRef::Pool2DOptions(o)) = io.options else { return Err(OPTIONS_MISSING.into()) };
+        let o = fb::Pool2DOptions::try_from(o).map_err(|e| e.to_string())?;
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let spec = WindowSpec {
+            padding: o.padding,
+            kernel: (o.filter_height, o.filter_width),
+            stride: (o.stride_h, o.stride_w),
+        };
+        Ok(Pool { window: self.window(spec, &x, io.output)?, clamp: fused_clamp(o.fused_activation_function, &out)? })
+    }
+
+    /// ADD of two activations of the same shape.
+    fn add(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let Some(fb::BuiltinOptionsRef::AddOptions(o)) = io.options else { return Err(OPTIONS_MISSING.into()) };
+        let act = o.fused_activation_function().map_err(|e| e.to_string())?;
+        if io.inputs.len() != 2 {
+            return Err(format!("{} inputs; ADD takes 2", io.inputs.len()));
+        }
+        let (a, b) = (self.in_tensor(&io.inputs, 0)?, self.in_tensor(&io.inputs, 1)?);
+        let out = self.out_tensor(io.output)?;
+        if (a.h, a.w, a.c) != (b.h, b.w, b.c) {
+            return Err(format!(
+                "inputs of shapes {}x{}x{} and {}x{}x{}; broadcasting is not supported",
+                a.h, a.w, a.c, b.h, b.w, b.c
+            ));
+        }
+        let [input1, input2, output] = add_params(a.scale, b.scale, out.scale);
+        Ok(OpKind::Add(AddParams { input1, input2, output, clamp: fused_clamp(act, &out)? }))
+    }
+
+    /// FULLY_CONNECTED over the whole input (batch 1), weights `[outputs, inputs]`.
+    fn fully_connected(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let Some(fb::BuiltinOptionsRef::FullyConnectedOptions(o)) = io.options else {
+            return Err(OPTIONS_MISSING.into());
+        };
+        let o = fb::FullyConnectedOptions::try_from(o).map_err(|e| e.to_string())?;
+        if o.weights_format != 0 {
+            return Err("shuffled weights (SHUFFLED4x16INT8) are not supported".into());
+        }
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let filter_t = *io.inputs.get(1).ok_or("the weights input is missing")?;
+        let (n_out, n_in) = match *self.shape(filter_t)? {
+            [o, i] => (o, i),
+            ref s => return Err(format!("the weights have shape {s:?}; [outputs, inputs] expected")),
+        };
+        if usize::try_from(n_in).ok() != Some(x.len()) {
+            return Err(format!(
+                "the weights take {n_in} inputs but the input tensor has {} values (batch > 1 is not supported)",
+                x.len()
+            ));
+        }
+        let (filter, fq) = self.weights(filter_t, "weights", &[n_out, n_in])?;
+        let n = n_out as usize;
+        check_per_channel(&fq, n, 0)?;
+        let bias = self.bias(&io.inputs, 2, n)?;
+        let (multiplier, shift): (Vec<i32>, Vec<i32>) = if fq.scales.len() == 1 {
+            // TFLM `GetQuantizedConvolutionMultipler`: the scale product in float.
+            let (m, s) = quantize_multiplier(f64::from(x.scale * fq.scales[0]) / f64::from(out.scale));
+            (vec![m], vec![s])
+        } else {
+            channel_multipliers(x.scale, &fq, out.scale, n)
+        };
+        Ok(OpKind::FullyConnected(FcParams {
+            filter: self.ir.push_weights(filter),
+            bias: self.ir.push_params(&bias),
+            multiplier: self.ir.push_params(&multiplier),
+            shift: self.ir.push_params(&shift),
+            clamp: fused_clamp(o.fused_activation_function, &out)?,
+        }))
+    }
+
+    /// int8 SOFTMAX with TFLM's fixed output quantization.
+    fn softmax(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let Some(fb::BuiltinOptionsRef::SoftmaxOptions(o)) = io.options else { return Err(OPTIONS_MISSING.into()) };
+        let beta = o.beta().map_err(|e| e.to_string())?;
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        // TFLM's int8 SOFTMAX writes probabilities in 1/256 steps from -128.
+        if out.zero_point != -128 || (out.scale - 1.0 / 256.0).abs() > 0.001 / 256.0 {
+            return Err(format!(
+                "output scale {} and zero point {}; int8 SOFTMAX needs 1/256 and -128",
+                out.scale, out.zero_point
+            ));
+        }
+        let (input_multiplier, input_left_shift, diff_min) = softmax_params(beta, x.scale);
+        if input_left_shift < 0 {
+            return Err(format!(
+                "beta {beta} times input scale {} is below 2^-27; TFLM's int8 SOFTMAX cannot represent it",
+                x.scale
+            ));
+        }
+        Ok(OpKind::Softmax(SoftmaxParams { input_multiplier, input_left_shift, diff_min }))
+    }
+
     /// The sliding window with TFLite's padding (`ComputePaddingHeightWidth`, dilation 1),
     /// resolved against the output tensor's declared size.
-    #[allow(clippy::too_many_arguments)]
-    fn window(
-        &self,
-        pad: fb::Padding,
-        kh: i32,
-        kw: i32,
-        sh: i32,
-        sw: i32,
-        x: &Tensor,
-        out_t: usize,
-    ) -> Result<Window, String> {
-        let (kh, kw) = (small("kernel height", kh)?, small("kernel width", kw)?);
-        let (sh, sw) = (small("stride", sh)?, small("stride", sw)?);
-        let padding = padding(pad);
+    fn window(&self, spec: WindowSpec, x: &Tensor, out_t: usize) -> Result<Window, String> {
+        let (kh, kw) = (small("kernel height", spec.kernel.0)?, small("kernel width", spec.kernel.1)?);
+        let (sh, sw) = (small("stride", spec.stride.0)?, small("stride", spec.stride.1)?);
+        let padding = padding(spec.padding);
         let (oh, ow) = (Window::out_size(padding, x.h, kh, sh), Window::out_size(padding, x.w, kw, sw));
         let shape = self.shape(out_t)?;
         if shape.len() != 4 || (shape[1], shape[2]) != (i32::from(oh), i32::from(ow)) {
@@ -651,4 +625,74 @@ impl<'a> Importer<'a> {
             pad_left: Window::leading_pad(padding, x.w, ow, kw, sw),
         })
     }
+}
+
+const OPTIONS_MISSING: &str = "its options are missing";
+
+/// The tensors and options of the op being mapped.
+struct OpIo<'o> {
+    /// TFLite tensor indices of the inputs (`usize::MAX`: an omitted optional input).
+    inputs: Vec<usize>,
+    output: usize,
+    options: Option<fb::BuiltinOptionsRef<'o>>,
+}
+
+/// A window as TFLite declares it: `(height, width)` pairs.
+struct WindowSpec {
+    padding: fb::Padding,
+    kernel: (i32, i32),
+    stride: (i32, i32),
+}
+
+/// What CONV_2D and DEPTHWISE_CONV_2D options share: `(height, width)` pairs.
+struct ConvOptions {
+    padding: fb::Padding,
+    stride: (i32, i32),
+    dilation: (i32, i32),
+    activation: i8,
+}
+
+impl From<fb::Conv2DOptions> for ConvOptions {
+    fn from(o: fb::Conv2DOptions) -> Self {
+        ConvOptions {
+            padding: o.padding,
+            stride: (o.stride_h, o.stride_w),
+            dilation: (o.dilation_h_factor, o.dilation_w_factor),
+            activation: o.fused_activation_function,
+        }
+    }
+}
+
+impl From<fb::DepthwiseConv2DOptions> for ConvOptions {
+    fn from(o: fb::DepthwiseConv2DOptions) -> Self {
+        ConvOptions {
+            padding: o.padding,
+            stride: (o.stride_h, o.stride_w),
+            dilation: (o.dilation_h_factor, o.dilation_w_factor),
+            activation: o.fused_activation_function,
+        }
+    }
+}
+
+/// Per-output-channel multipliers and shifts: TFLM `PopulateConvolutionQuantizationParams`
+/// (`double(input_scale) * double(filter_scale) / double(output_scale)`).
+fn channel_multipliers(in_scale: f32, filter: &Quant, out_scale: f32, n: usize) -> (Vec<i32>, Vec<i32>) {
+    (0..n)
+        .map(|i| {
+            let fs = if filter.scales.len() == 1 { filter.scales[0] } else { filter.scales[i] };
+            quantize_multiplier(f64::from(in_scale) * f64::from(fs) / f64::from(out_scale))
+        })
+        .unzip()
+}
+
+/// Filter scales: one for the tensor, or one per output channel along `dim`.
+fn check_per_channel(filter: &Quant, channels: usize, dim: i32) -> Result<(), String> {
+    if filter.scales.len() != 1 && (filter.scales.len() != channels || filter.dim != dim) {
+        return Err(format!(
+            "filter has {} scales on dimension {}; expected 1, or {channels} on dimension {dim}",
+            filter.scales.len(),
+            filter.dim
+        ));
+    }
+    Ok(())
 }
