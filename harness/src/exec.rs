@@ -3,7 +3,7 @@
 //! Both run the same kernels; the patch stage just hands them tiles. Every tensor lives at
 //! the offset the plan gave it ([`ExecPlan::offsets`]); the executor never allocates.
 
-use crate::kernels::{reference, AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
+use crate::kernels::{reference, AddArgs, ConvArgs, FcArgs, PadArgs, PoolArgs, View, ViewMut};
 use crate::model::{Conv, Model, Op, OpKind, Pool, Span, TensorId};
 use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH, NO_ROW_BUFFER};
 use core::ops::Range;
@@ -233,6 +233,17 @@ fn run_op_into(
                 clamp: a.clamp,
             };
             reference::add(&args, &view(0), &view(1), &mut out_view, compute)
+        }
+        OpKind::Pad(p) => {
+            let input_t = model.tensor(op.inputs[0]);
+            let args = PadArgs {
+                top: p.top as usize,
+                left: p.left as usize,
+                in_h: input_t.h as usize,
+                in_w: input_t.w as usize,
+                value: p.value,
+            };
+            reference::pad(&args, &view(0), &mut out_view, compute)
         }
         OpKind::Reshape => out_view.data.copy_from_slice(ins[0]),
         OpKind::FullyConnected(fc) => {

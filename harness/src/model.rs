@@ -196,6 +196,23 @@ pub struct FcParams {
     pub clamp: Clamp,
 }
 
+/// PAD: the input surrounded by rows and columns of `value` (the output zero point, a real
+/// zero), bytes copied unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PadParams {
+    /// Rows added above.
+    pub top: u8,
+    /// Rows added below.
+    pub bottom: u8,
+    /// Columns added left.
+    pub left: u8,
+    /// Columns added right.
+    pub right: u8,
+    /// The value of the added pixels.
+    pub value: i8,
+}
+
 /// int8 SOFTMAX over the channels, TFLite's fixed-point algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -222,6 +239,8 @@ pub enum OpKind {
     AveragePool2d(Pool),
     /// MAX_POOL_2D.
     MaxPool2d(Pool),
+    /// PAD (height and width only).
+    Pad(PadParams),
     /// RESHAPE: same bytes, new shape (the planner lets output alias input).
     Reshape,
     /// FULLY_CONNECTED.
@@ -239,6 +258,7 @@ impl OpKind {
             OpKind::Add(_) => "ADD",
             OpKind::AveragePool2d(_) => "AVERAGE_POOL_2D",
             OpKind::MaxPool2d(_) => "MAX_POOL_2D",
+            OpKind::Pad(_) => "PAD",
             OpKind::Reshape => "RESHAPE",
             OpKind::FullyConnected(_) => "FULLY_CONNECTED",
             OpKind::Softmax(_) => "SOFTMAX",
@@ -264,6 +284,7 @@ impl OpKind {
                 | OpKind::Add(_)
                 | OpKind::AveragePool2d(_)
                 | OpKind::MaxPool2d(_)
+                | OpKind::Pad(_)
         )
     }
 }
@@ -457,6 +478,15 @@ impl<'a> Model<'a> {
                 let other = self.tensor(op.inputs[1]);
                 let same = |a: &Tensor, b: &Tensor| (a.h, a.w, a.c) == (b.h, b.w, b.c);
                 if op.inputs[1] == NO_TENSOR || !same(input, other) || !same(input, out) {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::Pad(p) => {
+                let (h, w) = (
+                    u32::from(input.h) + u32::from(p.top) + u32::from(p.bottom),
+                    u32::from(input.w) + u32::from(p.left) + u32::from(p.right),
+                );
+                if (h, w, input.c) != (u32::from(out.h), u32::from(out.w), out.c) {
                     return Err(bad_shape);
                 }
             }

@@ -2,7 +2,7 @@
 //! macro over a kernel module so every optimized kernel set runs the same suite as the
 //! reference.
 
-use harness::kernels::{AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
+use harness::kernels::{AddArgs, ConvArgs, FcArgs, PadArgs, PoolArgs, View, ViewMut};
 use harness::model::{Clamp, SoftmaxParams};
 use harness::plan::Region;
 
@@ -287,6 +287,29 @@ macro_rules! kernel_suite {
             let mut out = [0i8; 3];
             k::softmax(&p, &input, &mut out, 3);
             assert_eq!(out, [-105, -65, 42]);
+        }
+
+        #[test]
+        fn pad_surrounds_the_input_and_tiles_agree() {
+            // 2x2x2 input, one row above, two columns right, fill 7.
+            let input = [1i8, 2, 3, 4, 5, 6, 7, 8];
+            let a = PadArgs { top: 1, left: 0, in_h: 2, in_w: 2, value: 7 };
+            let mut out = [0i8; 3 * 4 * 2];
+            let view = View { data: &input, stored: full(2, 2), c: 2 };
+            k::pad(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 4), c: 2 }, full(3, 4));
+            #[rustfmt::skip]
+            assert_eq!(out, [
+                7, 7, 7, 7, 7, 7, 7, 7,
+                1, 2, 3, 4, 7, 7, 7, 7,
+                5, 6, 7, 8, 7, 7, 7, 7,
+            ]);
+            // A tile reading a stored rectangle of the input: output rows 1..3, columns 1..3.
+            let tile = Region { y0: 1, x0: 1, h: 2, w: 2 };
+            let part = [3i8, 4, 7, 8]; // input column 1, rows 0..2
+            let view = View { data: &part, stored: Region { y0: 0, x0: 1, h: 2, w: 1 }, c: 2 };
+            let mut t = [0i8; 8];
+            k::pad(&a, &view, &mut ViewMut { data: &mut t, stored: tile, c: 2 }, tile);
+            assert_eq!(t, [3, 4, 7, 7, 7, 8, 7, 7]);
         }
     };
 }

@@ -57,6 +57,21 @@ impl ViewMut<'_> {
     }
 }
 
+/// A PAD's leading padding and fill value.
+#[derive(Clone, Copy, Debug)]
+pub struct PadArgs {
+    /// Rows added above the input.
+    pub top: usize,
+    /// Columns added left of the input.
+    pub left: usize,
+    /// Input rows.
+    pub in_h: usize,
+    /// Input columns.
+    pub in_w: usize,
+    /// Value of the added pixels.
+    pub value: i8,
+}
+
 /// Quantization and weights of a CONV_2D / DEPTHWISE_CONV_2D, resolved to slices.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvArgs<'a> {

@@ -1,6 +1,6 @@
 //! Portable reference kernels: straight loops, TFLite (TFLM reference) arithmetic bit for bit.
 
-use super::{AddArgs, ConvArgs, FcArgs, PoolArgs, View, ViewMut};
+use super::{AddArgs, ConvArgs, FcArgs, PadArgs, PoolArgs, View, ViewMut};
 use crate::fixedpoint::{
     exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
@@ -126,6 +126,18 @@ pub fn max_pool(a: &PoolArgs, input: &View, out: &mut ViewMut, compute: Region) 
                 }
             }
             *o = clamp(m, a.clamp);
+        }
+    });
+}
+
+/// PAD: output pixel `(y, x)` is input pixel `(y - top, x - left)`, or `value` outside it.
+pub fn pad(a: &PadArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        let (iy, ix) = (oy.wrapping_sub(a.top), ox.wrapping_sub(a.left));
+        if iy < a.in_h && ix < a.in_w {
+            px.copy_from_slice(input.pixel(iy, ix));
+        } else {
+            px.fill(a.value);
         }
     });
 }

@@ -73,14 +73,20 @@ pub fn input_region(op: &Op, input: &Tensor, out: Region) -> Region {
     if out.is_empty() {
         return out;
     }
-    match op.kind.window() {
-        Some(Window { kh, kw, sh, sw, pad_top, pad_left, .. }) => {
+    match (op.kind.window(), &op.kind) {
+        (Some(Window { kh, kw, sh, sw, pad_top, pad_left, .. }), _) => {
             let (y0, h) = axis_halo(out.y0, out.h, kh, sh, pad_top, input.h);
             let (x0, w) = axis_halo(out.x0, out.w, kw, sw, pad_left, input.w);
             Region { y0, x0, h, w }
         }
+        // PAD: a 1x1 window shifted by the leading padding.
+        (None, OpKind::Pad(p)) => {
+            let (y0, h) = axis_halo(out.y0, out.h, 1, 1, p.top, input.h);
+            let (x0, w) = axis_halo(out.x0, out.w, 1, 1, p.left, input.w);
+            Region { y0, x0, h, w }
+        }
         // Element-wise (ADD): the same pixels.
-        None => out,
+        (None, _) => out,
     }
 }
 

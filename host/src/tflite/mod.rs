@@ -14,8 +14,8 @@ mod tests;
 mod schema_generated;
 
 use harness::model::{
-    AddParams, Clamp, Conv, FcParams, ModelBuf, Op, OpKind, Padding, Pool, SoftmaxParams, Tensor, TensorId, Window,
-    NO_TENSOR,
+    AddParams, Clamp, Conv, FcParams, ModelBuf, Op, OpKind, PadParams, Padding, Pool, SoftmaxParams, Tensor, TensorId,
+    Window, NO_TENSOR,
 };
 use harness::quant::{add_params, quantize_multiplier, softmax_params};
 use planus::ReadAsRoot;
@@ -53,7 +53,7 @@ pub enum ImportError {
 
 /// The TFLite operators the importer maps, for messages.
 pub const SUPPORTED_OPS: &str =
-    "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX";
+    "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, PAD, RESHAPE, FULLY_CONNECTED, SOFTMAX";
 
 /// Reads and imports a `.tflite` file; the model is named after the file stem.
 pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
@@ -203,6 +203,7 @@ const TENSOR_TYPES: [&str; 19] = [
 ];
 const INT8: i8 = 9;
 const INT32: i8 = 2;
+const INT64: i8 = 4;
 
 fn type_name(t: i8) -> String {
     usize::try_from(t).ok().and_then(|i| TENSOR_TYPES.get(i)).map_or_else(|| format!("type {t}"), |s| s.to_string())
@@ -428,6 +429,7 @@ impl<'a> Importer<'a> {
             ops::AVERAGE_POOL_2D => Ok(OpKind::AveragePool2d(self.pool(&io)?)),
             ops::MAX_POOL_2D => Ok(OpKind::MaxPool2d(self.pool(&io)?)),
             ops::ADD => self.add(&io),
+            ops::PAD => self.pad(&io),
             ops::RESHAPE => {
                 self.in_tensor(&io.inputs, 0)?;
                 Ok(OpKind::Reshape)
@@ -515,6 +517,34 @@ impl<'a> Importer<'a> {
             stride: (o.stride_h, o.stride_w),
         };
         Ok(Pool { window: self.window(spec, &x, io.output)?, clamp: fused_clamp(o.fused_activation_function, &out)? })
+    }
+
+    /// PAD of the height and width of a 4-D tensor with its zero point (TFLM: the output's).
+    fn pad(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let t = *io.inputs.get(1).ok_or("the paddings input is missing")?;
+        let tensor = self.tensor(t)?;
+        let data = self.data(t)?.ok_or_else(|| format!("the paddings ({}) are not a constant", self.describe(t)))?;
+        let values: Vec<i64> = match tensor.type_ {
+            INT32 => data.chunks_exact(4).map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect(),
+            INT64 => data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default())).collect(),
+            other => return Err(format!("the paddings are {}; INT32 or INT64 expected", type_name(other))),
+        };
+        let &[b0, b1, top, bottom, left, right, c0, c1] = &values[..] else {
+            return Err(format!("{} padding values; a 4-D input needs 4 x 2", values.len()));
+        };
+        if (b0, b1, c0, c1) != (0, 0, 0, 0) {
+            return Err("padding of the batch or channel dimension is not supported (height and width are)".into());
+        }
+        let side = |v: i64| u8::try_from(v).map_err(|_| format!("padding {v}; 0..=255 rows or columns are supported"));
+        Ok(OpKind::Pad(PadParams {
+            top: side(top)?,
+            bottom: side(bottom)?,
+            left: side(left)?,
+            right: side(right)?,
+            value: out.zero_point as i8,
+        }))
     }
 
     /// ADD of two activations of the same shape.

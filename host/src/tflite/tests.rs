@@ -4,6 +4,7 @@
 use super::schema_generated::tflite as fb;
 use super::*;
 use harness::exec;
+use harness::model::ModelBuf;
 use harness::plan::{plan, PatchConfig};
 use rand::{Rng, SeedableRng};
 
@@ -436,3 +437,57 @@ fn damaged_files_give_errors_not_panics() {
     }
     assert!(refused > 100, "only {refused} of 3000 damaged files were refused");
 }
+
+/// `x -> [PAD(pads) ->] CONV_2D 3x3 stride 2 (padding) -> out`, the Keras way of writing
+/// a stride-2 SAME convolution as zero padding plus a VALID one.
+fn padded_conv(pads: Option<[i32; 8]>, padding: fb::Padding) -> Vec<u8> {
+    let mut s = Synth::new();
+    let x = s.act("in", &[1, 8, 8, 2], 0.05, -7);
+    let mut conv_in = x;
+    if let Some(p) = pads {
+        let paddings = s.bias("paddings", &p);
+        s.tensors[paddings as usize].shape = Some(vec![4, 2]);
+        let (h, w) = (8 + p[2] + p[3], 8 + p[4] + p[5]);
+        conv_in = s.act("padded", &[1, h, w, 2 + p[6] + p[7]], 0.05, -7);
+        s.op(ops::PAD, &[x, paddings], &[conv_in], None);
+    }
+    let w: Vec<i8> = (0..4 * 3 * 3 * 2).map(|i| ((i * 41) % 255 - 127) as i8).collect();
+    let f = s.weights("w", &[4, 3, 3, 2], &w, &[0.01, 0.02, 0.03, 0.04], 0);
+    let b = s.bias("b", &[1, 2, 3, 4]);
+    let y = s.act("out", &[1, 4, 4, 4], 0.1, -128);
+    let mut options = conv_options(2, 1, 1);
+    if let fb::BuiltinOptions::Conv2DOptions(o) = &mut options {
+        o.padding = padding;
+    }
+    s.op(ops::CONV_2D, &[conv_in, f, b], &[y], Some(options));
+    s.bytes(x, y)
+}
+
+#[test]
+fn pad_then_valid_conv_equals_same_conv_layerwise_and_patched() {
+    let padded = import(&padded_conv(Some([0, 0, 0, 1, 0, 1, 0, 0]), fb::Padding::Valid), "padded").unwrap();
+    let same = import(&padded_conv(None, fb::Padding::Same), "same").unwrap();
+    let OpKind::Pad(p) = padded.ops[0].kind else { panic!("{:?}", padded.ops[0].kind) };
+    assert_eq!((p.top, p.bottom, p.left, p.right, p.value), (0, 1, 0, 1, -7));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let input: Vec<i8> = (0..128).map(|_| rng.gen()).collect();
+    let run = |m: &ModelBuf, config| {
+        let model = m.as_model();
+        let p = plan(&model, config).unwrap();
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
+    };
+    let reference = run(&same, PatchConfig::LAYERWISE);
+    assert_eq!(run(&padded, PatchConfig::LAYERWISE), reference);
+    for (split, nh, nw) in [(1, 3, 3), (2, 2, 2), (2, 4, 1)] {
+        let config = PatchConfig { split, nh, nw, ..PatchConfig::LAYERWISE };
+        assert_eq!(run(&padded, config), reference, "split {split} {nh}x{nw}");
+    }
+}
+
+#[test]
+fn padding_channels_or_batches_is_refused() {
+    let e = refusal(&padded_conv(Some([0, 0, 1, 0, 0, 0, 0, 2]), fb::Padding::Valid));
+    assert_eq!(e, "op 0 (PAD): padding of the batch or channel dimension is not supported (height and width are)");
+}
+
