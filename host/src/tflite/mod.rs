@@ -328,10 +328,12 @@ impl<'a> Importer<'a> {
         let shape = self.shape(t)?;
         let dims = match *shape {
             [1, h, w, c] => [h, w, c],
+            // Same bytes in NHWC order: a row of `w` pixels, or a flat vector.
+            [1, w, c] => [1, w, c],
             [1, n] | [n] => [1, 1, n],
             _ => {
                 return Err(format!(
-                    "{} has shape {shape:?}; supported are [1, h, w, c] and [1, n] (batch 1)",
+                    "{} has shape {shape:?}; supported are [1, h, w, c], [1, w, c] and [1, n] (batch 1)",
                     self.describe(t)
                 ))
             }

@@ -490,4 +490,3 @@ fn padding_channels_or_batches_is_refused() {
     let e = refusal(&padded_conv(Some([0, 0, 1, 0, 0, 0, 0, 2]), fb::Padding::Valid));
     assert_eq!(e, "op 0 (PAD): padding of the batch or channel dimension is not supported (height and width are)");
 }
-
