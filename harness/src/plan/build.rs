@@ -299,13 +299,27 @@ fn with_overlaps(intervals: &[Interval], overlaps: &[Overlap], chosen: &[usize])
 }
 
 /// Which overlaps to use. Each saves bytes while its op runs but pins its output to its
-/// input's place, and a chain of them drifts; so try all, none, adding one at a time (kept
+/// input's place, and a chain of them drifts; so try none, all, adding one at a time (kept
 /// unless the arena grows; in op order and in reverse) and dropping one at a time (dropped
-/// when the arena shrinks), and keep the smallest arena (fewest overlaps among equals).
+/// when the arena shrinks), and keep the smallest arena (fewest overlaps among equals). No
+/// choice can go below the live-bytes bound with all overlaps, so reaching it ends the search.
 fn choose_overlaps(intervals: &[Interval], overlaps: &[Overlap]) -> Vec<usize> {
     let peak = |chosen: &[usize]| with_overlaps(intervals, overlaps, chosen).2.peak;
     let all: Vec<usize> = (0..overlaps.len()).collect();
-    let mut candidates = vec![Vec::new(), all.clone()];
+    let bound = {
+        let (ivs, ties, _) = with_overlaps(intervals, overlaps, &all);
+        lower_bound(&ivs, &ties)
+    };
+    let mut best = (usize::MAX, Vec::new());
+    let mut consider = |chosen: Vec<usize>, p: usize| {
+        if (p, chosen.len()) < (best.0, best.1.len()) {
+            best = (p, chosen);
+        }
+        (best.0 <= bound).then(|| best.1.clone())
+    };
+    if let Some(done) = consider(Vec::new(), peak(&[])).or_else(|| consider(all.clone(), peak(&all))) {
+        return done;
+    }
     // Adding from the first op and from the last: a chain drifts in one direction, so the
     // two orders keep different ends of it.
     for forward in [true, false] {
@@ -322,7 +336,9 @@ fn choose_overlaps(intervals: &[Interval], overlaps: &[Overlap]) -> Vec<usize> {
             }
         }
         adding.sort_unstable();
-        candidates.push(adding);
+        if let Some(done) = consider(adding, current) {
+            return done;
+        }
     }
     let mut dropping = all;
     let mut current = peak(&dropping);
@@ -334,6 +350,6 @@ fn choose_overlaps(intervals: &[Interval], overlaps: &[Overlap]) -> Vec<usize> {
             dropping = without;
         }
     }
-    candidates.push(dropping);
-    candidates.into_iter().min_by_key(|c| (peak(c), c.len())).unwrap_or_default()
+    consider(dropping, current);
+    best.1
 }
