@@ -224,3 +224,29 @@ fn plan_reports_the_input_placement_and_the_arena_of_an_imported_model() {
         assert_eq!(json["ops"].as_array().unwrap().len(), 31, "one line per TFLite operator");
     }
 }
+
+#[test]
+fn damaged_real_models_are_refused_or_valid_never_a_panic() {
+    use rand::{Rng, SeedableRng};
+    let Some(dir) = common::models_dir() else { return };
+    let good = std::fs::read(dir.join("mlperf-tiny/kws_ref_model.tflite")).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut refused = 0;
+    for _ in 0..1500 {
+        let mut bytes = good.clone();
+        // Damage the flatbuffer's tables and vectors (the first few KB), not only weights.
+        let span = if rng.gen_bool(0.5) { 4096.min(bytes.len()) } else { bytes.len() };
+        for _ in 0..rng.gen_range(1..6) {
+            let i = rng.gen_range(8..span);
+            bytes[i] = rng.gen();
+        }
+        match tflite::import(&bytes, "damaged") {
+            Ok(m) => assert!(m.as_model().validate().is_ok()),
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "no damaged file was refused");
+}
