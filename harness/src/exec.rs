@@ -164,12 +164,16 @@ fn run_op(
         return Err(ExecError::PlanMismatch);
     };
     let (row_buffer, row) = (row_buffer as usize, out_t.w as usize * out_t.c as usize);
+    // Row buffers belong to layer-wise ops, which compute whole rows of a whole tensor.
+    if compute.x0 != 0 || compute.w != out_t.w || out_stored != Region::full(out_t) {
+        return Err(ExecError::PlanMismatch);
+    }
     for y in compute.y0..compute.y0 + compute.h {
         let r = Region { y0: y, x0: 0, h: 1, w: out_t.w };
         run_op_into(ctx, arena, input, i, in_stored, Some(row_buffer), r, r)?;
         // Rows above the next row's window are dead: the plan put the output over them.
         let dst = out_off + y as usize * row;
-        if dst + row > arena.len() {
+        if dst + row > arena.len() || row_buffer + row > arena.len() {
             return Err(ExecError::PlanMismatch);
         }
         arena.copy_within(row_buffer..row_buffer + row, dst);
