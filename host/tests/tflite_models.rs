@@ -109,10 +109,14 @@ fn every_layer_matches_tflm() {
     }
 }
 
-/// Patch grids tried at a split whose stage output is `h x w`: one, two, three and the most
-/// patches per axis (one-pixel patches, the largest halo overhead), in every combination.
-fn grids(h: u16, w: u16) -> Vec<(u16, u16)> {
-    let per_axis = |n: u16| {
+/// Patch grids tried at a split whose stage output is `h x w`: every grid when the stage
+/// output has at most `every_up_to` pixels, else one, two, three and the most patches per
+/// axis (one-pixel patches, the largest halo overhead) in every combination.
+fn grids(h: u16, w: u16, every_up_to: usize) -> Vec<(u16, u16)> {
+    let per_axis = |n: u16| -> Vec<u16> {
+        if usize::from(h) * usize::from(w) <= every_up_to {
+            return (1..=n).collect();
+        }
         let mut v: Vec<u16> = [1, 2, 3, n].into_iter().filter(|&k| k <= n).collect();
         v.dedup();
         v
@@ -121,36 +125,49 @@ fn grids(h: u16, w: u16) -> Vec<(u16, u16)> {
     rows.iter().flat_map(|&nh| cols.iter().map(move |&nw| (nh, nw))).collect()
 }
 
-#[test]
-fn patches_match_layerwise_at_every_valid_split() {
-    let Some(dir) = common::models_dir() else { return };
-    let refs = reference_dir(&dir);
-    for name in MODELS {
-        let (m, _) = import(&dir, name);
-        let model = m.as_model();
-        let input = read(&refs.join(format!("{name}.seed2.input.bin")));
-        let (reference, layerwise) = run(&m, PatchConfig::LAYERWISE, &input);
-        let splits = valid_splits(&model);
-        if name == "pretrainedResnet_quant" {
-            // Residual ADDs inside the stage: splits after each block, none inside one.
-            assert_eq!(splits, [1, 4, 8, 12, 13], "{name}");
-        }
-        let mut tried = 0;
-        for &split in &splits {
-            let stage_out = model.tensor(model.ops[usize::from(split) - 1].output);
-            for (k, (nh, nw)) in grids(stage_out.h, stage_out.w).into_iter().enumerate() {
-                let input_in = if k % 2 == 0 { InputPlacement::Flash } else { InputPlacement::Arena };
-                let config = PatchConfig { split, nh, nw, input_in };
-                let (out, outputs) = run(&m, config, &input);
-                assert_eq!(out, reference, "{name} {config:?}: output");
-                for (op, bytes) in &outputs.0 {
-                    assert!(*bytes == layerwise.0[op], "{name} {config:?}: op {op} differs from layer-wise");
-                }
-                tried += 1;
+/// Patch execution of `name` equals layer-wise at every valid split, for the [`grids`],
+/// alternating the input placement; every op output that exists in full is compared.
+/// Returns the valid splits.
+fn patches_match_layerwise(name: &str, every_up_to: usize) -> Vec<u16> {
+    let Some(dir) = common::models_dir() else { return Vec::new() };
+    let (m, _) = import(&dir, name);
+    let model = m.as_model();
+    let input = read(&reference_dir(&dir).join(format!("{name}.seed2.input.bin")));
+    let (reference, layerwise) = run(&m, PatchConfig::LAYERWISE, &input);
+    let splits = valid_splits(&model);
+    assert!(!splits.is_empty(), "{name}");
+    for &split in &splits {
+        let stage_out = model.tensor(model.ops[usize::from(split) - 1].output);
+        for (k, (nh, nw)) in grids(stage_out.h, stage_out.w, every_up_to).into_iter().enumerate() {
+            let input_in = if k % 2 == 0 { InputPlacement::Flash } else { InputPlacement::Arena };
+            let config = PatchConfig { split, nh, nw, input_in };
+            let (out, outputs) = run(&m, config, &input);
+            assert_eq!(out, reference, "{name} {config:?}: output");
+            for (op, bytes) in &outputs.0 {
+                assert!(*bytes == layerwise.0[op], "{name} {config:?}: op {op} differs from layer-wise");
             }
         }
-        assert!(tried >= splits.len(), "{name}: {tried} configs");
     }
+    splits
+}
+
+#[test]
+fn vww_patches_match_layerwise_at_every_valid_split() {
+    patches_match_layerwise("vww_96_int8", 0);
+}
+
+#[test]
+fn resnet8_patches_match_layerwise_at_every_valid_split_and_every_grid_up_to_16x16() {
+    let splits = patches_match_layerwise("pretrainedResnet_quant", 16 * 16);
+    if !splits.is_empty() {
+        // Residual ADDs inside the stage: splits after each block, none inside one.
+        assert_eq!(splits, [1, 4, 8, 12, 13]);
+    }
+}
+
+#[test]
+fn dscnn_patches_match_layerwise_at_every_valid_split_and_every_grid() {
+    patches_match_layerwise("kws_ref_model", usize::MAX);
 }
 
 #[test]
