@@ -126,9 +126,11 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
             _ => ops::builtin_name(builtin).map_or_else(|| format!("builtin operator code {builtin}"), str::to_string),
         };
         let err = |what: String| ImportError::Op { index, name: name.clone(), what };
-        let kind = im.map_op(builtin, &op).map_err(err)?;
-        let inputs = read_ints(op.inputs()).map_err(not_tflite)?;
-        let outputs = read_ints(op.outputs()).map_err(not_tflite)?;
+        let inputs = read_ints(op.inputs()).map_err(|e| err(e.to_string()))?;
+        let outputs = read_ints(op.outputs()).map_err(|e| err(e.to_string()))?;
+        let io = OpIo { output: *outputs.first().ok_or_else(|| err("no output".into()))?, inputs, op };
+        let kind = im.map_op(builtin, &io).map_err(err)?;
+        let inputs = io.inputs;
         let act_inputs: Vec<usize> = match kind {
             OpKind::Add(_) => inputs.get(..2).unwrap_or(&inputs).to_vec(),
             _ => inputs.first().copied().into_iter().collect(),
@@ -419,25 +421,20 @@ impl<'a> Importer<'a> {
         Ok(data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     }
 
-    fn map_op(&mut self, builtin: i32, op: &fb::OperatorRef<'_>) -> Result<OpKind, String> {
-        let io = OpIo {
-            inputs: read_ints(op.inputs()).map_err(|e| e.to_string())?,
-            output: *read_ints(op.outputs()).map_err(|e| e.to_string())?.first().ok_or("no output")?,
-            options: op.builtin_options().map_err(|e| format!("options unreadable: {e}"))?,
-        };
+    fn map_op(&mut self, builtin: i32, io: &OpIo) -> Result<OpKind, String> {
         match builtin {
-            ops::CONV_2D => self.conv(&io, false),
-            ops::DEPTHWISE_CONV_2D => self.conv(&io, true),
-            ops::AVERAGE_POOL_2D => Ok(OpKind::AveragePool2d(self.pool(&io)?)),
-            ops::MAX_POOL_2D => Ok(OpKind::MaxPool2d(self.pool(&io)?)),
-            ops::ADD => self.add(&io),
-            ops::PAD => self.pad(&io),
+            ops::CONV_2D => self.conv(io, false),
+            ops::DEPTHWISE_CONV_2D => self.conv(io, true),
+            ops::AVERAGE_POOL_2D => Ok(OpKind::AveragePool2d(self.pool(io)?)),
+            ops::MAX_POOL_2D => Ok(OpKind::MaxPool2d(self.pool(io)?)),
+            ops::ADD => self.add(io),
+            ops::PAD => self.pad(io),
             ops::RESHAPE => {
                 self.in_tensor(&io.inputs, 0)?;
                 Ok(OpKind::Reshape)
             }
-            ops::FULLY_CONNECTED => self.fully_connected(&io),
-            ops::SOFTMAX => self.softmax(&io),
+            ops::FULLY_CONNECTED => self.fully_connected(io),
+            ops::SOFTMAX => self.softmax(io),
             ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),
             _ => Err(format!("operator not supported; supported: {SUPPORTED_OPS}")),
         }
@@ -445,12 +442,12 @@ impl<'a> Importer<'a> {
 
     /// CONV_2D (filter OHWI) or DEPTHWISE_CONV_2D (filter 1HWC, depth multiplier 1).
     fn conv(&mut self, io: &OpIo, depthwise: bool) -> Result<OpKind, String> {
-        let o = match (&io.options, depthwise) {
+        let o = match (io.options()?, depthwise) {
             (Some(fb::BuiltinOptionsRef::Conv2DOptions(o)), false) => {
-                ConvOptions::from(fb::Conv2DOptions::try_from(*o).map_err(|e| e.to_string())?)
+                ConvOptions::from(fb::Conv2DOptions::try_from(o).map_err(|e| e.to_string())?)
             }
             (Some(fb::BuiltinOptionsRef::DepthwiseConv2DOptions(o)), true) => {
-                let o = fb::DepthwiseConv2DOptions::try_from(*o).map_err(|e| e.to_string())?;
+                let o = fb::DepthwiseConv2DOptions::try_from(o).map_err(|e| e.to_string())?;
                 if o.depth_multiplier > 1 {
                     return Err(format!("depth multiplier {}; only 1 is supported", o.depth_multiplier));
                 }
@@ -509,7 +506,7 @@ impl<'a> Importer<'a> {
 
     /// AVERAGE_POOL_2D or MAX_POOL_2D.
     fn pool(&mut self, io: &OpIo) -> Result<Pool, String> {
-        let Some(fb::BuiltinOptionsRef::Pool2DOptions(o)) = io.options else { return Err(OPTIONS_MISSING.into()) };
+        let Some(fb::BuiltinOptionsRef::Pool2DOptions(o)) = io.options()? else { return Err(OPTIONS_MISSING.into()) };
         let o = fb::Pool2DOptions::try_from(o).map_err(|e| e.to_string())?;
         let x = self.in_tensor(&io.inputs, 0)?;
         let out = self.out_tensor(io.output)?;
@@ -551,7 +548,7 @@ impl<'a> Importer<'a> {
 
     /// ADD of two activations of the same shape.
     fn add(&mut self, io: &OpIo) -> Result<OpKind, String> {
-        let Some(fb::BuiltinOptionsRef::AddOptions(o)) = io.options else { return Err(OPTIONS_MISSING.into()) };
+        let Some(fb::BuiltinOptionsRef::AddOptions(o)) = io.options()? else { return Err(OPTIONS_MISSING.into()) };
         let act = o.fused_activation_function().map_err(|e| e.to_string())?;
         if io.inputs.len() != 2 {
             return Err(format!("{} inputs; ADD takes 2", io.inputs.len()));
@@ -570,7 +567,7 @@ impl<'a> Importer<'a> {
 
     /// FULLY_CONNECTED over the whole input (batch 1), weights `[outputs, inputs]`.
     fn fully_connected(&mut self, io: &OpIo) -> Result<OpKind, String> {
-        let Some(fb::BuiltinOptionsRef::FullyConnectedOptions(o)) = io.options else {
+        let Some(fb::BuiltinOptionsRef::FullyConnectedOptions(o)) = io.options()? else {
             return Err(OPTIONS_MISSING.into());
         };
         let o = fb::FullyConnectedOptions::try_from(o).map_err(|e| e.to_string())?;
@@ -612,7 +609,7 @@ impl<'a> Importer<'a> {
 
     /// int8 SOFTMAX with TFLM's fixed output quantization.
     fn softmax(&mut self, io: &OpIo) -> Result<OpKind, String> {
-        let Some(fb::BuiltinOptionsRef::SoftmaxOptions(o)) = io.options else { return Err(OPTIONS_MISSING.into()) };
+        let Some(fb::BuiltinOptionsRef::SoftmaxOptions(o)) = io.options()? else { return Err(OPTIONS_MISSING.into()) };
         let beta = o.beta().map_err(|e| e.to_string())?;
         let x = self.in_tensor(&io.inputs, 0)?;
         let out = self.out_tensor(io.output)?;
@@ -666,7 +663,15 @@ struct OpIo<'o> {
     /// TFLite tensor indices of the inputs (`usize::MAX`: an omitted optional input).
     inputs: Vec<usize>,
     output: usize,
-    options: Option<fb::BuiltinOptionsRef<'o>>,
+    op: fb::OperatorRef<'o>,
+}
+
+impl<'o> OpIo<'o> {
+    /// The op's options, read only for the ops the importer maps: other ops may carry
+    /// option tables this reader does not declare.
+    fn options(&self) -> Result<Option<fb::BuiltinOptionsRef<'o>>, String> {
+        self.op.builtin_options().map_err(|e| format!("options unreadable: {e}"))
+    }
 }
 
 /// A window as TFLite declares it: `(height, width)` pairs.

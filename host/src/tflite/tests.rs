@@ -329,6 +329,25 @@ fn unsupported_ops_are_refused_by_index_and_name() {
 }
 
 #[test]
+fn an_unsupported_op_is_named_even_with_options_the_reader_does_not_declare() {
+    // MUL carries MulOptions (union tag 21), which the schema subset does not declare. Write
+    // the op with two declared tags; the one byte where the files differ is the tag.
+    let with = |options| {
+        edited(|s| {
+            s.codes[s.ops[3].opcode_index as usize].builtin_code = 18;
+            s.ops[3].builtin_options = Some(options);
+        })
+    };
+    let a = with(fb::BuiltinOptions::CallOptions(Box::default()));
+    let mut b = with(fb::BuiltinOptions::ResizeBilinearOptions(Box::default()));
+    let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    assert_eq!(differ.len(), 1, "the files differ only in the union tag");
+    b[differ[0]] = 21;
+    let e = refusal(&b);
+    assert!(e.starts_with("op 3 (MUL): operator not supported"), "{e}");
+}
+
+#[test]
 fn unsupported_parameters_are_refused_with_what_is_missing() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (edited(|s| s.ops[0].builtin_options = Some(conv_options(1, 1, 2))), "op 0 (CONV_2D): dilation 2x2; only dilation 1"),
