@@ -1,6 +1,6 @@
 //! Building a [`Plan`] on the host.
 
-use super::memory::{layout_tied, live_bytes, lower_bound, Interval, Layout, Order, Tie, ALIGN};
+use super::memory::{layout_tied, live_by_step, lower_bound, Interval, Layout, Order, Tie, ALIGN};
 use super::{
     check_config, check_split, macs_for_rows, max_split, overlap_lag, stage_regions, ExecPlan, PatchConfig, PlanError,
     Region, IN_FLASH, NO_ROW_BUFFER,
@@ -232,7 +232,7 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         row_buffers[overlaps[c].op] = lay.offsets[arena_storages.len() + k] as u32;
     }
 
-    let live_at = |step: usize| live_bytes(&intervals, &ties, step);
+    let live = live_by_step(&intervals, &ties);
     let ops: Vec<OpReport> = model
         .ops
         .iter()
@@ -250,7 +250,7 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
                 buffer_bytes: size[storage[op.output as usize]],
                 offset: (offsets[op.output as usize] != IN_FLASH).then_some(offsets[op.output as usize]),
                 overwrites_input: row_buffers[i] != NO_ROW_BUFFER,
-                live_bytes: live_at(i),
+                live_bytes: live.get(i).copied().unwrap_or(0),
             }
         })
         .collect();
@@ -267,7 +267,7 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         planned_macs,
         recompute_overhead_pct: if macs == 0 { 0.0 } else { (planned_macs - macs) as f64 * 100.0 / macs as f64 },
         arena_peak_bytes: lay.peak,
-        arena_lower_bound_bytes: lower_bound(&intervals, &ties),
+        arena_lower_bound_bytes: live.iter().copied().max().unwrap_or(0),
         layout_order: lay.order,
         input_bytes: model.tensor(model.input).len(),
         input_tile,

@@ -137,16 +137,16 @@ fn live_in_units(buffers: &[Interval], units: &[Unit], step: usize) -> usize {
         .sum()
 }
 
-/// Arena bytes live at `step` (tied buffers counted once where they overlap).
-pub fn live_bytes(buffers: &[Interval], ties: &[Tie], step: usize) -> usize {
-    live_in_units(buffers, &units(buffers, ties), step)
+/// Arena bytes live at each step (tied buffers counted once where they overlap).
+pub fn live_by_step(buffers: &[Interval], ties: &[Tie]) -> Vec<usize> {
+    let units = units(buffers, ties);
+    let steps = buffers.iter().map(|b| b.last + 1).max().unwrap_or(0);
+    (0..steps).map(|s| live_in_units(buffers, &units, s)).collect()
 }
 
 /// Largest number of live bytes at any step: no layout can be smaller.
 pub fn lower_bound(buffers: &[Interval], ties: &[Tie]) -> usize {
-    let units = units(buffers, ties);
-    let steps = buffers.iter().map(|b| b.last + 1).max().unwrap_or(0);
-    (0..steps).map(|s| live_in_units(buffers, &units, s)).max().unwrap_or(0)
+    live_by_step(buffers, ties).into_iter().max().unwrap_or(0)
 }
 
 /// A unit member being placed: offset in the unit, size, and the `[start, end)` ranges of
@@ -275,7 +275,7 @@ mod tests {
         // 108 for a and b together, 8 for the row buffer beside them.
         assert_eq!(lower_bound(&bufs, &ties), 116);
         assert_eq!(l.peak, 116);
-        assert_eq!(live_bytes(&bufs, &ties, 2), 100);
+        assert_eq!(live_by_step(&bufs, &ties)[2], 100);
         assert_eq!(lower_bound(&bufs, &[]), 208);
     }
 
