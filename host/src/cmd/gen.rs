@@ -17,7 +17,7 @@ pub struct Cmd {
     #[command(flatten)]
     config: ConfigArgs,
     /// Measured runs after one warm-up.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     repeats: u16,
     /// Directory to write.
     #[arg(long)]
