@@ -183,22 +183,82 @@ pub enum Build {
     },
 }
 
+/// Build trees a build may lease: beyond this many concurrent builds, a build waits for one.
+const MAX_TREES: usize = 32;
+
+/// One build tree (generated sources + cargo target dir), held exclusively through a file
+/// lock until dropped. Threads of one sweep, two tests in one process, and two patchbench
+/// processes sharing a cache all get distinct trees, so none builds over another's sources
+/// or copies another's binary.
+struct Tree {
+    gen: PathBuf,
+    target_dir: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl Tree {
+    /// Leases the first free tree from `preferred` on (a worker keeps its warm tree), or
+    /// waits for `preferred` when all are busy.
+    fn lease(root: &Path, preferred: usize) -> anyhow::Result<Tree> {
+        std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        let open = |i: usize| {
+            let path = root.join(format!("cargo-w{i}.lock"));
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))
+        };
+        let tree = |i: usize, lock| Tree {
+            gen: root.join(format!("gen/w{i}")),
+            target_dir: root.join(format!("cargo-w{i}")),
+            _lock: lock,
+        };
+        let preferred = preferred % MAX_TREES;
+        for i in (preferred..MAX_TREES).chain(0..preferred) {
+            let file = open(i)?;
+            match file.try_lock() {
+                Ok(()) => return Ok(tree(i, file)),
+                Err(std::fs::TryLockError::WouldBlock) => continue,
+                Err(std::fs::TryLockError::Error(e)) => return Err(e).context("locking a firmware build tree"),
+            }
+        }
+        let file = open(preferred)?;
+        file.lock().context("locking a firmware build tree")?;
+        Ok(tree(preferred, file))
+    }
+}
+
+/// Publishes what `write` writes at `path` by renaming a complete temporary file over it: a reader (of
+/// this or another process) sees the whole file or none.
+fn publish(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}-{:?}.tmp", std::process::id(), std::thread::current().id()));
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", tmp.display()));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
 /// Builds the image for (model, plan, board), reusing the cache when nothing that goes into
-/// it changed. `worker` picks a separate cargo target dir so builds can run in parallel.
+/// it changed. `worker` names the build tree to prefer, so a sweep's workers keep warm trees;
+/// a busy tree is never shared (see [`Tree`]).
 pub fn build(model: &Model, plan: &Plan, board: &Board, repeats: u16, worker: usize) -> anyhow::Result<Build> {
     let root = cache_root();
-    // Unique per process and worker: concurrent builds never share generated sources.
-    let gen = root.join(format!("gen/p{}-w{worker}", std::process::id()));
+    let tree = Tree::lease(&root, worker)?;
+    let gen = &tree.gen;
     if gen.exists() {
-        std::fs::remove_dir_all(&gen).with_context(|| format!("clearing {}", gen.display()))?;
+        std::fs::remove_dir_all(gen).with_context(|| format!("clearing {}", gen.display()))?;
     }
-    generate(model, plan, board, repeats, &gen)?;
+    generate(model, plan, board, repeats, gen)?;
     let mut h = blake3::Hasher::new();
     h.update(source_hash()?.as_bytes());
     h.update(board.target.as_bytes());
     for f in ["model.rs", "weights.bin", "input.bin", "memory.x"] {
         let bytes = std::fs::read(gen.join(f))?;
-        // model.rs names the generation dir (worker-specific): hash it without the paths.
+        // model.rs names the generation dir (tree-specific): hash it without the paths.
         if f == "model.rs" {
             let text = String::from_utf8_lossy(&bytes).replace(&gen.canonicalize()?.to_string_lossy().to_string(), "");
             h.update(text.as_bytes());
@@ -221,12 +281,11 @@ pub fn build(model: &Model, plan: &Plan, board: &Board, repeats: u16, worker: us
 
     let start = Instant::now();
     let fw = workspace_root().join("firmware");
-    let target_dir = root.join(format!("cargo-w{worker}"));
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&fw)
         .args(["build", "--release", "--locked", "--target", &board.target])
-        .env("PATCHBENCH_GEN", &gen)
-        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("PATCHBENCH_GEN", gen)
+        .env("CARGO_TARGET_DIR", &tree.target_dir)
         // A host cargo's target-specific flags must not leak into the firmware build.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
@@ -239,13 +298,14 @@ pub fn build(model: &Model, plan: &Plan, board: &Board, repeats: u16, worker: us
         if let Some((region, overflow)) = parse_overflow(&stderr) {
             let length = if region == "FLASH" { board.flash.length } else { board.ram.length };
             let needed = u64::from(length) + overflow;
-            std::fs::write(&no_fit, format!("{region} {needed}"))?;
+            publish(&no_fit, |tmp| std::fs::write(tmp, format!("{region} {needed}")))?;
             return Ok(Build::DoesNotFit { region, needed });
         }
         bail!("firmware build failed for {} on {}:\n{}", model.name, board.name, tail(&stderr, 40));
     }
-    let built = target_dir.join(&board.target).join("release/patchbench-firmware");
-    std::fs::copy(&built, &elf).with_context(|| format!("copying {}", built.display()))?;
+    let built = tree.target_dir.join(&board.target).join("release/patchbench-firmware");
+    publish(&elf, |tmp| std::fs::copy(&built, tmp).map(drop))
+        .with_context(|| format!("caching {}", built.display()))?;
     Ok(Build::Image(inspect(&elf, plan, false, build_time)?))
 }
 
@@ -301,6 +361,38 @@ fn inspect(elf: &Path, plan: &Plan, cached: bool, build_time: Duration) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_build_tree_is_never_leased_twice() {
+        let root = tempfile::tempdir().unwrap();
+        let a = Tree::lease(root.path(), 0).unwrap();
+        // Same worker index from another thread (or process): the next free tree.
+        let b = std::thread::scope(|s| s.spawn(|| Tree::lease(root.path(), 0).unwrap()).join().unwrap());
+        assert_ne!(a.target_dir, b.target_dir);
+        assert_ne!(a.gen, b.gen);
+        let c = Tree::lease(root.path(), 1).unwrap();
+        assert!(c.target_dir != a.target_dir && c.target_dir != b.target_dir);
+        // A released tree is the preferred one again: a worker keeps its warm cargo dir.
+        let warm = a.target_dir.clone();
+        drop(a);
+        assert_eq!(Tree::lease(root.path(), 0).unwrap().target_dir, warm);
+    }
+
+    #[test]
+    fn a_failed_publication_leaves_the_old_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.elf");
+        publish(&path, |tmp| std::fs::write(tmp, b"first")).unwrap();
+        let failed = publish(&path, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left behind");
+        publish(&path, |tmp| std::fs::write(tmp, b"second")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+    }
 
     #[test]
     fn linker_overflow_messages_parse() {
