@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints (host and firmware, -D warnings), all tests, including
-# the end-to-end tests on QEMU. Installs what it needs first (scripts/setup.sh).
+# the end-to-end tests on QEMU and the differential tests against TFLM. Installs what it
+# needs first (scripts/setup.sh, scripts/setup-tflm.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+source scripts/setup-tflm.sh
 
 cargo fmt --all -- --check
 (cd firmware && cargo fmt --all -- --check)

@@ -54,7 +54,8 @@ pub struct Plan {
     pub macs: u64,
     /// MACs under this config (halos recomputed).
     pub planned_macs: u64,
-    /// `(planned_macs - macs) / macs` in percent.
+    /// `(planned_macs - macs) / macs` in percent: halo recompute, less the pixels no later op
+    /// reads, which patches skip (so it can be negative).
     pub recompute_overhead_pct: f64,
     /// Arena bytes (the peak of the layout).
     pub arena_peak_bytes: usize,
@@ -265,7 +266,9 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         ops,
         macs,
         planned_macs,
-        recompute_overhead_pct: if macs == 0 { 0.0 } else { (planned_macs - macs) as f64 * 100.0 / macs as f64 },
+        // Negative when the patches skip pixels no later op reads (a VALID window that drops a
+        // border), which layer-wise computes anyway.
+        recompute_overhead_pct: if macs == 0 { 0.0 } else { (planned_macs as f64 - macs as f64) * 100.0 / macs as f64 },
         arena_peak_bytes: lay.peak,
         arena_lower_bound_bytes: live.iter().copied().max().unwrap_or(0),
         layout_order: lay.order,

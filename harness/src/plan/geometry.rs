@@ -59,12 +59,25 @@ impl Region {
 
 /// Input interval `[start, end)` along one axis needed for output interval `[a, a + n)`:
 /// `(n - 1) * stride + kernel` rows starting at `a * stride - pad`, clipped to the input
-/// (the clipped part is the op's own zero padding).
+/// (the clipped part is the op's own zero padding; nothing when it is all padding).
 const fn axis_halo(a: u16, n: u16, kernel: u8, stride: u8, pad: u8, input: u16) -> (u16, u16) {
     let start = a as i32 * stride as i32 - pad as i32;
     let end = start + (n as i32 - 1) * stride as i32 + kernel as i32;
-    let lo = if start < 0 { 0 } else { start };
-    let hi = if end > input as i32 { input as i32 } else { end };
+    // Clipped to the input; empty where the outputs read only padding (a PAD's border).
+    let lo = if start < 0 {
+        0
+    } else if start > input as i32 {
+        input as i32
+    } else {
+        start
+    };
+    let hi = if end > input as i32 {
+        input as i32
+    } else if end < lo {
+        lo
+    } else {
+        end
+    };
     (lo as u16, (hi - lo) as u16)
 }
 
@@ -151,6 +164,23 @@ mod tests {
         assert_eq!(axis_halo(2, 3, 3, 2, 0, 10), (4, 6));
         // g output rows need (g - 1) * s + k input rows in the interior.
         assert_eq!(axis_halo(3, 4, 5, 2, 2, 100).1, (4 - 1) * 2 + 5);
+        // A PAD of 2 rows above and below 1 input row: output rows 0..2 and 3..5 are all
+        // padding and read nothing (they used to wrap to 65535 rows).
+        assert_eq!(axis_halo(0, 2, 1, 1, 2, 1), (0, 0));
+        assert_eq!(axis_halo(3, 2, 1, 1, 2, 1), (1, 0));
+        assert_eq!(axis_halo(1, 3, 1, 1, 2, 1), (0, 1));
+    }
+
+    #[test]
+    fn a_region_of_pure_padding_reads_no_input() {
+        use crate::model::PadParams;
+        let pad = PadParams { top: 2, bottom: 2, left: 1, right: 0, value: -3 };
+        let op = Op { kind: OpKind::Pad(pad), inputs: [0, crate::model::NO_TENSOR], output: 1 };
+        let input = Tensor { h: 1, w: 2, c: 5, scale: 1.0, zero_point: 0 };
+        let border = input_region(&op, &input, Region { y0: 0, x0: 0, h: 1, w: 3 });
+        assert!(border.is_empty() && border.y0 <= input.h && border.x0 <= input.w, "{border:?}");
+        let middle = input_region(&op, &input, Region { y0: 2, x0: 0, h: 1, w: 3 });
+        assert_eq!(middle, Region { y0: 0, x0: 0, h: 1, w: 2 });
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::{ConfigArgs, ModelArgs};
 use anyhow::{bail, Context};
 use harness::exec;
 use harness::model::{Model, Tensor};
-use harness::plan::{plan, Region};
+use harness::plan::{plan, PatchConfig, Region};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Parser)]
@@ -49,10 +49,11 @@ impl Cmd {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let mut arena = vec![0u8; p.arena_peak_bytes];
-        let mut dumps = Dumps::new(&model, self.config.config().split);
+        let mut dumps = Dumps::new(&model, p.split);
         let out =
             exec::run_traced(&model, &p.exec(), &mut arena, input, &mut dumps).map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Some(dir) = &self.dump {
+            dumps.fill_uncomputed(&model, input)?;
             dumps.write(dir)?;
         }
         std::fs::write(&self.output, bytemuck::cast_slice::<i8, u8>(out))
@@ -105,6 +106,27 @@ impl Dumps {
         Dumps { shapes, outputs, computed }
     }
 
+    /// Pixels of a stage op that no patch computed (no later op reads them: a VALID window
+    /// or a stride drops them) are taken from a layer-wise run, so every dump holds the op's
+    /// whole output as TFLM writes it.
+    fn fill_uncomputed(&mut self, model: &Model, input: &[i8]) -> anyhow::Result<()> {
+        if self.computed.iter().all(|m| m.iter().all(|&c| c)) {
+            return Ok(());
+        }
+        let p = plan(model, PatchConfig::LAYERWISE)?;
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        let mut layerwise = Dumps::new(model, 0);
+        exec::run_traced(model, &p.exec(), &mut arena, input, &mut layerwise).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (op, mask) in self.computed.iter().enumerate() {
+            let c = self.shapes[op].0;
+            let (Some(out), Some(full)) = (self.outputs[op].as_mut(), layerwise.outputs[op].as_ref()) else { continue };
+            for (pixel, _) in mask.iter().enumerate().filter(|(_, &done)| !done) {
+                out[pixel * c..][..c].copy_from_slice(&full[pixel * c..][..c]);
+            }
+        }
+        Ok(())
+    }
+
     fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (i, out) in self.outputs.iter().enumerate() {
@@ -115,7 +137,7 @@ impl Dumps {
             let missing = self.computed.get(i).map_or(0, |m| m.iter().filter(|&&c| !c).count());
             if missing > 0 {
                 eprintln!(
-                    "warning: op {i}: {missing} output pixels lie outside what the patch stage needs; no patch computed them and {} holds 0 there",
+                    "note: op {i}: no later op reads {missing} of its output pixels, so no patch computed them; {} has them from a layer-wise run",
                     path.display()
                 );
             }

@@ -2,6 +2,7 @@
 //! maps, and that everything unsupported is refused by op index, name and reason.
 
 use super::schema_generated::tflite as fb;
+use super::synth::{quant, Builder as Synth};
 use super::*;
 use harness::exec;
 use harness::model::ModelBuf;
@@ -10,120 +11,6 @@ use rand::{Rng, SeedableRng};
 
 const FLOAT32: i8 = 0;
 const INT16: i8 = 7;
-
-/// A TFLite model under construction.
-#[derive(Default)]
-struct Synth {
-    tensors: Vec<fb::Tensor>,
-    buffers: Vec<fb::Buffer>,
-    codes: Vec<fb::OperatorCode>,
-    ops: Vec<fb::Operator>,
-}
-
-fn quant(scales: &[f32], zero_points: &[i64], dim: i32) -> Option<Box<fb::QuantizationParameters>> {
-    Some(Box::new(fb::QuantizationParameters {
-        scale: Some(scales.to_vec()),
-        zero_point: Some(zero_points.to_vec()),
-        quantized_dimension: dim,
-        ..Default::default()
-    }))
-}
-
-impl Synth {
-    fn new() -> Self {
-        // Buffer 0 is the empty sentinel every TFLite file starts with.
-        Synth { buffers: vec![fb::Buffer::default()], ..Default::default() }
-    }
-
-    fn tensor(
-        &mut self,
-        name: &str,
-        shape: &[i32],
-        type_: i8,
-        data: Option<Vec<u8>>,
-        q: Option<Box<fb::QuantizationParameters>>,
-    ) -> i32 {
-        let buffer = match data {
-            Some(d) => {
-                self.buffers.push(fb::Buffer { data: Some(d), ..Default::default() });
-                self.buffers.len() as u32 - 1
-            }
-            None => 0,
-        };
-        self.tensors.push(fb::Tensor {
-            shape: Some(shape.to_vec()),
-            type_,
-            buffer,
-            name: Some(name.to_string()),
-            quantization: q,
-            is_variable: false,
-        });
-        self.tensors.len() as i32 - 1
-    }
-
-    /// An int8 activation.
-    fn act(&mut self, name: &str, shape: &[i32], scale: f32, zero_point: i64) -> i32 {
-        self.tensor(name, shape, INT8, None, quant(&[scale], &[zero_point], 0))
-    }
-
-    /// Constant int8 weights, per-channel along `dim` when `scales` has more than one value.
-    fn weights(&mut self, name: &str, shape: &[i32], values: &[i8], scales: &[f32], dim: i32) -> i32 {
-        let zps = vec![0; scales.len()];
-        self.tensor(name, shape, INT8, Some(bytemuck::cast_slice(values).to_vec()), quant(scales, &zps, dim))
-    }
-
-    fn bias(&mut self, name: &str, values: &[i32]) -> i32 {
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.tensor(name, &[values.len() as i32], INT32, Some(bytes), None)
-    }
-
-    fn op(&mut self, code: i32, inputs: &[i32], outputs: &[i32], options: Option<fb::BuiltinOptions>) {
-        let opcode = fb::OperatorCode {
-            deprecated_builtin_code: code.min(127) as i8,
-            builtin_code: code,
-            version: 1,
-            custom_code: (code == ops::CUSTOM).then(|| "MyOp".to_string()),
-        };
-        let opcode_index = match self.codes.iter().position(|c| c.builtin_code == code) {
-            Some(i) => i,
-            None => {
-                self.codes.push(opcode);
-                self.codes.len() - 1
-            }
-        } as u32;
-        self.ops.push(fb::Operator {
-            opcode_index,
-            inputs: Some(inputs.to_vec()),
-            outputs: Some(outputs.to_vec()),
-            builtin_options: options,
-            ..Default::default()
-        });
-    }
-
-    fn bytes(&self, input: i32, output: i32) -> Vec<u8> {
-        let model = fb::Model {
-            version: 3,
-            operator_codes: Some(self.codes.clone()),
-            subgraphs: Some(vec![fb::SubGraph {
-                tensors: Some(self.tensors.clone()),
-                inputs: Some(vec![input]),
-                outputs: Some(vec![output]),
-                operators: Some(self.ops.clone()),
-                name: Some("main".into()),
-            }]),
-            description: Some("patchbench test".into()),
-            buffers: Some(self.buffers.clone()),
-        };
-        // planus 1.3 writes a file identifier ahead of the root offset (and the offset as if
-        // from byte 4); TFLite has the root offset first, the identifier second.
-        let mut bytes = planus::Builder::new().finish(&model, Some(*b"TFL3")).to_vec();
-        assert_eq!(&bytes[..4], b"TFL3");
-        let root = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) + 4;
-        bytes[..4].copy_from_slice(&root.to_le_bytes());
-        bytes[4..8].copy_from_slice(b"TFL3");
-        bytes
-    }
-}
 
 fn conv_options(stride: i32, activation: i8, dilation: i32) -> fb::BuiltinOptions {
     fb::BuiltinOptions::Conv2DOptions(Box::new(fb::Conv2DOptions {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 /// Directory holding `mlperf-tiny/`: `$PATCHBENCH_MODELS`, else `../shared/models` beside the
 /// checkout. `None` (after saying so on the terminal) when neither exists, unless
 /// `PATCHBENCH_REQUIRE_MODELS` is set (as in CI), which makes their absence a failure.
+#[allow(dead_code)] // Not every test binary that includes `common` reads the models.
 pub fn models_dir() -> Option<PathBuf> {
     let from_env = std::env::var_os("PATCHBENCH_MODELS").map(PathBuf::from);
     let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models");
@@ -20,5 +21,29 @@ pub fn models_dir() -> Option<PathBuf> {
     assert!(std::env::var_os("PATCHBENCH_REQUIRE_MODELS").is_none(), "the real models are required: {why}");
     // Straight to the terminal: the test harness captures `eprintln!` of passing tests.
     let _ = writeln!(std::io::stderr(), "SKIPPED (no models): {why}; point PATCHBENCH_MODELS at shared/models");
+    None
+}
+
+/// A Python that runs TensorFlow Lite for Microcontrollers (`tflite_micro`):
+/// `$PATCHBENCH_TFLM_PYTHON`, else the venv `scripts/setup-tflm.sh` makes in
+/// `target/tflm-venv`. `None` (after saying so) when there is none, unless
+/// `PATCHBENCH_REQUIRE_TFLM` is set (as in CI), which makes its absence a failure.
+#[allow(dead_code)] // Not every test binary that includes `common` runs TFLM.
+pub fn tflm_python() -> Option<PathBuf> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tflm-venv/bin/python");
+    let python = std::env::var_os("PATCHBENCH_TFLM_PYTHON").map_or(venv, PathBuf::from);
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import tflite_micro"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        return Some(python);
+    }
+    let why = format!("{} cannot import tflite_micro", python.display());
+    assert!(std::env::var_os("PATCHBENCH_REQUIRE_TFLM").is_none(), "TFLM is required: {why}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED (no TFLM): {why}; run scripts/setup-tflm.sh or set PATCHBENCH_TFLM_PYTHON"
+    );
     None
 }

@@ -1,0 +1,402 @@
+//! Writing TFLite int8 models: a small builder over the generated schema, and random CNNs of
+//! the supported ops. TFLite Micro runs what this writes, so a random CNN is a model nobody
+//! has seen: the differential tests compare the engine with TFLM on hundreds of them.
+
+use super::ops;
+use super::schema_generated::tflite as fb;
+use super::{INT32, INT8};
+use rand::{Rng, SeedableRng};
+
+/// A TFLite model under construction (one subgraph, one input, one output).
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    /// Tensors, by TFLite tensor index.
+    pub tensors: Vec<fb::Tensor>,
+    /// Buffers; buffer 0 is the empty sentinel.
+    pub buffers: Vec<fb::Buffer>,
+    /// Operator codes.
+    pub codes: Vec<fb::OperatorCode>,
+    /// Operators, in execution order.
+    pub ops: Vec<fb::Operator>,
+}
+
+/// Quantization parameters: per tensor with one scale, per channel along `dim` with several.
+pub fn quant(scales: &[f32], zero_points: &[i64], dim: i32) -> Option<Box<fb::QuantizationParameters>> {
+    Some(Box::new(fb::QuantizationParameters {
+        scale: Some(scales.to_vec()),
+        zero_point: Some(zero_points.to_vec()),
+        quantized_dimension: dim,
+        ..Default::default()
+    }))
+}
+
+impl Builder {
+    /// An empty model.
+    pub fn new() -> Self {
+        // Buffer 0 is the empty sentinel every TFLite file starts with.
+        Builder { buffers: vec![fb::Buffer::default()], ..Default::default() }
+    }
+
+    /// A tensor of TFLite type `type_`, constant when `data` is given; returns its index.
+    pub fn tensor(
+        &mut self,
+        name: &str,
+        shape: &[i32],
+        type_: i8,
+        data: Option<Vec<u8>>,
+        q: Option<Box<fb::QuantizationParameters>>,
+    ) -> i32 {
+        let buffer = match data {
+            Some(d) => {
+                self.buffers.push(fb::Buffer { data: Some(d), ..Default::default() });
+                self.buffers.len() as u32 - 1
+            }
+            None => 0,
+        };
+        self.tensors.push(fb::Tensor {
+            shape: Some(shape.to_vec()),
+            type_,
+            buffer,
+            name: Some(name.to_string()),
+            quantization: q,
+            is_variable: false,
+        });
+        self.tensors.len() as i32 - 1
+    }
+
+    /// An int8 activation.
+    pub fn act(&mut self, name: &str, shape: &[i32], scale: f32, zero_point: i64) -> i32 {
+        self.tensor(name, shape, INT8, None, quant(&[scale], &[zero_point], 0))
+    }
+
+    /// Constant symmetric int8 weights, per channel along `dim` when `scales` has more than
+    /// one value.
+    pub fn weights(&mut self, name: &str, shape: &[i32], values: &[i8], scales: &[f32], dim: i32) -> i32 {
+        let zps = vec![0; scales.len()];
+        self.tensor(name, shape, INT8, Some(bytemuck::cast_slice(values).to_vec()), quant(scales, &zps, dim))
+    }
+
+    /// A constant int32 vector (a bias, a shape, paddings).
+    pub fn bias(&mut self, name: &str, values: &[i32]) -> i32 {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensor(name, &[values.len() as i32], INT32, Some(bytes), None)
+    }
+
+    /// Appends an operator with builtin code `code` (an optional input is `-1`).
+    pub fn op(&mut self, code: i32, inputs: &[i32], outputs: &[i32], options: Option<fb::BuiltinOptions>) {
+        let opcode = fb::OperatorCode {
+            deprecated_builtin_code: code.min(127) as i8,
+            builtin_code: code,
+            version: 1,
+            custom_code: (code == ops::CUSTOM).then(|| "MyOp".to_string()),
+        };
+        let opcode_index = match self.codes.iter().position(|c| c.builtin_code == code) {
+            Some(i) => i,
+            None => {
+                self.codes.push(opcode);
+                self.codes.len() - 1
+            }
+        } as u32;
+        self.ops.push(fb::Operator {
+            opcode_index,
+            inputs: Some(inputs.to_vec()),
+            outputs: Some(outputs.to_vec()),
+            builtin_options: options,
+            ..Default::default()
+        });
+    }
+
+    /// The `.tflite` bytes, with `input` and `output` as the graph's tensors.
+    pub fn bytes(&self, input: i32, output: i32) -> Vec<u8> {
+        let model = fb::Model {
+            version: 3,
+            operator_codes: Some(self.codes.clone()),
+            subgraphs: Some(vec![fb::SubGraph {
+                tensors: Some(self.tensors.clone()),
+                inputs: Some(vec![input]),
+                outputs: Some(vec![output]),
+                operators: Some(self.ops.clone()),
+                name: Some("main".into()),
+            }]),
+            description: Some("written by patchbench".into()),
+            buffers: Some(self.buffers.clone()),
+        };
+        // planus 1.3 writes a file identifier ahead of the root offset (and the offset as if
+        // from byte 4); TFLite has the root offset first, the identifier second.
+        let mut bytes = planus::Builder::new().finish(&model, Some(*b"TFL3")).to_vec();
+        let root = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) + 4;
+        bytes[..4].copy_from_slice(&root.to_le_bytes());
+        bytes[4..8].copy_from_slice(b"TFL3");
+        bytes
+    }
+}
+
+/// An activation of the random CNN under construction.
+#[derive(Clone, Copy, Debug)]
+struct Act {
+    id: i32,
+    h: i32,
+    w: i32,
+    c: i32,
+    scale: f32,
+    zero_point: i64,
+}
+
+/// Writes random CNNs op by op.
+struct Random {
+    rng: rand_chacha::ChaCha8Rng,
+    b: Builder,
+    /// Every activation so far: residual ADDs pick a partner among them.
+    acts: Vec<Act>,
+}
+
+/// Output size of a window along one axis (TFLite `ComputeOutSize`, dilation 1).
+fn out_size(same: bool, input: i32, kernel: i32, stride: i32) -> i32 {
+    if same {
+        (input + stride - 1) / stride
+    } else {
+        (input - kernel) / stride + 1
+    }
+}
+
+impl Random {
+    fn name(&self, what: &str) -> String {
+        format!("{what}{}", self.b.tensors.len())
+    }
+
+    fn new_act(&mut self, what: &str, shape: (i32, i32, i32), scale: f32, zero_point: i64) -> Act {
+        let name = self.name(what);
+        let id = self.b.act(&name, &[1, shape.0, shape.1, shape.2], scale, zero_point);
+        let a = Act { id, h: shape.0, w: shape.1, c: shape.2, scale, zero_point };
+        self.acts.push(a);
+        a
+    }
+
+    /// An int32 bias quantized as converters write it, at input scale times weight scale
+    /// (TFLM checks the two agree).
+    fn quantized_bias(&mut self, name: &str, values: &[i32], input_scale: f32, weight_scales: &[f32]) -> i32 {
+        let id = self.b.bias(name, values);
+        let scales: Vec<f32> = weight_scales.iter().map(|w| input_scale * w).collect();
+        self.b.tensors[id as usize].quantization = quant(&scales, &vec![0; scales.len()], 0);
+        id
+    }
+
+    /// A zero point: usually anywhere, sometimes the RELU-friendly -128.
+    fn zero_point(&mut self) -> i64 {
+        if self.rng.gen_bool(0.3) {
+            -128
+        } else {
+            self.rng.gen_range(-128..=127)
+        }
+    }
+
+    /// NONE, RELU, RELU_N1_TO_1 or RELU6, NONE most often.
+    fn activation(&mut self) -> i8 {
+        [0, 0, 1, 2, 3][self.rng.gen_range(0..5)]
+    }
+
+    /// A window (kernel, stride, padding) that fits `x`.
+    fn window(&mut self, x: Act, max_kernel: i32) -> (i32, i32, i32, i32, bool) {
+        let same = self.rng.gen_bool(0.5);
+        let kh = self.rng.gen_range(1..=max_kernel.min(x.h));
+        let kw = self.rng.gen_range(1..=max_kernel.min(x.w));
+        let sh = self.rng.gen_range(1..=2);
+        let sw = if self.rng.gen_bool(0.8) { sh } else { self.rng.gen_range(1..=2) };
+        (kh, kw, sh, sw, same)
+    }
+
+    /// An output scale that keeps a dot product of `terms` int8 products mostly in range.
+    fn product_scale(&mut self, input_scale: f32, weight_scale: f32, terms: i32) -> f32 {
+        let spread = 5300.0 * (terms as f32).sqrt() / 40.0;
+        input_scale * weight_scale * spread * self.rng.gen_range(0.3..3.0)
+    }
+
+    fn conv(&mut self, x: Act, depthwise: bool) -> Act {
+        let (kh, kw, sh, sw, same) = self.window(x, 5);
+        let cout = if depthwise { x.c } else { self.rng.gen_range(1..=8) };
+        let shape = if depthwise { [1, kh, kw, cout] } else { [cout, kh, kw, x.c] };
+        let values: Vec<i8> = (0..shape.iter().product::<i32>()).map(|_| self.rng.gen()).collect();
+        let per_channel = self.rng.gen_bool(0.7);
+        let scales: Vec<f32> =
+            (0..if per_channel { cout } else { 1 }).map(|_| self.rng.gen_range(0.001..0.02)).collect();
+        let name = self.name("filter");
+        let filter = self.b.weights(&name, &shape, &values, &scales, if depthwise { 3 } else { 0 });
+        // TFLM's int8 DEPTHWISE_CONV_2D reads its bias unconditionally (it crashes without
+        // one; converters always write one), so only CONV_2D goes without.
+        let bias = if depthwise || self.rng.gen_bool(0.8) {
+            let values: Vec<i32> = (0..cout).map(|_| self.rng.gen_range(-5000..=5000)).collect();
+            let name = self.name("bias");
+            self.quantized_bias(&name, &values, x.scale, &scales)
+        } else {
+            -1
+        };
+        let terms = kh * kw * if depthwise { 1 } else { x.c };
+        let scale = self.product_scale(x.scale, scales[0], terms);
+        let zp = self.zero_point();
+        let out_shape = (out_size(same, x.h, kh, sh), out_size(same, x.w, kw, sw), cout);
+        let y = self.new_act(if depthwise { "dw" } else { "conv" }, out_shape, scale, zp);
+        let padding = if same { fb::Padding::Same } else { fb::Padding::Valid };
+        let activation = self.activation();
+        let options = if depthwise {
+            fb::BuiltinOptions::DepthwiseConv2DOptions(Box::new(fb::DepthwiseConv2DOptions {
+                padding,
+                stride_w: sw,
+                stride_h: sh,
+                depth_multiplier: 1,
+                fused_activation_function: activation,
+                dilation_w_factor: 1,
+                dilation_h_factor: 1,
+            }))
+        } else {
+            fb::BuiltinOptions::Conv2DOptions(Box::new(fb::Conv2DOptions {
+                padding,
+                stride_w: sw,
+                stride_h: sh,
+                fused_activation_function: activation,
+                dilation_w_factor: 1,
+                dilation_h_factor: 1,
+            }))
+        };
+        let code = if depthwise { ops::DEPTHWISE_CONV_2D } else { ops::CONV_2D };
+        self.b.op(code, &[x.id, filter, bias], &[y.id], Some(options));
+        y
+    }
+
+    /// A residual ADD with an earlier activation of the same shape, or with a new 1x1
+    /// CONV_2D branch when there is none.
+    fn add(&mut self, x: Act) -> Act {
+        let partners: Vec<Act> =
+            self.acts.iter().copied().filter(|a| a.id != x.id && (a.h, a.w, a.c) == (x.h, x.w, x.c)).collect();
+        let other = if partners.is_empty() {
+            let values: Vec<i8> = (0..x.c * x.c).map(|_| self.rng.gen()).collect();
+            let name = self.name("branch");
+            let filter = self.b.weights(&name, &[x.c, 1, 1, x.c], &values, &[0.01], 0);
+            let scale = self.product_scale(x.scale, 0.01, x.c);
+            let zp = self.zero_point();
+            let y = self.new_act("branch", (x.h, x.w, x.c), scale, zp);
+            let options = fb::BuiltinOptions::Conv2DOptions(Box::new(fb::Conv2DOptions {
+                padding: fb::Padding::Same,
+                stride_w: 1,
+                stride_h: 1,
+                fused_activation_function: 0,
+                dilation_w_factor: 1,
+                dilation_h_factor: 1,
+            }));
+            self.b.op(ops::CONV_2D, &[x.id, filter, -1], &[y.id], Some(options));
+            y
+        } else {
+            partners[self.rng.gen_range(0..partners.len())]
+        };
+        let scale = x.scale.max(other.scale) * self.rng.gen_range(0.8..2.0);
+        let zp = self.zero_point();
+        let y = self.new_act("add", (x.h, x.w, x.c), scale, zp);
+        let activation = self.activation();
+        let options =
+            fb::BuiltinOptions::AddOptions(Box::new(fb::AddOptions { fused_activation_function: activation }));
+        let (a, b) = if self.rng.gen_bool(0.5) { (x, other) } else { (other, x) };
+        self.b.op(ops::ADD, &[a.id, b.id], &[y.id], Some(options));
+        y
+    }
+
+    /// MAX_POOL_2D or AVERAGE_POOL_2D; pooling keeps the input's quantization (as TFLite's
+    /// converter writes it).
+    fn pool(&mut self, x: Act, average: bool, global: bool) -> Act {
+        let (kh, kw, sh, sw, same) = if global { (x.h, x.w, 1, 1, false) } else { self.window(x, 3) };
+        let out_shape = (out_size(same, x.h, kh, sh), out_size(same, x.w, kw, sw), x.c);
+        let y = self.new_act(if average { "avgpool" } else { "maxpool" }, out_shape, x.scale, x.zero_point);
+        let activation = if global { 0 } else { self.activation() };
+        let options = fb::BuiltinOptions::Pool2DOptions(Box::new(fb::Pool2DOptions {
+            padding: if same { fb::Padding::Same } else { fb::Padding::Valid },
+            stride_w: sw,
+            stride_h: sh,
+            filter_width: kw,
+            filter_height: kh,
+            fused_activation_function: activation,
+        }));
+        let code = if average { ops::AVERAGE_POOL_2D } else { ops::MAX_POOL_2D };
+        self.b.op(code, &[x.id], &[y.id], Some(options));
+        y
+    }
+
+    /// PAD of height and width, keeping the input's quantization.
+    fn pad(&mut self, x: Act) -> Act {
+        let p: Vec<i32> = (0..4).map(|_| self.rng.gen_range(0..=2)).collect();
+        let name = self.name("paddings");
+        let paddings = self.b.bias(&name, &[0, 0, p[0], p[1], p[2], p[3], 0, 0]);
+        self.b.tensors[paddings as usize].shape = Some(vec![4, 2]);
+        let y = self.new_act("pad", (x.h + p[0] + p[1], x.w + p[2] + p[3], x.c), x.scale, x.zero_point);
+        self.b.op(ops::PAD, &[x.id, paddings], &[y.id], None);
+        y
+    }
+
+    /// Global average pool, RESHAPE to `[1, c]`, FULLY_CONNECTED, and maybe SOFTMAX.
+    fn classifier(&mut self, x: Act) -> i32 {
+        let pooled = self.pool(x, true, true);
+        let name = self.name("shape");
+        let shape = self.b.bias(&name, &[1, x.c]);
+        let name = self.name("flat");
+        let flat = self.b.act(&name, &[1, x.c], x.scale, x.zero_point);
+        self.b.op(ops::RESHAPE, &[pooled.id, shape], &[flat], None);
+        let classes = self.rng.gen_range(2..=10);
+        let values: Vec<i8> = (0..classes * x.c).map(|_| self.rng.gen()).collect();
+        let per_channel = self.rng.gen_bool(0.3);
+        let scales: Vec<f32> =
+            (0..if per_channel { classes } else { 1 }).map(|_| self.rng.gen_range(0.001..0.02)).collect();
+        let name = self.name("fc");
+        let weights = self.b.weights(&name, &[classes, x.c], &values, &scales, 0);
+        let values: Vec<i32> = (0..classes).map(|_| self.rng.gen_range(-5000..=5000)).collect();
+        let name = self.name("fc_bias");
+        let bias = self.quantized_bias(&name, &values, x.scale, &scales);
+        let scale = self.product_scale(x.scale, scales[0], x.c);
+        let zp = self.zero_point();
+        let name = self.name("logits");
+        let logits = self.b.act(&name, &[1, classes], scale, zp);
+        let options = fb::BuiltinOptions::FullyConnectedOptions(Box::new(fb::FullyConnectedOptions {
+            fused_activation_function: self.activation(),
+            ..Default::default()
+        }));
+        self.b.op(ops::FULLY_CONNECTED, &[flat, weights, bias], &[logits], Some(options));
+        if self.rng.gen_bool(0.3) {
+            return logits;
+        }
+        let name = self.name("probs");
+        let probs = self.b.act(&name, &[1, classes], 1.0 / 256.0, -128);
+        let beta = [1.0, 1.0, 0.5, 2.0][self.rng.gen_range(0..4)];
+        let options = fb::BuiltinOptions::SoftmaxOptions(Box::new(fb::SoftmaxOptions { beta }));
+        self.b.op(ops::SOFTMAX, &[logits], &[probs], Some(options));
+        probs
+    }
+}
+
+/// A random int8 CNN of the supported ops, the same for the same `seed`: a 4..=16 x 4..=16
+/// input of 1..=4 channels, 2..=7 ops drawn from CONV_2D, DEPTHWISE_CONV_2D, residual ADD,
+/// MAX_POOL_2D, AVERAGE_POOL_2D and PAD (random kernels up to 5x5, strides 1 or 2 per axis,
+/// SAME or VALID padding, per-channel or per-tensor weights, with or without bias, every
+/// supported fused activation, random scales and zero points), then usually a classifier
+/// (global AVERAGE_POOL_2D, RESHAPE, FULLY_CONNECTED, and SOFTMAX with a random beta).
+pub fn random_cnn(seed: u64) -> Vec<u8> {
+    let (b, input, output) = random_cnn_builder(seed);
+    b.bytes(input, output)
+}
+
+/// [`random_cnn`] before it is written: the builder, its input and its output tensor.
+pub fn random_cnn_builder(seed: u64) -> (Builder, i32, i32) {
+    let mut r = Random { rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed), b: Builder::new(), acts: Vec::new() };
+    let shape = (r.rng.gen_range(4..=16), r.rng.gen_range(4..=16), r.rng.gen_range(1..=4));
+    let scale = r.rng.gen_range(0.005..0.1);
+    let zp = r.zero_point();
+    let input = r.new_act("input", shape, scale, zp);
+    let mut x = input;
+    for _ in 0..r.rng.gen_range(2..=7) {
+        x = match r.rng.gen_range(0..10) {
+            0..=2 => r.conv(x, false),
+            3..=4 => r.conv(x, true),
+            5..=6 => r.add(x),
+            7 => r.pool(x, false, false),
+            8 => r.pool(x, true, false),
+            _ => r.pad(x),
+        };
+    }
+    let output = if r.rng.gen_bool(0.7) { r.classifier(x) } else { x.id };
+    (r.b, input.id, output)
+}

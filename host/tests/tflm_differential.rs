@@ -1,0 +1,171 @@
+//! Differential tests against TensorFlow Lite for Microcontrollers on models nobody has seen:
+//! random int8 CNNs of the supported ops (`tflite::synth::random_cnn`) run on TFLM (the
+//! `tflite-micro` package, through `scripts/tflm-run.py`) and on the engine, layer-wise and
+//! patched, and every op's output must be the same bytes.
+
+mod common;
+
+use harness::exec::{self, Trace};
+use harness::model::ModelBuf;
+use harness::plan::{plan, valid_splits, InputPlacement, PatchConfig};
+use patchbench::tflite::{self, synth};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How many random models one run checks.
+const MODELS: u64 = 1000;
+
+/// One random model, written for TFLM.
+struct Case {
+    seed: u64,
+    dir: PathBuf,
+    model: ModelBuf,
+    /// TFLite tensor index of every IR tensor.
+    sources: Vec<usize>,
+    input: Vec<i8>,
+}
+
+impl Case {
+    fn new(root: &Path, seed: u64) -> Case {
+        let bytes = synth::random_cnn(seed);
+        let name = format!("random{seed}");
+        let (model, sources) = tflite::import_mapped(&bytes, &name)
+            .unwrap_or_else(|e| panic!("seed {seed}: a random CNN of supported ops was refused: {e}"));
+        let m = model.as_model();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        let input: Vec<i8> = (0..m.tensor(m.input).len()).map(|_| rng.gen()).collect();
+        let dir = root.join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.tflite"), &bytes).unwrap();
+        std::fs::write(dir.join("input.bin"), bytemuck::cast_slice(&input)).unwrap();
+        let tensors: Vec<String> = m.ops.iter().map(|op| sources[usize::from(op.output)].to_string()).collect();
+        std::fs::write(dir.join("tensors.txt"), tensors.join("\n")).unwrap();
+        Case { seed, dir, model, sources, input }
+    }
+
+    /// What TFLM wrote for this case: its output and op `op`'s output.
+    fn tflm(&self, file: &str) -> Vec<i8> {
+        if let Ok(e) = std::fs::read_to_string(self.dir.join("error.txt")) {
+            panic!("seed {}: TFLM did not run the model: {e}", self.seed);
+        }
+        let bytes = std::fs::read(self.dir.join(file)).unwrap_or_else(|e| panic!("seed {}: {file}: {e}", self.seed));
+        bytemuck::cast_slice(&bytes).to_vec()
+    }
+
+    fn tflm_op(&self, op: usize) -> Vec<i8> {
+        self.tflm(&format!("t{}.bin", self.sources[usize::from(self.model.ops[op].output)]))
+    }
+}
+
+/// Runs TFLM on every case, in one Python process.
+fn run_tflm(python: &Path, cases: &[Case]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/tflm-run.py");
+    let out = Command::new(python).arg(script).args(cases.iter().map(|c| &c.dir)).output().unwrap();
+    assert!(out.status.success(), "tflm-run.py failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Every op output that exists in full, by op index.
+#[derive(Default)]
+struct Outputs(BTreeMap<usize, Vec<i8>>);
+
+impl Trace for Outputs {
+    fn full(&mut self, op: usize, output: &[i8]) {
+        self.0.insert(op, output.to_vec());
+    }
+}
+
+fn run(case: &Case, config: PatchConfig) -> (Vec<i8>, Outputs) {
+    let model = case.model.as_model();
+    let p = plan(&model, config).unwrap_or_else(|e| panic!("seed {} {config:?}: {e}", case.seed));
+    let mut arena = vec![0xa5u8; p.arena_peak_bytes];
+    let mut outputs = Outputs::default();
+    let out = exec::run_traced(&model, &p.exec(), &mut arena, &case.input, &mut outputs).unwrap().to_vec();
+    (out, outputs)
+}
+
+#[test]
+fn random_cnns_match_tflm_layerwise_and_patched() {
+    let Some(python) = common::tflm_python() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let cases: Vec<Case> = (0..MODELS).map(|seed| Case::new(root.path(), seed)).collect();
+    run_tflm(&python, &cases);
+    let (mut ops, mut patched, mut kinds) = (0, 0, BTreeMap::<&str, usize>::new());
+    for case in &cases {
+        let model = case.model.as_model();
+        let expected = case.tflm("output.bin");
+        let (out, outputs) = run(case, PatchConfig::LAYERWISE);
+        for (op, bytes) in &outputs.0 {
+            let kind = model.ops[*op].kind.name();
+            assert!(*bytes == case.tflm_op(*op), "seed {}: op {op} ({kind}) departs from TFLM", case.seed);
+            *kinds.entry(kind).or_default() += 1;
+            ops += 1;
+        }
+        assert_eq!(out, expected, "seed {}: output", case.seed);
+        // Every valid split, with a random grid and input placement.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case.seed);
+        for split in valid_splits(&model) {
+            let stage_out = model.tensor(model.ops[usize::from(split) - 1].output);
+            let (nh, nw) = (rng.gen_range(1..=stage_out.h), rng.gen_range(1..=stage_out.w));
+            let input_in = if rng.gen_bool(0.5) { InputPlacement::Arena } else { InputPlacement::Flash };
+            let config = PatchConfig { split, nh, nw, input_in };
+            let (out, outputs) = run(case, config);
+            assert_eq!(out, expected, "seed {} {config:?}: output departs from TFLM", case.seed);
+            for (op, bytes) in &outputs.0 {
+                assert!(*bytes == case.tflm_op(*op), "seed {} {config:?}: op {op} departs from TFLM", case.seed);
+            }
+            patched += 1;
+        }
+    }
+    eprintln!("{MODELS} random CNNs: {ops} op outputs equal TFLM's layer-wise, {patched} patch configs; ops {kinds:?}");
+    // The generator reaches every supported op.
+    for kind in ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RESHAPE"] {
+        assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");
+    }
+    assert!(kinds["FULLY_CONNECTED"] >= 20 && kinds["SOFTMAX"] >= 20, "{kinds:?}");
+    assert!(patched >= MODELS as usize, "{patched} patch configs");
+}
+
+/// `patchbench infer` on random models: `--output` and every `--dump` file, layer-wise and
+/// patched, equal TFLM's bytes.
+#[test]
+fn infer_on_random_cnns_writes_tflms_bytes() {
+    let Some(python) = common::tflm_python() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let cases: Vec<Case> = (1000..1008).map(|seed| Case::new(root.path(), seed)).collect();
+    run_tflm(&python, &cases);
+    for case in &cases {
+        let model = case.model.as_model();
+        let split = valid_splits(&model).last().copied();
+        let mut runs = vec![Vec::new()];
+        if let Some(split) = split {
+            let stage_out = model.tensor(model.ops[usize::from(split) - 1].output);
+            let patches = format!("{}x{}", stage_out.h.min(2), stage_out.w.min(3));
+            runs.push(vec!["--split".to_string(), split.to_string(), "--patches".into(), patches]);
+        }
+        for (k, extra) in runs.iter().enumerate() {
+            let (out, dump) = (case.dir.join(format!("engine{k}.bin")), case.dir.join(format!("dump{k}")));
+            let status = Command::new(env!("CARGO_BIN_EXE_patchbench"))
+                .arg("infer")
+                .arg("--model")
+                .arg(case.dir.join("model.tflite"))
+                .arg("--input")
+                .arg(case.dir.join("input.bin"))
+                .arg("--output")
+                .arg(&out)
+                .arg("--dump")
+                .arg(&dump)
+                .args(extra)
+                .output()
+                .unwrap();
+            assert!(status.status.success(), "seed {}: {}", case.seed, String::from_utf8_lossy(&status.stderr));
+            let read = |p: PathBuf| -> Vec<i8> { bytemuck::cast_slice(&std::fs::read(p).unwrap()).to_vec() };
+            assert_eq!(read(out), case.tflm("output.bin"), "seed {} {extra:?}", case.seed);
+            for op in 0..model.ops.len() {
+                let file = dump.join(format!("op{op:02}.bin"));
+                assert!(read(file) == case.tflm_op(op), "seed {} {extra:?}: op{op:02}.bin", case.seed);
+            }
+        }
+    }
+}
