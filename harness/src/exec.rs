@@ -263,6 +263,10 @@ fn run_op_into(
             reference::fully_connected(&args, ins[0], out_view.data)
         }
         OpKind::Softmax(s) => reference::softmax(s, ins[0], out_view.data, out_t.c as usize),
+        OpKind::Mean(p) => {
+            let zero_points = (model.tensor(op.inputs[0]).zero_point, out_t.zero_point);
+            reference::mean(p, zero_points, ins[0], out_view.data)
+        }
     }
     Ok(())
 }

@@ -225,6 +225,18 @@ pub struct SoftmaxParams {
     pub diff_min: i32,
 }
 
+/// int8 MEAN over height and width (a global average, Keras' `GlobalAveragePooling2D`),
+/// TFLM's arithmetic (`QuantizedMeanOrSum`, which TFLM runs whether or not input and output
+/// share their quantization).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MeanParams {
+    /// Requantization of the zero-point-corrected sum to the output, `1 / pixels` folded in.
+    pub multiplier: i32,
+    /// Shift that goes with `multiplier`.
+    pub shift: i32,
+}
+
 /// What an op computes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -247,6 +259,8 @@ pub enum OpKind {
     FullyConnected(FcParams),
     /// SOFTMAX.
     Softmax(SoftmaxParams),
+    /// MEAN over height and width.
+    Mean(MeanParams),
 }
 
 impl OpKind {
@@ -262,6 +276,7 @@ impl OpKind {
             OpKind::Reshape => "RESHAPE",
             OpKind::FullyConnected(_) => "FULLY_CONNECTED",
             OpKind::Softmax(_) => "SOFTMAX",
+            OpKind::Mean(_) => "MEAN",
         }
     }
 
@@ -512,6 +527,11 @@ impl<'a> Model<'a> {
             }
             OpKind::Softmax(_) => {
                 if input.len() != out.len() {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::Mean(_) => {
+                if (out.h, out.w, out.c) != (1, 1, input.c) {
                     return Err(bad_shape);
                 }
             }

@@ -63,6 +63,19 @@ pub fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     (multiplier, left_shift, diff_min)
 }
 
+/// TFLM's int8 MEAN requantization for `pixels` averaged values: the `input / output` scale
+/// ratio quantized, then `1 / pixels` folded in by shifting the multiplier up by
+/// `floor(log2(pixels))` (at most 32, and no further than a total right shift of 31; the
+/// quantized shift is at least -31, so the fold is never negative) and dividing it by
+/// `pixels`.
+pub fn mean_params(input_scale: f32, output_scale: f32, pixels: u32) -> (i32, i32) {
+    let (multiplier, shift) = quantize_multiplier(f64::from(input_scale) / f64::from(output_scale));
+    let pixels = pixels.max(1);
+    let fold = (31 - pixels.leading_zeros() as i32).min(32).min(31 + shift).max(0);
+    let folded = (i64::from(multiplier) << fold) / i64::from(pixels);
+    (folded as i32, shift - fold)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! reference.
 
 use harness::kernels::{AddArgs, ConvArgs, FcArgs, PadArgs, PoolArgs, View, ViewMut};
-use harness::model::{Clamp, SoftmaxParams};
+use harness::model::{Clamp, MeanParams, SoftmaxParams};
 use harness::plan::Region;
 
 /// Q31 multiplier and shift for exactly 1.0 and 0.5.
@@ -287,6 +287,32 @@ macro_rules! kernel_suite {
             let mut out = [0i8; 3];
             k::softmax(&p, &input, &mut out, 3);
             assert_eq!(out, [-105, -65, 42]);
+        }
+
+        #[test]
+        fn mean_folds_the_pixel_count_into_the_multiplier() {
+            // 42 pixels, scale ratio 1.0: TFLM's multiplier 2^30 (shift 1) becomes
+            // (2^30 << 5) / 42 with shift 1 - 5 = -4, so it rounds twice (not nearest).
+            let (multiplier, shift) = harness::quant::mean_params(0.5, 0.5, 42);
+            assert_eq!((multiplier, shift), (818_089_008, -4));
+            let p = MeanParams { multiplier, shift };
+            // Channel 0: values -14 x 41 and 6, sum -568; zero point -19: (-568 + 798) = 230
+            // -> 230 * 0.380952 = 87.6 -> 88 -> 88 / 16 = 5.5 -> 6 -> -13, where the exact
+            // mean -13.52 would round to -14. Channel 1: a constant 100 stays 100.
+            let mut input = [0i8; 84];
+            for (i, px) in input.chunks_exact_mut(2).enumerate() {
+                px[0] = if i == 0 { 6 } else { -14 };
+                px[1] = 100;
+            }
+            let mut out = [0i8; 2];
+            k::mean(&p, (-19, -19), &input, &mut out);
+            assert_eq!(out, [-13, 100]);
+            // Ratio 8: the same multiplier, shift 4 - 5: 230 -> 88 -> 44; channel 1
+            // ((100 + 19) * 8 = 952 per pixel) saturates at 127.
+            let (multiplier, shift) = harness::quant::mean_params(1.0, 0.125, 42);
+            assert_eq!((multiplier, shift), (818_089_008, -1));
+            k::mean(&MeanParams { multiplier, shift }, (-19, 0), &input, &mut out);
+            assert_eq!(out, [44, 127]);
         }
 
         #[test]

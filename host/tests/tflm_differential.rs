@@ -98,7 +98,15 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
         let (out, outputs) = run(case, PatchConfig::LAYERWISE);
         for (op, bytes) in &outputs.0 {
             let kind = model.ops[*op].kind.name();
-            assert!(*bytes == case.tflm_op(*op), "seed {}: op {op} ({kind}) departs from TFLM", case.seed);
+            let tflm = case.tflm_op(*op);
+            if let Some(i) = bytes.iter().zip(&tflm).position(|(a, b)| a != b) {
+                let t = model.tensor(model.ops[*op].output);
+                panic!(
+                    "seed {}: op {op} ({kind}, output {}x{}x{}) departs from TFLM at byte {i}: {} != {}",
+                    case.seed, t.h, t.w, t.c, bytes[i], tflm[i]
+                );
+            }
+            assert_eq!(bytes.len(), tflm.len(), "seed {}: op {op} ({kind}) size", case.seed);
             *kinds.entry(kind).or_default() += 1;
             ops += 1;
         }
@@ -120,7 +128,7 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
     }
     eprintln!("{MODELS} random CNNs: {ops} op outputs equal TFLM's layer-wise, {patched} patch configs; ops {kinds:?}");
     // The generator reaches every supported op.
-    for kind in ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RESHAPE"] {
+    for kind in ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RESHAPE", "MEAN"] {
         assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");
     }
     assert!(kinds["FULLY_CONNECTED"] >= 20 && kinds["SOFTMAX"] >= 20, "{kinds:?}");

@@ -5,7 +5,7 @@ use crate::fixedpoint::{
     exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
-use crate::model::{Clamp, SoftmaxParams};
+use crate::model::{Clamp, MeanParams, SoftmaxParams};
 use crate::plan::Region;
 
 #[inline]
@@ -200,5 +200,18 @@ pub fn softmax(p: &SoftmaxParams, input: &[i8], out: &mut [i8], depth: usize) {
                 None => i8::MIN,
             };
         }
+    }
+}
+
+/// MEAN over every pixel of `input` (NHWC, `out.len()` channels), per channel, as TFLM's
+/// int8 MEAN: the zero-point-corrected sum requantized with `1 / pixels` folded into the
+/// multiplier.
+pub fn mean(p: &MeanParams, (input_zero_point, output_zero_point): (i32, i32), input: &[i8], out: &mut [i8]) {
+    let c = out.len();
+    let pixels = (input.len() / c) as i32;
+    for (ch, o) in out.iter_mut().enumerate() {
+        let sum: i32 = input[ch..].iter().step_by(c).map(|&v| i32::from(v)).sum();
+        let v = multiply_by_quantized_multiplier(sum - input_zero_point * pixels, p.multiplier, p.shift);
+        *o = (v + output_zero_point).clamp(-128, 127) as i8;
     }
 }

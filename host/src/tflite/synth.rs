@@ -329,14 +329,39 @@ impl Random {
         y
     }
 
-    /// Global average pool, RESHAPE to `[1, c]`, FULLY_CONNECTED, and maybe SOFTMAX.
+    /// MEAN over height and width, to `[1, c]` or `[1, 1, 1, c]`, keeping the input's
+    /// quantization or not.
+    fn mean(&mut self, x: Act) -> Act {
+        let name = self.name("axes");
+        let axes = if self.rng.gen_bool(0.5) { [1, 2] } else { [-2, -3] };
+        let axes = self.b.bias(&name, &axes);
+        let (scale, zero_point) = if self.rng.gen_bool(0.5) {
+            (x.scale, x.zero_point)
+        } else {
+            (x.scale * self.rng.gen_range(0.3..2.0), self.zero_point())
+        };
+        let name = self.name("mean");
+        let shape: &[i32] = if self.rng.gen_bool(0.5) { &[1, x.c] } else { &[1, 1, 1, x.c] };
+        let id = self.b.act(&name, shape, scale, zero_point);
+        self.b.op(ops::MEAN, &[x.id, axes], &[id], None);
+        Act { id, h: 1, w: 1, c: x.c, scale, zero_point }
+    }
+
+    /// A global average (AVERAGE_POOL_2D and RESHAPE to `[1, c]`, or MEAN over height and
+    /// width, Keras' `GlobalAveragePooling2D`), FULLY_CONNECTED, and maybe SOFTMAX.
     fn classifier(&mut self, x: Act) -> i32 {
-        let pooled = self.pool(x, true, true);
-        let name = self.name("shape");
-        let shape = self.b.bias(&name, &[1, x.c]);
-        let name = self.name("flat");
-        let flat = self.b.act(&name, &[1, x.c], x.scale, x.zero_point);
-        self.b.op(ops::RESHAPE, &[pooled.id, shape], &[flat], None);
+        let (flat, x) = if self.rng.gen_bool(0.5) {
+            let pooled = self.pool(x, true, true);
+            let name = self.name("shape");
+            let shape = self.b.bias(&name, &[1, x.c]);
+            let name = self.name("flat");
+            let flat = self.b.act(&name, &[1, x.c], x.scale, x.zero_point);
+            self.b.op(ops::RESHAPE, &[pooled.id, shape], &[flat], None);
+            (flat, pooled)
+        } else {
+            let mean = self.mean(x);
+            (mean.id, mean)
+        };
         let classes = self.rng.gen_range(2..=10);
         let values: Vec<i8> = (0..classes * x.c).map(|_| self.rng.gen()).collect();
         let per_channel = self.rng.gen_bool(0.3);
@@ -373,7 +398,8 @@ impl Random {
 /// MAX_POOL_2D, AVERAGE_POOL_2D and PAD (random kernels up to 5x5, strides 1 or 2 per axis,
 /// SAME or VALID padding, per-channel or per-tensor weights, with or without bias, every
 /// supported fused activation, random scales and zero points), then usually a classifier
-/// (global AVERAGE_POOL_2D, RESHAPE, FULLY_CONNECTED, and SOFTMAX with a random beta).
+/// (global AVERAGE_POOL_2D and RESHAPE or MEAN, FULLY_CONNECTED, and SOFTMAX with a random
+/// beta).
 pub fn random_cnn(seed: u64) -> Vec<u8> {
     let (b, input, output) = random_cnn_builder(seed);
     b.bytes(input, output)

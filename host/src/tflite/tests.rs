@@ -392,7 +392,45 @@ fn pad_then_valid_conv_equals_same_conv_layerwise_and_patched() {
 }
 
 #[test]
+fn pooling_that_would_requantize_is_refused() {
+    // MAX_POOL_2D is op 4 of the base CNN; its output has the input's scale 0.09, zp -128.
+    for (scale, zero_point) in [(0.1, -128), (0.09, -127)] {
+        let e = refusal(&edited(|s| {
+            let out = s.ops[4].outputs.as_ref().unwrap()[0] as usize;
+            s.tensors[out].quantization = quant(&[scale], &[zero_point], 0);
+        }));
+        assert!(e.starts_with("op 4 (MAX_POOL_2D): input quantization (scale 0.09, zero point -128) differs"), "{e}");
+    }
+}
+
+#[test]
 fn padding_channels_or_batches_is_refused() {
     let e = refusal(&padded_conv(Some([0, 0, 1, 0, 0, 0, 0, 2]), fb::Padding::Valid));
     assert_eq!(e, "op 0 (PAD): padding of the batch or channel dimension is not supported (height and width are)");
+}
+
+/// `x [1,4,4,3] -> MEAN(axes) -> [1,3]`.
+fn mean_model(axes: &[i32], out_scale: f32) -> Vec<u8> {
+    let mut s = Synth::new();
+    let x = s.act("in", &[1, 4, 4, 3], 0.05, -7);
+    let axes = s.bias("axes", axes);
+    let y = s.act("mean", &[1, 3], out_scale, 4);
+    s.op(ops::MEAN, &[x, axes], &[y], None);
+    s.bytes(x, y)
+}
+
+#[test]
+fn mean_over_height_and_width_maps_with_tflm_parameters() {
+    for axes in [[1, 2], [2, 1], [-3, -2]] {
+        let m = import(&mean_model(&axes, 0.02), "mean").unwrap();
+        let OpKind::Mean(p) = m.ops[0].kind else { panic!("{:?}", m.ops[0].kind) };
+        assert_eq!((p.multiplier, p.shift), mean_params(0.05, 0.02, 16), "axes {axes:?}");
+        let out = m.tensors[usize::from(m.ops[0].output)];
+        assert_eq!((out.h, out.w, out.c, out.zero_point), (1, 1, 3, 4));
+    }
+    for axes in [&[3][..], &[1], &[0, 1, 2]] {
+        let e = refusal(&mean_model(axes, 0.02));
+        assert!(e.starts_with("op 0 (MEAN): a mean over axes"), "{e}");
+        assert!(e.ends_with("only over height and width (axes 1 and 2 of NHWC) is supported"), "{e}");
+    }
 }
