@@ -58,9 +58,11 @@ pub fn plan_table(model: &Model, p: &Plan) -> String {
             o.live_bytes
         );
     }
+    // Below zero when the patches skip pixels no later op reads, which layer-wise computes.
+    let skipped = if p.planned_macs < p.macs { "; the patches skip pixels no later op reads" } else { "" };
     let _ = writeln!(
         s,
-        "MACs            {} (planned {}, recompute overhead {:.2} %)",
+        "MACs            {} (planned {}, recompute overhead {:.2} %{skipped})",
         thousands(p.macs),
         thousands(p.planned_macs),
         p.recompute_overhead_pct

@@ -434,3 +434,36 @@ fn mean_over_height_and_width_maps_with_tflm_parameters() {
         assert!(e.ends_with("only over height and width (axes 1 and 2 of NHWC) is supported"), "{e}");
     }
 }
+
+#[test]
+fn patches_skip_pixels_no_later_op_reads() {
+    // 6x6 -> CONV_2D 1x1 -> CONV_2D 3x3 stride 2 VALID -> 2x2: the second conv reads rows and
+    // columns 0..5 of the first's output, never the sixth.
+    let mut s = Synth::new();
+    let x = s.act("in", &[1, 6, 6, 2], 0.05, 3);
+    let f0 = s.weights("f0", &[4, 1, 1, 2], &[1, -2, 3, -4, 5, -6, 7, -8], &[0.02], 0);
+    let a0 = s.act("a0", &[1, 6, 6, 4], 0.04, -2);
+    s.op(ops::CONV_2D, &[x, f0, -1], &[a0], Some(conv_options(1, 0, 1)));
+    let w: Vec<i8> = (0..4 * 9 * 4).map(|i| ((i * 29) % 255 - 127) as i8).collect();
+    let f1 = s.weights("f1", &[4, 3, 3, 4], &w, &[0.01], 0);
+    let y = s.act("out", &[1, 2, 2, 4], 0.2, 1);
+    let mut valid = conv_options(2, 0, 1);
+    if let fb::BuiltinOptions::Conv2DOptions(o) = &mut valid {
+        o.padding = fb::Padding::Valid;
+    }
+    s.op(ops::CONV_2D, &[a0, f1, -1], &[y], Some(valid));
+    let m = import(&s.bytes(x, y), "skip").unwrap();
+    let model = m.as_model();
+    let p = plan(&model, PatchConfig::new(2, 1, 2)).unwrap();
+    // Each of the two patches computes 5x3 pixels of the 6x6 first output (column 2 twice,
+    // row and column 5 never): 30 * 8 MACs instead of 36 * 8.
+    assert_eq!(p.planned_macs, model.macs() - 6 * 8);
+    assert!(p.recompute_overhead_pct < 0.0, "{}", p.recompute_overhead_pct);
+    assert!(crate::report::plan_table(&model, &p).contains("the patches skip pixels no later op reads"));
+    let input: Vec<i8> = (0..72).map(|i| (i * 11 % 256) as u8 as i8).collect();
+    let run = |p: &harness::plan::Plan| {
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
+    };
+    assert_eq!(run(&p), run(&plan(&model, PatchConfig::LAYERWISE).unwrap()));
+}
