@@ -394,12 +394,12 @@ impl Random {
 }
 
 /// A random int8 CNN of the supported ops, the same for the same `seed`: a 4..=16 x 4..=16
-/// input of 1..=4 channels, 2..=7 ops drawn from CONV_2D, DEPTHWISE_CONV_2D, residual ADD,
-/// MAX_POOL_2D, AVERAGE_POOL_2D and PAD (random kernels up to 5x5, strides 1 or 2 per axis,
-/// SAME or VALID padding, per-channel or per-tensor weights, with or without bias, every
-/// supported fused activation, random scales and zero points), then usually a classifier
-/// (global AVERAGE_POOL_2D and RESHAPE or MEAN, FULLY_CONNECTED, and SOFTMAX with a random
-/// beta).
+/// input of 1..=4 channels (sometimes flat, with a RESHAPE to the image first), 2..=7 ops
+/// drawn from CONV_2D, DEPTHWISE_CONV_2D, residual ADD, MAX_POOL_2D, AVERAGE_POOL_2D and PAD
+/// (random kernels up to 5x5, strides 1 or 2 per axis, SAME or VALID padding, per-channel or
+/// per-tensor weights, with or without bias, every supported fused activation, random scales
+/// and zero points), then usually a classifier (global AVERAGE_POOL_2D and RESHAPE or MEAN,
+/// FULLY_CONNECTED, and SOFTMAX with a random beta).
 pub fn random_cnn(seed: u64) -> Vec<u8> {
     let (b, input, output) = random_cnn_builder(seed);
     b.bytes(input, output)
@@ -412,6 +412,17 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, i32) {
     let scale = r.rng.gen_range(0.005..0.1);
     let zp = r.zero_point();
     let input = r.new_act("input", shape, scale, zp);
+    // Sometimes a flat graph input and a RESHAPE to the image, as audio models have it.
+    let graph_input = if r.rng.gen_bool(0.1) {
+        let name = r.name("flat_input");
+        let flat = r.b.act(&name, &[1, shape.0 * shape.1 * shape.2], scale, zp);
+        let name = r.name("shape");
+        let to = r.b.bias(&name, &[1, shape.0, shape.1, shape.2]);
+        r.b.op(ops::RESHAPE, &[flat, to], &[input.id], None);
+        flat
+    } else {
+        input.id
+    };
     let mut x = input;
     for _ in 0..r.rng.gen_range(2..=7) {
         x = match r.rng.gen_range(0..10) {
@@ -424,5 +435,5 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, i32) {
         };
     }
     let output = if r.rng.gen_bool(0.7) { r.classifier(x) } else { x.id };
-    (r.b, input.id, output)
+    (r.b, graph_input, output)
 }
