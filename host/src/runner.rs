@@ -28,16 +28,29 @@ pub struct Job {
     pub timeout: Duration,
 }
 
-/// `git describe --always --dirty`, or `unknown`.
+/// `git describe --always` of the checkout, with `-dirty` when tracked files other than the
+/// committed results differ from it (a sweep writes `results/`, which must not mark the rows
+/// of the next sweep as built from changed code), or `unknown`.
 pub fn git_rev() -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(firmware::workspace_root())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    git_rev_in(&firmware::workspace_root())
+}
+
+fn git_rev_in(dir: &std::path::Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(rev) = git(&["describe", "--always"]) else { return "unknown".into() };
+    let changed = git(&["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"]);
+    match changed {
+        Some(c) if c.is_empty() => rev,
+        _ => format!("{rev}-dirty"),
+    }
 }
 
 fn base_row(job: &Job, p: Option<&Plan>) -> Row {
@@ -200,5 +213,39 @@ pub fn deploy_qemu(
             anyhow::bail!("QEMU exited before the end record");
         }
         qemu.resume()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_written_by_a_sweep_do_not_make_the_code_dirty() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+                .status
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        assert_eq!(git_rev_in(dir.path()), "unknown", "not a checkout");
+        git(&["init", "-q"]);
+        std::fs::create_dir_all(dir.path().join("results/s")).unwrap();
+        std::fs::write(dir.path().join("results/s/runs.csv"), "a\n").unwrap();
+        std::fs::write(dir.path().join("code.rs"), "fn main() {}\n").unwrap();
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "c"]);
+        let clean = git_rev_in(dir.path());
+        assert!(!clean.is_empty() && !clean.ends_with("-dirty") && clean != "unknown", "{clean}");
+        std::fs::write(dir.path().join("results/s/runs.csv"), "a\nb\n").unwrap();
+        assert_eq!(git_rev_in(dir.path()), clean, "new result rows leave the rev clean");
+        std::fs::write(dir.path().join("code.rs"), "fn main() { }\n").unwrap();
+        assert_eq!(git_rev_in(dir.path()), format!("{clean}-dirty"));
     }
 }
