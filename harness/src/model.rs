@@ -539,6 +539,15 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// True when `op` can run tile by tile inside a patch stage: a spatial kind
+    /// ([`OpKind::is_spatial`]), or a RESHAPE that keeps height, width and channels (a copy,
+    /// as a flat model input reshaped to its image becomes on import).
+    pub fn op_is_spatial(&self, op: &Op) -> bool {
+        let same = |a: &Tensor, b: &Tensor| (a.h, a.w, a.c) == (b.h, b.w, b.c);
+        op.kind.is_spatial()
+            || (matches!(op.kind, OpKind::Reshape) && same(self.tensor(op.inputs[0]), self.tensor(op.output)))
+    }
+
     /// Index of the op producing each tensor is its position; this finds it.
     pub fn producer(&self, t: TensorId) -> Option<usize> {
         self.ops.iter().position(|op| op.output == t)

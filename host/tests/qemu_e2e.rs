@@ -113,31 +113,39 @@ fn imported_tflite_models_run_on_qemu_with_the_host_output() {
 }
 
 #[test]
-fn a_random_cnn_with_mean_and_pad_runs_on_qemu_with_the_host_output() {
+fn random_cnns_with_mean_pad_and_a_leading_reshape_run_on_qemu_with_the_host_output() {
     require_qemu();
-    // The first random CNN with a MEAN and a patch stage of at least 2x2 pixels that holds a
-    // PAD (whose border patches read no input); the differential tests compare such models
-    // with TFLM on the host.
-    let stage_with_pad = |m: &harness::model::ModelBuf| {
+    // The largest patch stage of at least 2x2 pixels that holds an op `wanted` (the
+    // differential tests compare such models with TFLM on the host).
+    let stage_with = |m: &harness::model::ModelBuf, wanted: &str| {
         let model = m.as_model();
         harness::plan::valid_splits(&model).into_iter().rev().find_map(|split| {
             let out = model.tensor(model.ops[usize::from(split) - 1].output);
-            let has_pad = model.ops[..usize::from(split)].iter().any(|op| op.kind.name() == "PAD");
-            (has_pad && out.h >= 2 && out.w >= 2).then(|| PatchConfig::new(split, out.h.min(3), out.w.min(3)))
+            let holds = model.ops[..usize::from(split)].iter().any(|op| op.kind.name() == wanted);
+            (holds && out.h >= 2 && out.w >= 2).then(|| PatchConfig::new(split, out.h.min(3), out.w.min(3)))
         })
     };
-    let (seed, config) = (0..)
-        .find_map(|seed| {
-            let m = patchbench::tflite::import(&patchbench::tflite::synth::random_cnn(seed), "random").unwrap();
-            let has_mean = m.ops.iter().any(|op| op.kind.name() == "MEAN");
-            stage_with_pad(&m).filter(|_| has_mean).map(|config| (seed, config))
-        })
-        .unwrap();
+    let first = |accept: &dyn Fn(&harness::model::ModelBuf) -> Option<PatchConfig>| {
+        (0..)
+            .find_map(|seed| {
+                let m = patchbench::tflite::import(&patchbench::tflite::synth::random_cnn(seed), "random").unwrap();
+                accept(&m).map(|config| (seed, config))
+            })
+            .unwrap()
+    };
+    // A MEAN, and a PAD in the stage (whose border patches read no input).
+    let with_mean_and_pad =
+        first(&|m| stage_with(m, "PAD").filter(|_| m.ops.iter().any(|op| op.kind.name() == "MEAN")));
+    // A flat input whose RESHAPE runs as the stage's first op.
+    let with_flat_input = first(&|m| stage_with(m, "RESHAPE").filter(|_| m.ops[0].kind.name() == "RESHAPE"));
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(format!("random{seed}.tflite"));
-    std::fs::write(&path, patchbench::tflite::synth::random_cnn(seed)).unwrap();
-    let path = path.to_string_lossy().into_owned();
-    let jobs = vec![job(&path, "qemu-m4", PatchConfig::LAYERWISE), job(&path, "qemu-m4", config)];
+    let mut jobs = Vec::new();
+    for (seed, config) in [with_mean_and_pad, with_flat_input] {
+        let path = dir.path().join(format!("random{seed}.tflite"));
+        std::fs::write(&path, patchbench::tflite::synth::random_cnn(seed)).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        jobs.extend([job(&path, "qemu-m4", PatchConfig::LAYERWISE), job(&path, "qemu-m4", config)]);
+    }
     let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), |_| {}).unwrap();
     for r in &rows {
         assert_measured(r);

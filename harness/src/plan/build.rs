@@ -152,10 +152,11 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         }
     }
 
-    // Storage: one buffer per tensor, except that RESHAPE output aliases its input.
+    // Storage: one buffer per tensor, except that a RESHAPE output after the patch stage
+    // aliases its input (inside the stage it is a tile copy of its own).
     let nt = model.tensors.len();
     let mut storage: Vec<usize> = (0..nt).collect();
-    for op in model.ops {
+    for op in &model.ops[split..] {
         if matches!(op.kind, OpKind::Reshape) {
             storage[op.output as usize] = storage[op.inputs[0] as usize];
         }

@@ -139,9 +139,9 @@ impl core::fmt::Display for ConfigError {
     }
 }
 
-/// The largest split whose stage holds only spatial ops.
+/// The largest split whose stage holds only spatial ops ([`Model::op_is_spatial`]).
 pub fn max_split(model: &Model) -> u16 {
-    model.ops.iter().take_while(|op| op.kind.is_spatial()).count() as u16
+    model.ops.iter().take_while(|op| model.op_is_spatial(op)).count() as u16
 }
 
 /// Checks that `split` is a clean cut: all ops before it are spatial and the only tensor

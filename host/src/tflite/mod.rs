@@ -149,6 +149,17 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         im.ir.ops.push(Op { kind, inputs: ir_inputs, output });
     }
     im.ir.output = im.activation(output).map_err(|e| ImportError::Model(format!("graph output: {e}")))?;
+    // A flat input that only a RESHAPE reads (audio models: [1, 1960] -> [1, 49, 40, 1]) takes
+    // the reshaped shape: the same bytes, and the RESHAPE becomes a copy that may run in a
+    // patch stage.
+    let readers: Vec<&Op> = im.ir.ops.iter().filter(|op| op.input_ids().any(|t| t == im.ir.input)).collect();
+    if let [op] = readers[..] {
+        if matches!(op.kind, OpKind::Reshape) && im.ir.output != im.ir.input {
+            let out = im.ir.tensors[usize::from(op.output)];
+            let input = &mut im.ir.tensors[usize::from(im.ir.input)];
+            (input.h, input.w, input.c) = (out.h, out.w, out.c);
+        }
+    }
     let mut sources = vec![0; im.ir.tensors.len()];
     for (t, id) in im.ids.iter().enumerate() {
         if let Some(id) = id {

@@ -467,3 +467,35 @@ fn patches_skip_pixels_no_later_op_reads() {
     };
     assert_eq!(run(&p), run(&plan(&model, PatchConfig::LAYERWISE).unwrap()));
 }
+
+#[test]
+fn a_flat_input_reshaped_first_takes_the_image_shape_and_patches() {
+    // [1, 72] -> RESHAPE [1, 6, 6, 2] -> CONV_2D 3x3 -> [1, 6, 6, 4], as audio models start.
+    let mut s = Synth::new();
+    let x = s.act("flat", &[1, 72], 0.05, 3);
+    let shape = s.bias("shape", &[1, 6, 6, 2]);
+    let image = s.act("image", &[1, 6, 6, 2], 0.05, 3);
+    s.op(ops::RESHAPE, &[x, shape], &[image], None);
+    let w: Vec<i8> = (0..4 * 9 * 2).map(|i| ((i * 23) % 255 - 127) as i8).collect();
+    let f = s.weights("f", &[4, 3, 3, 2], &w, &[0.01, 0.02, 0.03, 0.04], 0);
+    let y = s.act("out", &[1, 6, 6, 4], 0.1, -1);
+    s.op(ops::CONV_2D, &[image, f, -1], &[y], Some(conv_options(1, 1, 1)));
+    let m = import(&s.bytes(x, y), "flat").unwrap();
+    let model = m.as_model();
+    let input_t = model.tensor(model.input);
+    assert_eq!((input_t.h, input_t.w, input_t.c), (6, 6, 2), "the same 72 bytes, as the image");
+    assert_eq!(harness::plan::valid_splits(&model), [1, 2], "the RESHAPE runs in the patch stage");
+    let input: Vec<i8> = (0..72).map(|i| (i * 13 % 256) as u8 as i8).collect();
+    let run = |config| {
+        let p = plan(&model, config).unwrap();
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
+    };
+    let layerwise = run(PatchConfig::LAYERWISE);
+    for input_in in [harness::plan::InputPlacement::Flash, harness::plan::InputPlacement::Arena] {
+        for (split, nh, nw) in [(1, 2, 3), (2, 3, 3), (2, 6, 6)] {
+            let config = PatchConfig { split, nh, nw, input_in };
+            assert_eq!(run(config), layerwise, "{config:?}");
+        }
+    }
+}
