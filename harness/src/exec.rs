@@ -251,8 +251,8 @@ fn run_op_into(
         }
         OpKind::Reshape => {
             let input_t = model.tensor(op.inputs[0]);
-            if (input_t.h, input_t.w) == (out_t.h, out_t.w) {
-                // Same pixels (a patch stage's RESHAPE): copy the tile through the PAD kernel.
+            if (input_t.h, input_t.w, input_t.c) == (out_t.h, out_t.w, out_t.c) {
+                // Same shape (a RESHAPE in a patch stage): copy the tile through the PAD kernel.
                 let args = PadArgs { top: 0, left: 0, in_h: input_t.h as usize, in_w: input_t.w as usize, value: 0 };
                 reference::pad(&args, &view(0), &mut out_view, compute)
             } else {
