@@ -200,8 +200,10 @@ impl Random {
         let same = self.rng.gen_bool(0.5);
         let kh = self.rng.gen_range(1..=max_kernel.min(x.h));
         let kw = self.rng.gen_range(1..=max_kernel.min(x.w));
-        let sh = self.rng.gen_range(1..=2);
-        let sw = if self.rng.gen_bool(0.8) { sh } else { self.rng.gen_range(1..=2) };
+        // Mostly 1 or 2; now and then 3 (strides above the kernel skip input pixels).
+        const STRIDES: [i32; 10] = [1, 1, 1, 1, 2, 2, 2, 2, 2, 3];
+        let sh = STRIDES[self.rng.gen_range(0..10)];
+        let sw = if self.rng.gen_bool(0.8) { sh } else { STRIDES[self.rng.gen_range(0..10)] };
         (kh, kw, sh, sw, same)
     }
 
@@ -212,7 +214,8 @@ impl Random {
     }
 
     fn conv(&mut self, x: Act, depthwise: bool) -> Act {
-        let (kh, kw, sh, sw, same) = self.window(x, 5);
+        let max_kernel = if self.rng.gen_bool(0.1) { 7 } else { 5 };
+        let (kh, kw, sh, sw, same) = self.window(x, max_kernel);
         let cout = if depthwise { x.c } else { self.rng.gen_range(1..=8) };
         let shape = if depthwise { [1, kh, kw, cout] } else { [cout, kh, kw, x.c] };
         let values: Vec<i8> = (0..shape.iter().product::<i32>()).map(|_| self.rng.gen()).collect();
@@ -396,7 +399,7 @@ impl Random {
 /// A random int8 CNN of the supported ops, the same for the same `seed`: a 4..=16 x 4..=16
 /// input of 1..=4 channels (sometimes flat, with a RESHAPE to the image first), 2..=7 ops
 /// drawn from CONV_2D, DEPTHWISE_CONV_2D, residual ADD, MAX_POOL_2D, AVERAGE_POOL_2D and PAD
-/// (random kernels up to 5x5, strides 1 or 2 per axis, SAME or VALID padding, per-channel or
+/// (random kernels up to 7x7, strides 1 to 3 per axis, SAME or VALID padding, per-channel or
 /// per-tensor weights, with or without bias, every supported fused activation, random scales
 /// and zero points), then usually a classifier (global AVERAGE_POOL_2D and RESHAPE or MEAN,
 /// FULLY_CONNECTED, and SOFTMAX with a random beta).
