@@ -230,9 +230,82 @@ pub fn sweep_table(model_name: &str, rows: &[SweepRow]) -> String {
     s
 }
 
+/// The configs worth a look: the Pareto front of a [`sweep`] without ties (the first, and
+/// so the smallest, config of equal arena and overhead) and without configs that need as
+/// much arena as layer-wise.
+pub fn best_configs(rows: &[SweepRow]) -> Vec<&SweepRow> {
+    let layer = rows.first().map_or(usize::MAX, |r| r.arena_peak_bytes);
+    let mut best: Vec<&SweepRow> = Vec::new();
+    for r in rows.iter().skip(1).filter(|r| r.pareto && r.arena_peak_bytes < layer) {
+        let same = |b: &&SweepRow| {
+            (b.arena_peak_bytes, b.recompute_overhead_pct) == (r.arena_peak_bytes, r.recompute_overhead_pct)
+        };
+        if !best.iter().any(same) {
+            best.push(r);
+        }
+    }
+    best.sort_by_key(|r| std::cmp::Reverse(r.arena_peak_bytes));
+    best
+}
+
+/// [`best_configs`] as lines under the layer-wise plan.
+pub fn best_configs_table(rows: &[SweepRow], max_grid: u16) -> String {
+    let mut s = String::new();
+    let layer = rows.first().map_or(1, |r| r.arena_peak_bytes).max(1);
+    let best = best_configs(rows);
+    if best.is_empty() {
+        let _ = writeln!(
+            s,
+            "best patch configs: none needs less arena than layer-wise (square grids up to {max_grid}x{max_grid})"
+        );
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "best patch configs (Pareto front of arena and recompute overhead, square grids up to {max_grid}x{max_grid}; `--sweep` lists every config)"
+    );
+    let _ = writeln!(s, "{:>5} {:>7} {:>12} {:>9} {:>10}", "split", "patches", "arena B", "vs layer", "overhead %");
+    for r in best {
+        let _ = writeln!(
+            s,
+            "{:>5} {:>7} {:>12} {:>8.2}x {:>10.2}",
+            r.split,
+            format!("{}x{}", r.nh, r.nw),
+            thousands(r.arena_peak_bytes as u64),
+            layer as f64 / r.arena_peak_bytes as f64,
+            r.recompute_overhead_pct
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn best_configs_drop_ties_and_configs_without_a_gain() {
+        let row = |split, n, arena, overhead, pareto| SweepRow {
+            split,
+            nh: n,
+            nw: n,
+            stage_output: None,
+            arena_peak_bytes: arena,
+            recompute_overhead_pct: overhead,
+            pareto,
+        };
+        let rows = [
+            row(0, 1, 100, 0.0, true),
+            row(1, 2, 100, 0.0, true), // no gain over layer-wise
+            row(2, 2, 40, 5.0, true),
+            row(3, 2, 40, 5.0, true), // a tie: the smaller split stays
+            row(3, 3, 60, 1.0, true),
+            row(4, 2, 50, 9.0, false),
+        ];
+        let best: Vec<(u16, u16)> = best_configs(&rows).iter().map(|r| (r.split, r.nh)).collect();
+        assert_eq!(best, [(3, 3), (2, 2)], "largest arena (least overhead) first");
+        assert!(best_configs_table(&rows[..2], 8).contains("none needs less arena than layer-wise"));
+    }
 
     #[test]
     fn thousands_groups_digits() {

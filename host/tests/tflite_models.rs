@@ -285,6 +285,44 @@ fn plan_reports_the_input_placement_and_the_arena_of_an_imported_model() {
 }
 
 #[test]
+fn the_layerwise_plan_lists_the_best_patch_configs_with_their_planned_arenas() {
+    let Some(dir) = common::models_dir() else { return };
+    for name in MODELS {
+        let (m, _) = import(&dir, name);
+        let model = m.as_model();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench"))
+            .args(["plan", "--model"])
+            .arg(dir.join(format!("mlperf-tiny/{name}.tflite")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let layerwise = plan(&model, PatchConfig::LAYERWISE).unwrap();
+        let best: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("best patch configs (")).skip(2).collect();
+        // Every listed config is what `plan` gives it, needs less than layer-wise, and the
+        // list goes from the largest arena (least overhead) down.
+        let mut last = (layerwise.arena_peak_bytes, -1.0);
+        for line in &best {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (nh, nw) = f[1].split_once('x').unwrap();
+            let config = PatchConfig::new(f[0].parse().unwrap(), nh.parse().unwrap(), nw.parse().unwrap());
+            let p = plan(&model, config).unwrap();
+            assert_eq!(f[2].replace(',', "").parse::<usize>().unwrap(), p.arena_peak_bytes, "{name}: {line}");
+            let overhead: f64 = f[4].parse().unwrap();
+            assert!((overhead - p.recompute_overhead_pct).abs() < 0.01, "{name}: {line}");
+            assert!(p.arena_peak_bytes < last.0 && overhead > last.1, "{name}: {line} after {last:?}");
+            last = (p.arena_peak_bytes, overhead);
+        }
+        // DS-CNN's stage outputs are as large as its layer-wise arena: no config helps.
+        let expect_some = name != "kws_ref_model";
+        assert_eq!(!best.is_empty(), expect_some, "{name}:\n{text}");
+        if !expect_some {
+            assert!(text.contains("best patch configs: none needs less arena than layer-wise"), "{text}");
+        }
+    }
+}
+
+#[test]
 fn damaged_real_models_are_refused_or_valid_never_a_panic() {
     use rand::{Rng, SeedableRng};
     let Some(dir) = common::models_dir() else { return };

@@ -43,7 +43,8 @@ impl Command {
 /// `--model`.
 #[derive(clap::Args)]
 pub struct ModelArgs {
-    /// Zoo name (mbv2-w0.35-r144, mbv1-w0.25-r96, resnet8-r32, tiny).
+    /// A `.tflite` file (int8, see the README for the supported ops) or a zoo name
+    /// (mbv2-w0.35-r144, mbv1-w0.25-r96, resnet8-r32, tiny).
     #[arg(long, short)]
     pub model: String,
 }

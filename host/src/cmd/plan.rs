@@ -5,6 +5,9 @@ use anyhow::Context;
 use harness::plan::plan;
 use patchbench::report;
 
+/// Largest square grid the layer-wise plan's "best patch configs" look at.
+const BEST_GRID: u16 = 8;
+
 #[derive(clap::Parser)]
 pub struct Cmd {
     #[command(flatten)]
@@ -37,6 +40,11 @@ impl Cmd {
             println!("{}", serde_json::to_string_pretty(&report::PlanJson::new(&model, &p))?);
         } else {
             print!("{}", report::plan_table(&model, &p));
+            // The layer-wise view also says what patches would buy.
+            if self.config.config().is_layerwise() && !harness::plan::valid_splits(&model).is_empty() {
+                let rows = report::sweep(&model, BEST_GRID, self.config.config())?;
+                print!("{}", report::best_configs_table(&rows, BEST_GRID));
+            }
         }
         Ok(())
     }
