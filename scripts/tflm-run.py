@@ -4,15 +4,18 @@ reference kernels): the oracle of patchbench's differential tests.
 
 usage: tflm-run.py CASE_DIR...
 
-Each CASE_DIR holds model.tflite, input.bin (raw int8, NHWC order) and tensors.txt (TFLite
-tensor indices, one per line). Writes output.bin and, for every listed tensor, tNN.bin (raw
-int8). When TFLM refuses or fails on a model, writes error.txt instead and goes on.
+Each CASE_DIR holds model.tflite and input.bin (raw int8, NHWC order). Writes output.bin and
+every operator's output as opNN.bin (raw int8, TFLite operator order, as `patchbench infer
+--dump` names them); with a tensors.txt (TFLite tensor indices, one per line), writes those
+tensors as tNN.bin instead. When TFLM refuses or fails on a model, writes error.txt instead
+and goes on.
 """
 import pathlib
 import sys
 
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
+from tflite_micro.tensorflow.lite.micro.compression import model_editor
 
 
 def run(case: pathlib.Path) -> None:
@@ -28,9 +31,19 @@ def run(case: pathlib.Path) -> None:
     interpreter.set_input(x, 0)
     interpreter.invoke()
     np.asarray(interpreter.get_output(0), dtype=np.int8).tofile(case / "output.bin")
-    for line in (case / "tensors.txt").read_text().split():
-        t = interpreter.GetTensor(int(line), 0)
-        np.asarray(t["tensor_data"], dtype=np.int8).tofile(case / f"t{int(line)}.bin")
+
+    def write(index: int, name: str) -> None:
+        t = interpreter.GetTensor(index, 0)
+        np.asarray(t["tensor_data"], dtype=np.int8).tofile(case / name)
+
+    listed = case / "tensors.txt"
+    if listed.exists():
+        for line in listed.read_text().split():
+            write(int(line), f"t{int(line)}.bin")
+    else:
+        model = model_editor.read((case / "model.tflite").read_bytes())
+        for i, op in enumerate(model.subgraphs[0].operators):
+            write(op.outputs[0].index, f"op{i:02d}.bin")
 
 
 def main() -> int:

@@ -190,3 +190,57 @@ fn infer_on_random_cnns_writes_tflms_bytes() {
         }
     }
 }
+
+/// `scripts/tflm-check.sh` on a model of one's own: it passes when patchbench matches TFLM,
+/// and names the first op that differs when it does not.
+#[test]
+fn the_check_script_compares_every_op_with_tflm() {
+    let Some(python) = common::tflm_python() else { return };
+    let root = tempfile::tempdir().unwrap();
+    // A random CNN with a patch stage of at least two ops and 2x2 output pixels.
+    let (seed, split) = (2000..)
+        .find_map(|seed| {
+            let m = tflite::import(&synth::random_cnn(seed), "m").unwrap();
+            let model = m.as_model();
+            let big = |s: u16| {
+                let out = model.tensor(model.ops[usize::from(s) - 1].output);
+                s >= 2 && out.h >= 2 && out.w >= 2
+            };
+            valid_splits(&model).into_iter().find(|&s| big(s)).map(|s| (seed, s))
+        })
+        .unwrap();
+    let model = root.path().join("mine.tflite");
+    std::fs::write(&model, synth::random_cnn(seed)).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/tflm-check.sh");
+    let check = |bin: &Path| {
+        Command::new("bash")
+            .arg(&script)
+            .arg(&model)
+            .args(["--seeds", "2", "--split", &split.to_string(), "--patches", "2x2"])
+            .env("PATCHBENCH_BIN", bin)
+            .env("PATCHBENCH_TFLM_PYTHON", &python)
+            .output()
+            .unwrap()
+    };
+    let ok = check(Path::new(env!("CARGO_BIN_EXE_patchbench")));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(stdout.matches("op outputs and the model output equal TFLM's").count(), 2, "{stdout}");
+    // A patchbench whose `infer` writes zeros everywhere: the first op is named.
+    let fake = root.path().join("fake-patchbench");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\nif [ \"$1\" = plan ]; then exec {} \"$@\"; fi\n\
+             while [ $# -gt 0 ]; do case $1 in --output) out=$2;; --dump) dump=$2;; esac; shift; done\n\
+             mkdir -p \"$dump\"; head -c 4096 /dev/zero > \"$out\"; for i in $(seq -w 0 40); do head -c 4096 /dev/zero > \"$dump/op$i.bin\"; done\n",
+            env!("CARGO_BIN_EXE_patchbench")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let wrong = check(&fake);
+    assert_eq!(wrong.status.code(), Some(1), "{}", String::from_utf8_lossy(&wrong.stderr));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("seed 1: op 0 differs from TFLM"), "{stderr}");
+}
