@@ -154,9 +154,10 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
     // patch stage.
     let readers: Vec<&Op> = im.ir.ops.iter().filter(|op| op.input_ids().any(|t| t == im.ir.input)).collect();
     if let [op] = readers[..] {
-        if matches!(op.kind, OpKind::Reshape) && im.ir.output != im.ir.input {
-            let out = im.ir.tensors[usize::from(op.output)];
-            let input = &mut im.ir.tensors[usize::from(im.ir.input)];
+        let out = im.ir.tensors[usize::from(op.output)];
+        let input = &mut im.ir.tensors[usize::from(im.ir.input)];
+        // (A RESHAPE of another size is malformed; validation below refuses it.)
+        if matches!(op.kind, OpKind::Reshape) && im.ir.output != im.ir.input && input.len() == out.len() {
             (input.h, input.w, input.c) = (out.h, out.w, out.c);
         }
     }

@@ -499,3 +499,14 @@ fn a_flat_input_reshaped_first_takes_the_image_shape_and_patches() {
         }
     }
 }
+
+#[test]
+fn a_reshape_of_another_size_is_refused_not_adopted_as_the_input_shape() {
+    let mut s = Synth::new();
+    let x = s.act("flat", &[1, 72], 0.05, 3);
+    let shape = s.bias("shape", &[1, 6, 6, 3]);
+    let image = s.act("image", &[1, 6, 6, 3], 0.05, 3);
+    s.op(ops::RESHAPE, &[x, shape], &[image], None);
+    let e = refusal(&s.bytes(x, image));
+    assert!(e.starts_with("op 0 (RESHAPE): "), "{e}");
+}
