@@ -207,7 +207,9 @@ impl Random {
         (kh, kw, sh, sw, same)
     }
 
-    /// An output scale that keeps a dot product of `terms` int8 products mostly in range.
+    /// An output scale that keeps a dot product of `terms` int8 products mostly in range: a
+    /// product of two uniform int8 values spreads about 73 * 73 = 5300, a sum of `terms` of
+    /// them `sqrt(terms)` times that; aim that at about 40 output steps, give or take 3x.
     fn product_scale(&mut self, input_scale: f32, weight_scale: f32, terms: i32) -> f32 {
         let spread = 5300.0 * (terms as f32).sqrt() / 40.0;
         input_scale * weight_scale * spread * self.rng.gen_range(0.3..3.0)
