@@ -461,21 +461,14 @@ fn patches_skip_pixels_no_later_op_reads() {
     assert!(p.recompute_overhead_pct < 0.0, "{}", p.recompute_overhead_pct);
     assert!(crate::report::plan_table(&model, &p).contains("the patches skip pixels no later op reads"));
     let input: Vec<i8> = (0..72).map(|i| (i * 11 % 256) as u8 as i8).collect();
-    let run = |p: &harness::plan::Plan| {
-        let mut arena = vec![0u8; p.arena_peak_bytes];
-        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
-    };
-    assert_eq!(run(&p), run(&plan(&model, PatchConfig::LAYERWISE).unwrap()));
+    let patched = run_config(&m, PatchConfig::new(2, 1, 2), &input);
+    assert_eq!(patched, run_config(&m, PatchConfig::LAYERWISE, &input));
 }
 
 #[test]
 fn a_flat_input_reshaped_first_takes_the_image_shape_and_patches() {
     // [1, 72] -> RESHAPE [1, 6, 6, 2] -> CONV_2D 3x3 -> [1, 6, 6, 4], as audio models start.
-    let mut s = Synth::new();
-    let x = s.act("flat", &[1, 72], 0.05, 3);
-    let shape = s.bias("shape", &[1, 6, 6, 2]);
-    let image = s.act("image", &[1, 6, 6, 2], 0.05, 3);
-    s.op(ops::RESHAPE, &[x, shape], &[image], None);
+    let (mut s, x, image) = flat_input_reshaped_to(2);
     let w: Vec<i8> = (0..4 * 9 * 2).map(|i| ((i * 23) % 255 - 127) as i8).collect();
     let f = s.weights("f", &[4, 3, 3, 2], &w, &[0.01, 0.02, 0.03, 0.04], 0);
     let y = s.act("out", &[1, 6, 6, 4], 0.1, -1);
@@ -486,27 +479,37 @@ fn a_flat_input_reshaped_first_takes_the_image_shape_and_patches() {
     assert_eq!((input_t.h, input_t.w, input_t.c), (6, 6, 2), "the same 72 bytes, as the image");
     assert_eq!(harness::plan::valid_splits(&model), [1, 2], "the RESHAPE runs in the patch stage");
     let input: Vec<i8> = (0..72).map(|i| (i * 13 % 256) as u8 as i8).collect();
-    let run = |config| {
-        let p = plan(&model, config).unwrap();
-        let mut arena = vec![0u8; p.arena_peak_bytes];
-        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
-    };
-    let layerwise = run(PatchConfig::LAYERWISE);
+    let layerwise = run_config(&m, PatchConfig::LAYERWISE, &input);
     for input_in in [harness::plan::InputPlacement::Flash, harness::plan::InputPlacement::Arena] {
         for (split, nh, nw) in [(1, 2, 3), (2, 3, 3), (2, 6, 6)] {
             let config = PatchConfig { split, nh, nw, input_in };
-            assert_eq!(run(config), layerwise, "{config:?}");
+            assert_eq!(run_config(&m, config, &input), layerwise, "{config:?}");
         }
     }
 }
 
-#[test]
-fn a_reshape_of_another_size_is_refused_not_adopted_as_the_input_shape() {
+/// `[1, 72] -> RESHAPE [1, 6, 6, c]`: the builder, its input and the image.
+fn flat_input_reshaped_to(c: i32) -> (Synth, i32, i32) {
     let mut s = Synth::new();
     let x = s.act("flat", &[1, 72], 0.05, 3);
-    let shape = s.bias("shape", &[1, 6, 6, 3]);
-    let image = s.act("image", &[1, 6, 6, 3], 0.05, 3);
+    let shape = s.bias("shape", &[1, 6, 6, c]);
+    let image = s.act("image", &[1, 6, 6, c], 0.05, 3);
     s.op(ops::RESHAPE, &[x, shape], &[image], None);
+    (s, x, image)
+}
+
+/// The output of `m` under `config` for `input`.
+fn run_config(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> Vec<i8> {
+    let model = m.as_model();
+    let p = plan(&model, config).unwrap_or_else(|e| panic!("{config:?}: {e}"));
+    let mut arena = vec![0u8; p.arena_peak_bytes];
+    exec::run(&model, &p.exec(), &mut arena, input).unwrap().to_vec()
+}
+
+#[test]
+fn a_reshape_of_another_size_is_refused_not_adopted_as_the_input_shape() {
+    // 72 bytes cannot be 6x6x3.
+    let (s, x, image) = flat_input_reshaped_to(3);
     let e = refusal(&s.bytes(x, image));
     assert!(e.starts_with("op 0 (RESHAPE): "), "{e}");
 }
