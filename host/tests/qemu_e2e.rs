@@ -128,8 +128,9 @@ fn random_cnns_with_mean_pad_and_a_leading_reshape_run_on_qemu_with_the_host_out
     let first = |accept: &dyn Fn(&harness::model::ModelBuf) -> Option<PatchConfig>| {
         (0..)
             .find_map(|seed| {
-                let m = patchbench::tflite::import(&patchbench::tflite::synth::random_cnn(seed), "random").unwrap();
-                accept(&m).map(|config| (seed, config))
+                let bytes = patchbench::tflite::synth::random_cnn(seed);
+                let m = patchbench::tflite::import(&bytes, "random").unwrap();
+                accept(&m).map(|config| (seed, bytes, config))
             })
             .unwrap()
     };
@@ -140,9 +141,9 @@ fn random_cnns_with_mean_pad_and_a_leading_reshape_run_on_qemu_with_the_host_out
     let with_flat_input = first(&|m| stage_with(m, "RESHAPE").filter(|_| m.ops[0].kind.name() == "RESHAPE"));
     let dir = tempfile::tempdir().unwrap();
     let mut jobs = Vec::new();
-    for (seed, config) in [with_mean_and_pad, with_flat_input] {
+    for (seed, bytes, config) in [with_mean_and_pad, with_flat_input] {
         let path = dir.path().join(format!("random{seed}.tflite"));
-        std::fs::write(&path, patchbench::tflite::synth::random_cnn(seed)).unwrap();
+        std::fs::write(&path, bytes).unwrap();
         let path = path.to_string_lossy().into_owned();
         jobs.extend([job(&path, "qemu-m4", PatchConfig::LAYERWISE), job(&path, "qemu-m4", config)]);
     }

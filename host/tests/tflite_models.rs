@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{run, Outputs};
+
 use harness::exec::{self, Trace};
 use harness::model::{Model, ModelBuf};
 use harness::plan::{plan, valid_splits, InputPlacement, PatchConfig, Region};
@@ -42,25 +44,6 @@ fn import(dir: &Path, name: &str) -> (ModelBuf, Vec<usize>) {
     let path = dir.join("mlperf-tiny").join(format!("{name}.tflite"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     tflite::import_mapped(&bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// Every op output that exists in full, by op index.
-#[derive(Default)]
-struct Outputs(BTreeMap<usize, Vec<i8>>);
-
-impl Trace for Outputs {
-    fn full(&mut self, op: usize, output: &[i8]) {
-        self.0.insert(op, output.to_vec());
-    }
-}
-
-fn run(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> (Vec<i8>, Outputs) {
-    let model = m.as_model();
-    let p = plan(&model, config).unwrap_or_else(|e| panic!("{} {config:?}: {e}", m.name));
-    let mut arena = vec![0x5au8; p.arena_peak_bytes];
-    let mut outputs = Outputs::default();
-    let out = exec::run_traced(&model, &p.exec(), &mut arena, input, &mut outputs).unwrap().to_vec();
-    (out, outputs)
 }
 
 fn reference_dir(dir: &Path) -> PathBuf {

@@ -5,9 +5,10 @@
 
 mod common;
 
-use harness::exec::{self, Trace};
+use common::run;
+
 use harness::model::ModelBuf;
-use harness::plan::{plan, valid_splits, InputPlacement, PatchConfig};
+use harness::plan::{valid_splits, InputPlacement, PatchConfig};
 use patchbench::tflite::{self, synth};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -68,25 +69,6 @@ fn run_tflm(python: &Path, cases: &[Case]) {
     assert!(out.status.success(), "tflm-run.py failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Every op output that exists in full, by op index.
-#[derive(Default)]
-struct Outputs(BTreeMap<usize, Vec<i8>>);
-
-impl Trace for Outputs {
-    fn full(&mut self, op: usize, output: &[i8]) {
-        self.0.insert(op, output.to_vec());
-    }
-}
-
-fn run(case: &Case, config: PatchConfig) -> (Vec<i8>, Outputs) {
-    let model = case.model.as_model();
-    let p = plan(&model, config).unwrap_or_else(|e| panic!("seed {} {config:?}: {e}", case.seed));
-    let mut arena = vec![0xa5u8; p.arena_peak_bytes];
-    let mut outputs = Outputs::default();
-    let out = exec::run_traced(&model, &p.exec(), &mut arena, &case.input, &mut outputs).unwrap().to_vec();
-    (out, outputs)
-}
-
 #[test]
 fn random_cnns_match_tflm_layerwise_and_patched() {
     let Some(python) = common::tflm_python() else { return };
@@ -97,11 +79,12 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
     for case in &cases {
         let model = case.model.as_model();
         let expected = case.tflm("output.bin");
-        let (out, outputs) = run(case, PatchConfig::LAYERWISE);
+        let tflm_ops: Vec<Vec<i8>> = (0..model.ops.len()).map(|op| case.tflm_op(op)).collect();
+        let (out, outputs) = run(&case.model, PatchConfig::LAYERWISE, &case.input);
         for (op, bytes) in &outputs.0 {
             let kind = model.ops[*op].kind.name();
-            let tflm = case.tflm_op(*op);
-            if let Some(i) = bytes.iter().zip(&tflm).position(|(a, b)| a != b) {
+            let tflm = &tflm_ops[*op];
+            if let Some(i) = bytes.iter().zip(tflm).position(|(a, b)| a != b) {
                 let t = model.tensor(model.ops[*op].output);
                 panic!(
                     "seed {}: op {op} ({kind}, output {}x{}x{}) departs from TFLM at byte {i}: {} != {}",
@@ -115,7 +98,6 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
         assert_eq!(out, expected, "seed {}: output", case.seed);
         // Every valid config of the first models (every split, every grid, both input
         // placements in turn); of the others, every split with a random grid and placement.
-        let tflm_ops: Vec<Vec<i8>> = (0..model.ops.len()).map(|op| case.tflm_op(op)).collect();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case.seed);
         let mut configs = Vec::new();
         for split in valid_splits(&model) {
@@ -131,7 +113,7 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
             }
         }
         for config in configs {
-            let (out, outputs) = run(case, config);
+            let (out, outputs) = run(&case.model, config, &case.input);
             assert_eq!(out, expected, "seed {} {config:?}: output departs from TFLM", case.seed);
             for (op, bytes) in &outputs.0 {
                 assert!(*bytes == tflm_ops[*op], "seed {} {config:?}: op {op} departs from TFLM", case.seed);

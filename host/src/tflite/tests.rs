@@ -153,13 +153,8 @@ fn relu_clamps_are_quantized_zero_and_six() {
 fn imported_model_runs_and_patches_agree() {
     let (s, x, y) = cnn();
     let m = import(&s.bytes(x, y), "cnn").unwrap();
-    let model = m.as_model();
     let input: Vec<i8> = (0..128).map(|i| (i * 7 % 256) as u8 as i8).collect();
-    let run = |config| {
-        let p = plan(&model, config).unwrap();
-        let mut arena = vec![0u8; p.arena_peak_bytes];
-        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
-    };
+    let run = |config| run_config(&m, config, &input);
     let layerwise = run(PatchConfig::LAYERWISE);
     // SOFTMAX output: probabilities in 1/256 steps that sum to about 1.
     let total: i32 = layerwise.iter().map(|&q| i32::from(q) + 128).sum();
@@ -180,11 +175,8 @@ fn a_1x1_conv_with_unit_scales_copies_its_input() {
     let y = s.act("out", &[1, 2, 2, 1], 0.5, 0);
     s.op(ops::CONV_2D, &[x, f, -1], &[y], Some(conv_options(1, 0, 1)));
     let m = import(&s.bytes(x, y), "copy").unwrap();
-    let model = m.as_model();
-    let p = plan(&model, PatchConfig::LAYERWISE).unwrap();
-    let mut arena = vec![0u8; p.arena_peak_bytes];
     let input = [-128i8, -1, 0, 127];
-    assert_eq!(exec::run(&model, &p.exec(), &mut arena, &input).unwrap(), input);
+    assert_eq!(run_config(&m, PatchConfig::LAYERWISE, &input), input);
 }
 
 /// The base CNN with op `op` replaced through `edit`.
@@ -377,12 +369,7 @@ fn pad_then_valid_conv_equals_same_conv_layerwise_and_patched() {
     assert_eq!((p.top, p.bottom, p.left, p.right, p.value), (0, 1, 0, 1, -7));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
     let input: Vec<i8> = (0..128).map(|_| rng.gen()).collect();
-    let run = |m: &ModelBuf, config| {
-        let model = m.as_model();
-        let p = plan(&model, config).unwrap();
-        let mut arena = vec![0u8; p.arena_peak_bytes];
-        exec::run(&model, &p.exec(), &mut arena, &input).unwrap().to_vec()
-    };
+    let run = |m: &ModelBuf, config| run_config(m, config, &input);
     let reference = run(&same, PatchConfig::LAYERWISE);
     assert_eq!(run(&padded, PatchConfig::LAYERWISE), reference);
     for (split, nh, nw) in [(1, 3, 3), (2, 2, 2), (2, 4, 1)] {

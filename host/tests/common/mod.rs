@@ -1,7 +1,34 @@
-//! Shared by the integration tests: where the real models are.
+//! Shared by the integration tests: where the real models and TFLM are, and a traced run.
 
+use harness::exec::{self, Trace};
+use harness::model::ModelBuf;
+use harness::plan::{plan, PatchConfig};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+
+/// Every op output that exists in full, by op index.
+#[allow(dead_code)] // Not every test binary that includes `common` traces runs.
+#[derive(Default)]
+pub struct Outputs(pub BTreeMap<usize, Vec<i8>>);
+
+impl Trace for Outputs {
+    fn full(&mut self, op: usize, output: &[i8]) {
+        self.0.insert(op, output.to_vec());
+    }
+}
+
+/// Runs `m` under `config` on `input` in an arena of junk bytes: its output and every op
+/// output that exists in full.
+#[allow(dead_code)] // Not every test binary that includes `common` traces runs.
+pub fn run(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> (Vec<i8>, Outputs) {
+    let model = m.as_model();
+    let p = plan(&model, config).unwrap_or_else(|e| panic!("{} {config:?}: {e}", m.name));
+    let mut arena = vec![0x5au8; p.arena_peak_bytes];
+    let mut outputs = Outputs::default();
+    let out = exec::run_traced(&model, &p.exec(), &mut arena, input, &mut outputs).unwrap().to_vec();
+    (out, outputs)
+}
 
 /// Directory holding `mlperf-tiny/`: `$PATCHBENCH_MODELS`, else `../shared/models` beside the
 /// checkout. `None` (after saying so on the terminal) when neither exists, unless
