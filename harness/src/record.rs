@@ -12,14 +12,18 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest encoded frame, delimiter included.
 pub const MAX_FRAME: usize = 256;
 
-/// How `cycles` were counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How `cycles` were counted. Named `dwt`, `systick`, `qemu-icount` in the board catalog and
+/// CSV (postcard sends the variant index, so names do not touch the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CycleSource {
     /// DWT CYCCNT: core clock cycles.
     Dwt,
     /// SysTick at the core clock (cores without DWT): cycles.
     Systick,
-    /// QEMU `-icount shift=0`: instructions, derived from SysTick ticks; never cycles.
+    /// QEMU `-icount shift=0`: instructions, derived from SysTick ticks; never cycles. The
+    /// default target's source, and what a CSV row without the column reads as.
+    #[default]
     QemuIcount,
 }
 
@@ -39,6 +43,17 @@ impl CycleSource {
             CycleSource::QemuIcount => "instructions (QEMU)",
             _ => "cycles",
         }
+    }
+
+    /// True when counts are core cycles (not QEMU instructions).
+    pub const fn is_cycles(self) -> bool {
+        !matches!(self, CycleSource::QemuIcount)
+    }
+}
+
+impl core::fmt::Display for CycleSource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -2,7 +2,7 @@
 //! zoo model and random valid patch configurations (and both input placements).
 
 use harness::model::ModelBuf;
-use harness::plan::{plan, plan_with, valid_splits, InputPlacement, PatchConfig, PlanOptions};
+use harness::plan::{plan, plan_with, valid_splits, Grid, InputPlacement, PatchConfig, PlanOptions};
 use harness::{exec, zoo};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -53,7 +53,7 @@ fn check(
     let (reference, _) = infer_with(m, PatchConfig::LAYERWISE, PlanOptions { overlap: false }, &input);
     let (overlapped, _) = infer(m, PatchConfig::LAYERWISE, &input);
     prop_assert_eq!(&overlapped, &reference, "{} layer-wise with outputs over dying inputs", name);
-    let (patched, _) = infer(m, PatchConfig { split, nh, nw, input_in }, &input);
+    let (patched, _) = infer(m, PatchConfig { split, grid: Grid::new(nh, nw), input_in }, &input);
     prop_assert_eq!(patched, reference, "{} split {} {}x{} input in {:?}", name, split, nh, nw, input_in);
     Ok(())
 }

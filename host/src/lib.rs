@@ -7,14 +7,18 @@
 
 pub mod boards;
 pub mod collect;
+pub mod costmodel;
+pub mod figures;
 pub mod firmware;
 pub mod models;
 pub mod qemu;
+pub mod recommend;
 pub mod report;
 pub mod results;
 pub mod rtt;
 pub mod runner;
 pub mod sweep;
 pub mod tflite;
+pub mod units;
 
 pub use models::load_model;

@@ -1,7 +1,7 @@
 //! Human and machine renderings of plans.
 
 use harness::model::Model;
-use harness::plan::{plan, valid_splits, PatchConfig, Plan, PlanError};
+use harness::plan::{candidates, plan, valid_splits, Grid, InputPlacement, PatchConfig, Plan, PlanError};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -29,7 +29,7 @@ pub fn plan_table(model: &Model, p: &Plan) -> String {
     let mode = if p.split == 0 {
         "layer-wise".to_string()
     } else {
-        format!("patch stage = ops 0..{} in a {}x{} grid", p.split, cfg.nh, cfg.nw)
+        format!("patch stage = ops 0..{} in a {} grid", p.split, cfg.grid)
     };
     let _ =
         writeln!(s, "model {}  input {}  ({mode}, input in {})", p.model, shape(p.input_shape), cfg.input_in.as_str());
@@ -102,9 +102,9 @@ pub struct PlanJson<'a> {
     /// Ops in the patch stage (0: layer-wise).
     pub split: u16,
     /// `"NxM"`.
-    pub patches: String,
+    pub patches: Grid,
     /// `flash` or `arena`.
-    pub input_in: &'static str,
+    pub input_in: InputPlacement,
     /// MACs of one layer-wise inference.
     pub macs: u64,
     /// MACs under this config.
@@ -131,8 +131,8 @@ impl<'a> PlanJson<'a> {
             input_shape: [1, h, w, c],
             output_shape: [1, oh, ow, oc],
             split: p.split,
-            patches: format!("{}x{}", p.config.nh, p.config.nw),
-            input_in: p.config.input_in.as_str(),
+            patches: p.config.effective().grid,
+            input_in: p.config.input_in,
             macs: p.macs,
             planned_macs: p.planned_macs,
             recompute_overhead_pct: p.recompute_overhead_pct,
@@ -149,58 +149,71 @@ impl<'a> PlanJson<'a> {
 pub struct SweepRow {
     /// Ops in the patch stage.
     pub split: u16,
-    /// Grid rows.
-    pub nh: u16,
-    /// Grid columns.
-    pub nw: u16,
+    /// The patch grid.
+    pub patches: Grid,
     /// Stage output `[h, w, c]` (empty for layer-wise).
     pub stage_output: Option<[u16; 3]>,
     /// Planned arena bytes.
     pub arena_peak_bytes: usize,
     /// Recompute overhead in %.
     pub recompute_overhead_pct: f64,
-    /// True when no other row has both a smaller arena and a smaller overhead.
+    /// True when no other config has both a smaller-or-equal arena and overhead with one of
+    /// them smaller, and no config before it (layer-wise first) has the same arena and
+    /// overhead: a config that only ties another is not marked.
     pub pareto: bool,
 }
 
-/// Plans layer-wise and every valid split with square grids 2x2..=max_grid (clipped to the
-/// stage output), marking the Pareto front of (arena, overhead).
+/// Plans every candidate config ([`candidates`]: layer-wise and every valid split with
+/// every grid up to `max_grid x max_grid`, square and not), marking the Pareto front of
+/// (arena, overhead).
 pub fn sweep(model: &Model, max_grid: u16, base: PatchConfig) -> Result<Vec<SweepRow>, PlanError> {
-    let mut rows = Vec::new();
-    let layer = plan(model, PatchConfig { split: 0, nh: 1, nw: 1, ..base })?;
-    rows.push(SweepRow {
-        split: 0,
-        nh: 1,
-        nw: 1,
-        stage_output: None,
-        arena_peak_bytes: layer.arena_peak_bytes,
-        recompute_overhead_pct: 0.0,
-        pareto: false,
-    });
-    for split in valid_splits(model) {
-        let out = model.tensor(model.ops[split as usize - 1].output);
-        for n in 2..=max_grid.min(out.h).min(out.w) {
-            let p = plan(model, PatchConfig { split, nh: n, nw: n, ..base })?;
-            rows.push(SweepRow {
-                split,
-                nh: n,
-                nw: n,
-                stage_output: Some([out.h, out.w, out.c]),
+    use rayon::prelude::*;
+    let configs = candidates(model, max_grid, base.input_in);
+    let mut rows = configs
+        .par_iter()
+        .map(|&c| {
+            let p = plan(model, c)?;
+            let stage_output = (c.split > 0).then(|| {
+                let out = model.tensor(model.ops[c.split as usize - 1].output);
+                [out.h, out.w, out.c]
+            });
+            Ok(SweepRow {
+                split: p.split,
+                patches: c.effective().grid,
+                stage_output,
                 arena_peak_bytes: p.arena_peak_bytes,
                 recompute_overhead_pct: p.recompute_overhead_pct,
                 pareto: false,
-            });
-        }
-    }
-    let snapshot = rows.clone();
-    for r in &mut rows {
-        r.pareto = !snapshot.iter().any(|o| {
-            o.arena_peak_bytes <= r.arena_peak_bytes
-                && o.recompute_overhead_pct <= r.recompute_overhead_pct
-                && (o.arena_peak_bytes < r.arena_peak_bytes || o.recompute_overhead_pct < r.recompute_overhead_pct)
-        });
-    }
+            })
+        })
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    mark_pareto(&mut rows, |r| (r.arena_peak_bytes as f64, r.recompute_overhead_pct));
     Ok(rows)
+}
+
+/// Marks `pareto` on the rows whose `(a, b)` (both minimized) no other row beats, keeping
+/// only the first of rows with equal values.
+fn mark_pareto(rows: &mut [SweepRow], value: impl Fn(&SweepRow) -> (f64, f64)) {
+    let values: Vec<(f64, f64)> = rows.iter().map(&value).collect();
+    let front = pareto_front(&values);
+    for (r, on) in rows.iter_mut().zip(front) {
+        r.pareto = on;
+    }
+}
+
+/// For points `(a, b)`, both minimized: true where no other point is at least as good in
+/// both and better in one, and no earlier point is equal (ties keep their first).
+pub fn pareto_front(points: &[(f64, f64)]) -> Vec<bool> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, &(a, b))| {
+            !points
+                .iter()
+                .enumerate()
+                .any(|(j, &(oa, ob))| (oa <= a && ob <= b && (oa < a || ob < b)) || (j < i && oa == a && ob == b))
+        })
+        .collect()
 }
 
 /// The sweep as a table, Pareto-optimal rows starred.
@@ -219,7 +232,7 @@ pub fn sweep_table(model_name: &str, rows: &[SweepRow]) -> String {
             s,
             "{:>5} {:>7} {:>13} {:>12} {:>8.2}x {:>10.2}{}",
             r.split,
-            format!("{}x{}", r.nh, r.nw),
+            r.patches.to_string(),
             stage,
             thousands(r.arena_peak_bytes as u64),
             layer as f64 / r.arena_peak_bytes as f64,
@@ -235,15 +248,7 @@ pub fn sweep_table(model_name: &str, rows: &[SweepRow]) -> String {
 /// much arena as layer-wise.
 pub fn best_configs(rows: &[SweepRow]) -> Vec<&SweepRow> {
     let layer = rows.first().map_or(usize::MAX, |r| r.arena_peak_bytes);
-    let mut best: Vec<&SweepRow> = Vec::new();
-    for r in rows.iter().skip(1).filter(|r| r.pareto && r.arena_peak_bytes < layer) {
-        let same = |b: &&SweepRow| {
-            (b.arena_peak_bytes, b.recompute_overhead_pct) == (r.arena_peak_bytes, r.recompute_overhead_pct)
-        };
-        if !best.iter().any(same) {
-            best.push(r);
-        }
-    }
+    let mut best: Vec<&SweepRow> = rows.iter().skip(1).filter(|r| r.pareto && r.arena_peak_bytes < layer).collect();
     best.sort_by_key(|r| std::cmp::Reverse(r.arena_peak_bytes));
     best
 }
@@ -256,13 +261,13 @@ pub fn best_configs_table(rows: &[SweepRow], max_grid: u16) -> String {
     if best.is_empty() {
         let _ = writeln!(
             s,
-            "best patch configs: none needs less arena than layer-wise (square grids up to {max_grid}x{max_grid})"
+            "best patch configs: none needs less arena than layer-wise (grids up to {max_grid}x{max_grid})"
         );
         return s;
     }
     let _ = writeln!(
         s,
-        "best patch configs (Pareto front of arena and recompute overhead, square grids up to {max_grid}x{max_grid}; `--sweep` lists every config)"
+        "best patch configs (Pareto front of arena and recompute overhead, grids up to {max_grid}x{max_grid}; `--sweep` lists every config)"
     );
     let _ = writeln!(s, "{:>5} {:>7} {:>12} {:>9} {:>10}", "split", "patches", "arena B", "vs layer", "overhead %");
     for r in best {
@@ -270,7 +275,7 @@ pub fn best_configs_table(rows: &[SweepRow], max_grid: u16) -> String {
             s,
             "{:>5} {:>7} {:>12} {:>8.2}x {:>10.2}",
             r.split,
-            format!("{}x{}", r.nh, r.nw),
+            r.patches.to_string(),
             thousands(r.arena_peak_bytes as u64),
             layer as f64 / r.arena_peak_bytes as f64,
             r.recompute_overhead_pct
@@ -284,25 +289,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn best_configs_drop_ties_and_configs_without_a_gain() {
-        let row = |split, n, arena, overhead, pareto| SweepRow {
+    fn ties_are_not_pareto_optimal_and_best_configs_need_a_gain() {
+        let row = |split, n, arena, overhead| SweepRow {
             split,
-            nh: n,
-            nw: n,
+            patches: Grid::new(n, n),
             stage_output: None,
             arena_peak_bytes: arena,
             recompute_overhead_pct: overhead,
-            pareto,
+            pareto: false,
         };
-        let rows = [
-            row(0, 1, 100, 0.0, true),
-            row(1, 2, 100, 0.0, true), // no gain over layer-wise
-            row(2, 2, 40, 5.0, true),
-            row(3, 2, 40, 5.0, true), // a tie: the smaller split stays
-            row(3, 3, 60, 1.0, true),
-            row(4, 2, 50, 9.0, false),
+        let mut rows = [
+            row(0, 1, 100, 0.0),
+            row(1, 2, 100, 0.0), // only ties layer-wise
+            row(2, 2, 40, 5.0),
+            row(3, 2, 40, 5.0), // ties the row before: the smaller split stays
+            row(3, 3, 60, 1.0),
+            row(4, 2, 50, 9.0), // dominated by 3:3x3
         ];
-        let best: Vec<(u16, u16)> = best_configs(&rows).iter().map(|r| (r.split, r.nh)).collect();
+        mark_pareto(&mut rows, |r| (r.arena_peak_bytes as f64, r.recompute_overhead_pct));
+        let marked: Vec<bool> = rows.iter().map(|r| r.pareto).collect();
+        assert_eq!(marked, [true, false, true, false, true, false]);
+        let best: Vec<(u16, u16)> = best_configs(&rows).iter().map(|r| (r.split, r.patches.nh)).collect();
         assert_eq!(best, [(3, 3), (2, 2)], "largest arena (least overhead) first");
         assert!(best_configs_table(&rows[..2], 8).contains("none needs less arena than layer-wise"));
     }

@@ -1,11 +1,63 @@
 //! The `runs.csv` schema and appending to it without ever losing collected rows.
 
+use harness::plan::{Grid, InputPlacement, PatchConfig};
+use harness::record::CycleSource;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// How a run ended; the `status` column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Measured, device output equal to the host engine's.
+    Ok,
+    /// The image does not fit the board's RAM or flash (message: region and bytes needed).
+    DoesNotFit,
+    /// Measured, but the device output CRC differs from the host engine's.
+    WrongOutput,
+    /// No end record within the timeout.
+    Timeout,
+    /// The config cannot run on the model (message: why).
+    Invalid,
+    /// Anything else went wrong (message: what). Also what a row without a status reads as.
+    #[default]
+    Error,
+}
+
+impl Status {
+    /// The CSV text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::DoesNotFit => "does-not-fit",
+            Status::WrongOutput => "wrong-output",
+            Status::Timeout => "timeout",
+            Status::Invalid => "invalid",
+            Status::Error => "error",
+        }
+    }
+
+    /// A verdict the sweep accepts: measured, or a definite "does not fit" (both say
+    /// something true about the config); everything else is a failure to report.
+    pub const fn is_result(self) -> bool {
+        matches!(self, Status::Ok | Status::DoesNotFit)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One row of `runs.csv`: one (model, patch config, board) image, measured `repeats` times.
 /// On QEMU the `cycles_*` columns hold instructions and `cycle_source` is `qemu-icount`.
+///
+/// Readers match columns by name, so files written before a column existed still read:
+/// a missing column takes the default of its type (empty text, 0, false, no value), a
+/// missing `input_in` is `flash`, `cycle_source` `qemu-icount`, `status` `error`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Row {
     /// Unique id of this row.
     pub run_id: String,
@@ -17,20 +69,20 @@ pub struct Row {
     pub board: String,
     /// Core.
     pub cpu: String,
-    /// `dwt`, `systick` or `qemu-icount` (instructions, not cycles).
-    pub cycle_source: String,
+    /// `dwt`, `systick` (cycles) or `qemu-icount` (instructions, not cycles).
+    pub cycle_source: CycleSource,
     /// Core clock in Hz.
     pub clock_hz: u32,
     /// Model name.
     pub model: String,
     /// Model hash (hex).
     pub model_hash: String,
-    /// Ops in the patch stage (0: layer-wise).
+    /// Ops in the patch stage of the config that ran (0: layer-wise).
     pub split: u16,
-    /// Patch grid `NxM`.
-    pub patches: String,
-    /// `flash` or `arena`.
-    pub input_in: String,
+    /// Patch grid of the config that ran (`1x1` when layer-wise).
+    pub patches: Grid,
+    /// Where the input lives.
+    pub input_in: InputPlacement,
     /// Measured runs.
     pub repeats: u16,
     /// MACs of one layer-wise inference.
@@ -61,14 +113,30 @@ pub struct Row {
     pub output_crc: String,
     /// Device output CRC equals the host engine's for every run.
     pub output_ok: bool,
-    /// `ok`, `does-not-fit`, `wrong-output`, `timeout` or `error`.
-    pub status: String,
+    /// How the run ended.
+    pub status: Status,
     /// Detail for a status other than `ok`.
     pub message: String,
     /// Seconds spent building the image (0 when cached).
     pub build_seconds: f64,
     /// Seconds the deployment took.
     pub run_seconds: f64,
+    /// Hash of everything that goes into the image (generated sources, board target,
+    /// firmware and engine sources): a sweep skips a job whose key has an `ok` row. Empty in
+    /// files written before the column existed (such rows are never skipped).
+    pub image_key: String,
+}
+
+impl Row {
+    /// The config that ran.
+    pub fn config(&self) -> PatchConfig {
+        PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in }
+    }
+
+    /// What readers keep one row of: the latest per (board, model, config, input placement).
+    pub fn key(&self) -> (String, String, u16, Grid, InputPlacement) {
+        (self.board.clone(), self.model.clone(), self.split, self.patches, self.input_in)
+    }
 }
 
 /// Appends rows to `path`, writing the header when the file is new, and flushing after each
@@ -78,7 +146,10 @@ pub struct CsvSink {
 }
 
 impl CsvSink {
-    /// Opens (creating directories) for appending.
+    /// Opens (creating directories) for appending. A file written before newer columns
+    /// existed is first rewritten with today's header (its rows keep their values; the new
+    /// columns take their defaults), by renaming a complete copy over it; a file with
+    /// columns patchbench does not know is refused and left untouched.
     pub fn open(path: &Path) -> anyhow::Result<CsvSink> {
         use anyhow::Context;
         if let Some(dir) = path.parent() {
@@ -86,15 +157,17 @@ impl CsvSink {
         }
         let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
         if !fresh {
-            // Refuse to mix schemas: the header must be ours.
             let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
             let have: Vec<String> = r.headers()?.iter().map(String::from).collect();
             let want = header();
             if have != want {
-                anyhow::bail!(
-                    "{} has a different column set (an older patchbench?); move it away or choose another --out",
-                    path.display()
-                );
+                if let Some(col) = have.iter().find(|c| !want.contains(c)) {
+                    anyhow::bail!(
+                        "{} has a column `{col}` this patchbench does not write (a newer patchbench, or not a runs.csv); move it away or choose another --out",
+                        path.display()
+                    );
+                }
+                upgrade(path)?;
             }
         }
         let file = std::fs::OpenOptions::new()
@@ -114,6 +187,20 @@ impl CsvSink {
     }
 }
 
+/// Rewrites an older `runs.csv` with today's columns.
+fn upgrade(path: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let rows = read(path)?;
+    let tmp = path.with_extension("csv.upgrade.tmp");
+    let mut w = csv::Writer::from_path(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    for r in &rows {
+        w.serialize(r)?;
+    }
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
 /// The column names, in order.
 pub fn header() -> Vec<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -123,11 +210,112 @@ pub fn header() -> Vec<String> {
     text.lines().next().unwrap_or_default().split(',').map(String::from).collect()
 }
 
-/// Reads every row of a `runs.csv`.
+/// Reads every row of a `runs.csv`, matching columns by name (see [`Row`] for the defaults
+/// of columns an older file lacks).
 pub fn read(path: &Path) -> anyhow::Result<Vec<Row>> {
     use anyhow::Context;
     let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    r.deserialize().map(|row| row.with_context(|| format!("parsing {}", path.display()))).collect()
+    r.deserialize()
+        .enumerate()
+        .map(|(i, row)| row.with_context(|| format!("{}: line {} is not a runs.csv row", path.display(), i + 2)))
+        .collect()
+}
+
+/// The latest row of every (board, model, config, input placement), in first-seen order:
+/// later lines win, and across files the later timestamp.
+pub fn latest(rows: impl IntoIterator<Item = Row>) -> Vec<Row> {
+    let mut order: Vec<(String, String, u16, Grid, InputPlacement)> = Vec::new();
+    let mut by_key: std::collections::HashMap<_, Row> = std::collections::HashMap::new();
+    for row in rows {
+        let key = row.key();
+        match by_key.get(&key) {
+            Some(old) if old.timestamp > row.timestamp => {}
+            Some(_) => {
+                by_key.insert(key, row);
+            }
+            None => {
+                order.push(key.clone());
+                by_key.insert(key, row);
+            }
+        }
+    }
+    order.into_iter().filter_map(|k| by_key.remove(&k)).collect()
+}
+
+/// The rows of one or more results folders, with the models their specs name.
+pub struct ResultSet {
+    /// The folders read (each holds a `runs.csv`).
+    pub folders: Vec<std::path::PathBuf>,
+    /// The latest row of every (board, model, config, input placement), over all folders.
+    pub rows: Vec<Row>,
+    /// Models by hash (hex, as in the `model_hash` column): those of the folders' `spec.toml`
+    /// that could be loaded, and zoo models named by rows.
+    pub models: std::collections::HashMap<String, std::sync::Arc<harness::model::ModelBuf>>,
+    /// What could not be used, for the user (a model a spec names that does not load).
+    pub warnings: Vec<String>,
+}
+
+impl ResultSet {
+    /// Reads results folders: each path is a folder with a `runs.csv`, or a folder of such
+    /// folders (such as `results/`).
+    pub fn load(paths: &[std::path::PathBuf]) -> anyhow::Result<ResultSet> {
+        let mut folders = Vec::new();
+        for p in paths {
+            if p.join("runs.csv").is_file() {
+                folders.push(p.clone());
+                continue;
+            }
+            let entries = std::fs::read_dir(p).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e}; give a results folder (one with a runs.csv, written by `patchbench sweep`) or a folder of them such as results/",
+                    p.display()
+                )
+            })?;
+            let mut inner: Vec<_> =
+                entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|d| d.join("runs.csv").is_file()).collect();
+            if inner.is_empty() {
+                anyhow::bail!(
+                    "{} holds no runs.csv, nor folders that do: give a results folder written by `patchbench sweep` (or run one first)",
+                    p.display()
+                );
+            }
+            inner.sort();
+            folders.extend(inner);
+        }
+        let mut all = Vec::new();
+        let mut models = std::collections::HashMap::new();
+        let mut warnings = Vec::new();
+        for f in &folders {
+            all.extend(read(&f.join("runs.csv"))?);
+            let spec_path = f.join("spec.toml");
+            if !spec_path.is_file() {
+                continue;
+            }
+            let spec = crate::sweep::Spec::load(&spec_path)?;
+            for entry in &spec.models {
+                match crate::load_model(&spec.model_source(entry)) {
+                    Ok(m) => {
+                        models.insert(format!("{:016x}", m.as_model().hash()), std::sync::Arc::new(m));
+                    }
+                    Err(e) => warnings.push(format!(
+                        "{}: model `{entry}` does not load ({e}); figures and fits that need its plan leave its rows out",
+                        spec_path.display()
+                    )),
+                }
+            }
+        }
+        let rows = latest(all);
+        for r in &rows {
+            if !models.contains_key(&r.model_hash) {
+                if let Some(m) = harness::zoo::build(&r.model) {
+                    if format!("{:016x}", m.as_model().hash()) == r.model_hash {
+                        models.insert(r.model_hash.clone(), std::sync::Arc::new(m));
+                    }
+                }
+            }
+        }
+        Ok(ResultSet { folders, rows, models, warnings })
+    }
 }
 
 #[cfg(test)]
@@ -138,9 +326,9 @@ mod tests {
     fn appends_keep_one_header_and_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/runs.csv");
-        let row = Row { run_id: "a".into(), status: "ok".into(), cycles_min: Some(5), ..Row::default() };
+        let row = Row { run_id: "a".into(), status: Status::Ok, cycles_min: Some(5), ..Row::default() };
         CsvSink::open(&path).unwrap().append(&row).unwrap();
-        let row2 = Row { run_id: "b".into(), status: "does-not-fit".into(), ..Row::default() };
+        let row2 = Row { run_id: "b".into(), status: Status::DoesNotFit, ..Row::default() };
         CsvSink::open(&path).unwrap().append(&row2).unwrap();
         assert_eq!(read(&path).unwrap(), vec![row, row2]);
         let text = std::fs::read_to_string(&path).unwrap();

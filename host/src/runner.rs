@@ -5,7 +5,7 @@ use crate::boards::Board;
 use crate::collect::Collector;
 use crate::firmware::{self, Build};
 use crate::qemu::Qemu;
-use crate::results::Row;
+use crate::results::{Row, Status};
 use crate::rtt::Rtt;
 use harness::model::ModelBuf;
 use harness::plan::{plan, PatchConfig, Plan};
@@ -56,26 +56,28 @@ fn git_rev_in(dir: &std::path::Path) -> String {
 fn base_row(job: &Job, p: Option<&Plan>) -> Row {
     let now = chrono::Utc::now();
     let m = job.model.as_model();
+    // The row records the config that runs: `split 4, 1x1` is layer-wise.
+    let config = job.config.effective();
     Row {
         run_id: format!(
-            "{}-{}-{}-s{}-{}x{}",
+            "{}-{}-{}-s{}-{}-{}",
             now.format("%Y%m%dT%H%M%S%.3f"),
             job.board.name,
             job.model.name,
-            job.config.split,
-            job.config.nh,
-            job.config.nw
+            config.split,
+            config.grid,
+            config.input_in
         ),
-        timestamp: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        timestamp: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         board: job.board.name.clone(),
         cpu: job.board.cpu.clone(),
-        cycle_source: job.board.cycle_source().as_str().into(),
+        cycle_source: job.board.cycle_source,
         clock_hz: job.board.clock_hz,
         model: job.model.name.clone(),
         model_hash: format!("{:016x}", m.hash()),
-        split: job.config.split,
-        patches: format!("{}x{}", job.config.nh, job.config.nw),
-        input_in: job.config.input_in.as_str().into(),
+        split: config.split,
+        patches: config.grid,
+        input_in: config.input_in,
         repeats: job.repeats,
         macs: m.macs(),
         planned_macs: p.map_or(0, |p| p.planned_macs),
@@ -94,37 +96,59 @@ pub fn host_output_crc(model: &ModelBuf, p: &Plan) -> anyhow::Result<u32> {
     Ok(CRC32.checksum(bytemuck::cast_slice(out)))
 }
 
+/// A job whose plan and image sources are made, so its image key is known before anything
+/// is built (a sweep skips keys it has measured).
+pub struct Prepared {
+    plan: Plan,
+    sources: firmware::Sources,
+    /// See [`Row::image_key`].
+    pub key: String,
+}
+
+/// Plans `job` and generates its image sources.
+pub fn prepare(job: &Job) -> anyhow::Result<Prepared> {
+    let m = job.model.as_model();
+    let plan = plan(&m, job.config)?;
+    let sources = firmware::sources(&m, &plan, &job.board, job.repeats);
+    let key = sources.key(&job.board)?;
+    Ok(Prepared { plan, sources, key })
+}
+
 /// Runs a job on `worker` (which selects the build tree) and returns its row; failures are
 /// rows too.
 pub fn execute(job: &Job, worker: usize, git_rev: &str) -> Row {
-    let m = job.model.as_model();
-    let p = match plan(&m, job.config) {
-        Ok(p) => p,
+    match prepare(job) {
+        Ok(prepared) => execute_prepared(job, &prepared, worker, git_rev),
         Err(e) => {
             let mut row = base_row(job, None);
-            row.status = "invalid".into();
-            row.message = e.to_string();
+            row.status = if e.is::<harness::plan::PlanError>() { Status::Invalid } else { Status::Error };
+            row.message = format!("{e:#}");
             row.git_rev = git_rev.into();
-            return row;
+            row
         }
-    };
-    let mut row = base_row(job, Some(&p));
+    }
+}
+
+/// [`execute`] with the plan and sources already made.
+pub fn execute_prepared(job: &Job, prepared: &Prepared, worker: usize, git_rev: &str) -> Row {
+    let mut row = base_row(job, Some(&prepared.plan));
     row.git_rev = git_rev.into();
-    if let Err(e) = measure(job, &p, worker, &mut row) {
-        if row.status.is_empty() {
-            row.status = "error".into();
-        }
+    row.image_key = prepared.key.clone();
+    if let Err(e) = measure(job, prepared, worker, &mut row) {
         row.message = format!("{e:#}").replace('\n', " | ");
     }
     row
 }
 
-fn measure(job: &Job, p: &Plan, worker: usize, row: &mut Row) -> anyhow::Result<()> {
+fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyhow::Result<()> {
+    // Until a verdict is reached, a failure is an error.
+    row.status = Status::Error;
     let m = job.model.as_model();
-    let image = match firmware::build(&m, p, &job.board, job.repeats, worker)? {
+    let p = &prepared.plan;
+    let image = match firmware::build_sources(&prepared.sources, &prepared.key, &m.name, p, &job.board, worker)? {
         Build::Image(image) => image,
         Build::DoesNotFit { region, needed } => {
-            row.status = "does-not-fit".into();
+            row.status = Status::DoesNotFit;
             let have = if region == "FLASH" { job.board.flash.length } else { job.board.ram.length };
             row.message = format!("{region} needs {needed} B, the board has {have} B");
             return Ok(());
@@ -170,10 +194,10 @@ fn measure(job: &Job, p: &Plan, worker: usize, row: &mut Row) -> anyhow::Result<
         _ => None,
     };
     if !row.output_ok {
-        row.status = "wrong-output".into();
+        row.status = Status::WrongOutput;
         row.message = format!("device output CRC {:08x} differs from the host engine's {expected_crc:08x}", crcs[0]);
     } else {
-        row.status = "ok".into();
+        row.status = Status::Ok;
     }
     Ok(())
 }
@@ -205,7 +229,7 @@ pub fn deploy_qemu(
             return Ok(collector.measurement);
         }
         if Instant::now() > deadline {
-            row.status = "timeout".into();
+            row.status = Status::Timeout;
             let log = String::from_utf8_lossy(&log);
             anyhow::bail!("no end record within {} s; device log: {}", timeout.as_secs(), log.trim());
         }

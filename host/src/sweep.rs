@@ -11,31 +11,32 @@
 //! configs = [{ split = 13, patches = "4x4" }]   # explicit configs, and/or
 //! splits = [10, 13]                # every split in `splits` x every grid in `patches`
 //! patches = ["2x2", "3x3"]
+//! budgets = ["64KiB", "128KiB"]     # RAM budgets of the folder's figures and summary
 //! ```
 
 use crate::boards::{self, Board};
-use crate::results::{CsvSink, Row};
+use crate::results::{CsvSink, Row, Status};
 use crate::runner::{self, Job};
 use anyhow::{bail, Context};
-use harness::plan::{InputPlacement, PatchConfig};
-use serde::Deserialize;
-use std::collections::VecDeque;
+use harness::plan::{Grid, InputPlacement, PatchConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// One explicit config of a spec.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigSpec {
     /// Ops in the patch stage.
     pub split: u16,
     /// Grid `NxM`.
-    pub patches: String,
+    pub patches: Grid,
 }
 
 /// A sweep spec file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Name: the default output directory is `results/<name>`.
@@ -47,9 +48,9 @@ pub struct Spec {
     /// Measured runs per image.
     #[serde(default = "default_repeats")]
     pub repeats: u16,
-    /// `flash` or `arena`.
+    /// Where the input lives.
     #[serde(default)]
-    pub input_in: Option<String>,
+    pub input_in: InputPlacement,
     /// Seconds per deployment.
     #[serde(default = "default_timeout")]
     pub timeout_s: u64,
@@ -64,7 +65,10 @@ pub struct Spec {
     pub splits: Vec<u16>,
     /// Grids crossed with `splits`.
     #[serde(default)]
-    pub patches: Vec<String>,
+    pub patches: Vec<Grid>,
+    /// RAM budgets drawn in the folder's figures and tabled in its summary (`"64KiB"`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<crate::units::Bytes>,
     /// Directory of the spec file: relative model paths are resolved against it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -78,32 +82,6 @@ fn default_timeout() -> u64 {
 }
 fn default_true() -> bool {
     true
-}
-
-/// Parses `NxM` or `N`.
-pub fn parse_grid(s: &str) -> anyhow::Result<(u16, u16)> {
-    let parse =
-        |v: &str| v.trim().parse::<u16>().with_context(|| format!("`{v}` in patch grid `{s}` is not a whole number"));
-    let (nh, nw) = match s.split_once(['x', 'X']) {
-        Some((a, b)) => (parse(a)?, parse(b)?),
-        None => {
-            let n = parse(s)?;
-            (n, n)
-        }
-    };
-    if nh == 0 || nw == 0 {
-        bail!("patch grid `{s}` needs at least one row and one column, e.g. 4x4");
-    }
-    Ok((nh, nw))
-}
-
-/// Parses `flash` / `arena`.
-pub fn parse_placement(s: &str) -> anyhow::Result<InputPlacement> {
-    match s {
-        "flash" => Ok(InputPlacement::Flash),
-        "arena" => Ok(InputPlacement::Arena),
-        other => bail!("input_in must be `flash` or `arena`, not `{other}`"),
-    }
 }
 
 impl Spec {
@@ -124,42 +102,65 @@ impl Spec {
         Ok(spec)
     }
 
-    /// The patch configs of the spec, in order, without duplicates.
-    pub fn configs(&self) -> anyhow::Result<Vec<PatchConfig>> {
-        let input_in = self.input_in.as_deref().map(parse_placement).transpose()?.unwrap_or_default();
+    /// The patch configs of the spec, in order, without duplicates (a 1x1 grid is
+    /// layer-wise at any split).
+    pub fn configs(&self) -> Vec<PatchConfig> {
+        let input_in = self.input_in;
         let mut out = Vec::new();
         if self.layerwise {
             out.push(PatchConfig { input_in, ..PatchConfig::LAYERWISE });
         }
         for c in &self.configs {
-            let (nh, nw) = parse_grid(&c.patches)?;
-            out.push(PatchConfig { split: c.split, nh, nw, input_in });
+            out.push(PatchConfig { split: c.split, grid: c.patches, input_in });
         }
         for &split in &self.splits {
-            for g in &self.patches {
-                let (nh, nw) = parse_grid(g)?;
-                out.push(PatchConfig { split, nh, nw, input_in });
+            for &grid in &self.patches {
+                out.push(PatchConfig { split, grid, input_in });
             }
         }
         let mut seen = std::collections::HashSet::new();
-        out.retain(|c| seen.insert(*c));
-        Ok(out)
+        out.retain(|c| seen.insert(c.effective()));
+        out
     }
 
     /// What `load_model` gets for a `models` entry: a zoo name as it is, a relative path
     /// joined to the spec's directory.
     pub fn model_source(&self, entry: &str) -> String {
-        if harness::zoo::MODELS.iter().any(|(n, _)| *n == entry) || Path::new(entry).is_absolute() {
+        if is_zoo_name(entry) || Path::new(entry).is_absolute() {
             entry.to_string()
         } else {
             self.dir.join(entry).to_string_lossy().into_owned()
         }
     }
 
+    /// Writes this spec as `spec.toml` into the results folder `out`, model paths relative to
+    /// `out`, so that `patchbench sweep OUT/spec.toml` runs it again and readers of the folder
+    /// find its models.
+    pub fn write_to(&self, out: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let abs_out = out.canonicalize().with_context(|| format!("resolving {}", out.display()))?;
+        let mut copy = self.clone();
+        for m in &mut copy.models {
+            if !is_zoo_name(m) {
+                let path = PathBuf::from(self.model_source(m));
+                let abs = path.canonicalize().unwrap_or(path);
+                *m = pathdiff::diff_paths(&abs, &abs_out).unwrap_or(abs).to_string_lossy().into_owned();
+            }
+        }
+        let text = format!(
+            "# The spec that produced runs.csv in this folder (models relative to it).\n\
+             # `patchbench sweep {}` measures what is missing; `--rerun` measures all again.\n{}",
+            out.join("spec.toml").display(),
+            toml::to_string(&copy).context("writing the spec as TOML")?
+        );
+        let path = out.join("spec.toml");
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
     /// Every job: models x boards x configs.
     pub fn jobs(&self) -> anyhow::Result<Vec<Job>> {
         let boards: Vec<Board> = self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>()?;
-        let configs = self.configs()?;
+        let configs = self.configs();
         let mut jobs = Vec::new();
         for name in &self.models {
             let model = Arc::new(crate::load_model(&self.model_source(name))?);
@@ -179,26 +180,56 @@ impl Spec {
     }
 }
 
+/// What [`run_jobs`] did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The new rows, in job order.
+    pub rows: Vec<Row>,
+    /// Jobs skipped because `runs.csv` already has an `ok` row with their image key.
+    pub skipped: usize,
+}
+
+fn is_zoo_name(entry: &str) -> bool {
+    harness::zoo::MODELS.iter().any(|(n, _)| *n == entry)
+}
+
 /// Runs `jobs` on `workers` threads, appending each row to `csv` as soon as it is known.
-/// `progress` is called after every row.
+/// Unless `rerun`, a job whose image key already has an `ok` row in `csv` is skipped: the
+/// same image would measure the same. `progress` is called after every row.
 pub fn run_jobs(
     jobs: Vec<Job>,
     workers: usize,
     csv: &Path,
+    rerun: bool,
     mut progress: impl FnMut(&Row),
-) -> anyhow::Result<Vec<Row>> {
+) -> anyhow::Result<Outcome> {
+    let measured: HashSet<String> = if rerun || !csv.exists() {
+        HashSet::new()
+    } else {
+        crate::results::read(csv)?
+            .into_iter()
+            .filter(|r| r.status == Status::Ok && !r.image_key.is_empty())
+            .map(|r| r.image_key)
+            .collect()
+    };
     let mut sink = CsvSink::open(csv)?;
     let git_rev = runner::git_rev();
     let queue = Mutex::new(jobs.into_iter().enumerate().collect::<VecDeque<_>>());
-    let (tx, rx) = mpsc::channel::<(usize, Row)>();
+    let (tx, rx) = mpsc::channel::<(usize, Option<Row>)>();
     let mut rows = Vec::new();
+    let mut skipped = 0;
     std::thread::scope(|s| -> anyhow::Result<()> {
         for worker in 0..workers.max(1) {
             let tx = tx.clone();
-            let (queue, git_rev) = (&queue, &git_rev);
+            let (queue, git_rev, measured) = (&queue, &git_rev, &measured);
             s.spawn(move || loop {
                 let Some((i, job)) = queue.lock().unwrap().pop_front() else { break };
-                let row = runner::execute(&job, worker, git_rev);
+                let row = match runner::prepare(&job) {
+                    Ok(p) if measured.contains(&p.key) => None,
+                    Ok(p) => Some(runner::execute_prepared(&job, &p, worker, git_rev)),
+                    // The same failure, as a row.
+                    Err(_) => Some(runner::execute(&job, worker, git_rev)),
+                };
                 if tx.send((i, row)).is_err() {
                     break;
                 }
@@ -206,14 +237,19 @@ pub fn run_jobs(
         }
         drop(tx);
         for (i, row) in rx {
-            sink.append(&row)?;
-            progress(&row);
-            rows.push((i, row));
+            match row {
+                Some(row) => {
+                    sink.append(&row)?;
+                    progress(&row);
+                    rows.push((i, row));
+                }
+                None => skipped += 1,
+            }
         }
         Ok(())
     })?;
     rows.sort_by_key(|(i, _)| *i);
-    Ok(rows.into_iter().map(|(_, r)| r).collect())
+    Ok(Outcome { rows: rows.into_iter().map(|(_, r)| r).collect(), skipped })
 }
 
 /// Cores to use.
@@ -221,8 +257,12 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// The default output directory of a spec.
-pub fn default_out(spec: &Spec) -> PathBuf {
+/// The default output directory of a spec: the folder of a results folder's own
+/// `spec.toml` (rerunning it fills that folder), else `results/<name>`.
+pub fn default_out(spec: &Spec, spec_path: &Path) -> PathBuf {
+    if spec_path.file_name().is_some_and(|n| n == "spec.toml") && spec.dir.join("runs.csv").is_file() {
+        return spec.dir.clone();
+    }
     crate::firmware::workspace_root().join("results").join(&spec.name)
 }
 
@@ -230,7 +270,7 @@ pub fn default_out(spec: &Spec) -> PathBuf {
 pub fn summary_table(rows: &[Row]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let unit = |r: &Row| if r.cycle_source == "qemu-icount" { "instr (QEMU)" } else { "cycles" };
+    let unit = |r: &Row| if r.cycle_source.is_cycles() { "cycles" } else { "instr (QEMU)" };
     let mw = rows.iter().map(|r| r.model.len()).max().unwrap_or(0).max(17);
     let _ = writeln!(
         s,
@@ -249,14 +289,14 @@ pub fn summary_table(rows: &[Row]) -> String {
     );
     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     for r in rows {
-        let status = if r.status == "ok" { "ok".to_string() } else { format!("{}: {}", r.status, r.message) };
+        let status = if r.status == Status::Ok { "ok".to_string() } else { format!("{}: {}", r.status, r.message) };
         let _ = writeln!(
             s,
             "{:<14} {:<mw$} {:>5} {:>7} {:>10.2} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  {}",
             r.board,
             r.model,
             r.split,
-            r.patches,
+            r.patches.to_string(),
             r.recompute_overhead_pct,
             opt(r.cycles_median),
             unit(r),
@@ -287,7 +327,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let c = spec.configs().unwrap();
+        let c = spec.configs();
         assert_eq!(c.len(), 5, "layer-wise + 4:2x2 + 4:3x3 + 5:2x2 + 5:3x3 with 4:2x2 once: {c:?}");
         assert_eq!(spec.jobs().unwrap().len(), 10);
     }
@@ -296,8 +336,10 @@ mod tests {
     fn bad_specs_say_what_is_wrong() {
         let bad: Result<Spec, _> = toml::from_str("name = \"t\"\nmodels = []\nboards = []\nbogus = 1\n");
         assert!(bad.unwrap_err().to_string().contains("bogus"));
-        assert!(parse_grid("3xq").unwrap_err().to_string().contains("not a whole number"));
-        assert!(parse_placement("ram").unwrap_err().to_string().contains("`flash` or `arena`"));
+        let grid: Result<Spec, _> = toml::from_str("name = \"t\"\nmodels = []\nboards = []\npatches = [\"3xq\"]\n");
+        assert!(grid.unwrap_err().to_string().contains("`3xq`: a patch grid is `NxM`"));
+        let placement: Result<Spec, _> = toml::from_str("name = \"t\"\nmodels = []\nboards = []\ninput_in = \"ram\"\n");
+        assert!(placement.unwrap_err().to_string().contains("`flash`, `arena`"));
         let spec: Spec = toml::from_str("name = \"t\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m9\"]\n").unwrap();
         assert!(spec.jobs().unwrap_err().to_string().contains("unknown board"));
     }

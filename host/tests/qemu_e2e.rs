@@ -4,8 +4,9 @@
 mod common;
 
 use harness::plan::{InputPlacement, PatchConfig};
+use harness::record::CycleSource;
 use patchbench::boards;
-use patchbench::results::{self, Row};
+use patchbench::results::{self, Row, Status};
 use patchbench::runner::{self, Job};
 use patchbench::sweep::run_jobs;
 use std::sync::Arc;
@@ -27,9 +28,9 @@ fn job(model: &str, board: &str, config: PatchConfig) -> Job {
 }
 
 fn assert_measured(r: &Row) {
-    assert_eq!(r.status, "ok", "{}: {}", r.run_id, r.message);
+    assert_eq!(r.status, Status::Ok, "{}: {}", r.run_id, r.message);
     assert!(r.output_ok, "device output CRC must equal the host engine's");
-    assert_eq!(r.cycle_source, "qemu-icount");
+    assert_eq!(r.cycle_source, CycleSource::QemuIcount);
     let (min, med, max) = (r.cycles_min.unwrap(), r.cycles_median.unwrap(), r.cycles_max.unwrap());
     assert!(min > 0 && min <= med && med <= max);
     // QEMU is deterministic: every measured run of an image counts the same, to SysTick's
@@ -54,12 +55,12 @@ fn tiny_layerwise_and_patched_on_qemu_match_the_host_and_repeat_exactly() {
         job("tiny", "qemu-m4", arena_input),
         job("tiny", "qemu-m33", PatchConfig::new(7, 4, 4)),
     ];
-    let rows = run_jobs(jobs.clone(), 2, &csv, |_| {}).unwrap();
+    let rows = run_jobs(jobs.clone(), 2, &csv, true, |_| {}).unwrap().rows;
     assert_eq!(rows.len(), 3);
     for r in &rows {
         assert_measured(r);
     }
-    assert_eq!(rows[1].input_in, "arena");
+    assert_eq!(rows[1].input_in, InputPlacement::Arena);
     assert!(rows[1].planned_macs > rows[0].planned_macs, "halos are recomputed");
     // Every row reached the CSV (in completion order).
     let mut written = results::read(&csv).unwrap();
@@ -83,7 +84,7 @@ fn a_config_over_the_ram_budget_is_recorded_as_does_not_fit() {
     let arena = harness::plan::plan(&j.model.as_model(), j.config).unwrap().arena_peak_bytes as u64;
     assert!(arena > 128 * 1024);
     let r = runner::execute(&j, 2, "test");
-    assert_eq!(r.status, "does-not-fit", "{}", r.message);
+    assert_eq!(r.status, Status::DoesNotFit, "{}", r.message);
     let needed: u64 = r.message.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(needed > arena && needed < arena + 64 * 1024, "{}", r.message);
     assert!(r.cycles_median.is_none());
@@ -102,12 +103,12 @@ fn imported_tflite_models_run_on_qemu_with_the_host_output() {
         job(&resnet, "qemu-m4", PatchConfig::new(8, 2, 2)),
     ];
     let tmp = tempfile::tempdir().unwrap();
-    let rows = run_jobs(jobs, 2, &tmp.path().join("runs.csv"), |_| {}).unwrap();
+    let rows = run_jobs(jobs, 2, &tmp.path().join("runs.csv"), true, |_| {}).unwrap().rows;
     for r in &rows {
         assert_measured(r);
     }
     assert_eq!((rows[0].model.as_str(), rows[2].model.as_str()), ("kws_ref_model", "pretrainedResnet_quant"));
-    assert_eq!(rows[1].input_in, "arena");
+    assert_eq!(rows[1].input_in, InputPlacement::Arena);
     // The patch stage of ResNet-8 takes its arena below layer-wise's 49,152 B.
     assert!(rows[2].arena_planned_bytes < 49_152, "{}", rows[2].arena_planned_bytes);
 }
@@ -147,7 +148,7 @@ fn random_cnns_with_mean_pad_and_a_leading_reshape_run_on_qemu_with_the_host_out
         let path = path.to_string_lossy().into_owned();
         jobs.extend([job(&path, "qemu-m4", PatchConfig::LAYERWISE), job(&path, "qemu-m4", config)]);
     }
-    let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), |_| {}).unwrap();
+    let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
     for r in &rows {
         assert_measured(r);
     }

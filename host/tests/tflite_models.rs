@@ -9,7 +9,7 @@ use common::{run, Outputs};
 
 use harness::exec::{self, Trace};
 use harness::model::{Model, ModelBuf};
-use harness::plan::{plan, valid_splits, InputPlacement, PatchConfig, Region};
+use harness::plan::{plan, valid_splits, Grid, InputPlacement, PatchConfig, Region};
 use patchbench::tflite;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -142,7 +142,7 @@ fn patches_match_layerwise(name: &str) -> usize {
         for nh in 1..=stage_out.h {
             for nw in 1..=stage_out.w {
                 let input_in = if (nh + nw) % 2 == 0 { InputPlacement::Flash } else { InputPlacement::Arena };
-                configs.push(PatchConfig { split, nh, nw, input_in });
+                configs.push(PatchConfig { split, grid: Grid::new(nh, nw), input_in });
             }
         }
     }

@@ -8,7 +8,7 @@ mod common;
 use common::run;
 
 use harness::model::ModelBuf;
-use harness::plan::{valid_splits, InputPlacement, PatchConfig};
+use harness::plan::{valid_splits, Grid, InputPlacement, PatchConfig};
 use patchbench::tflite::{self, synth};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -105,11 +105,11 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
             let placement = |k: u16| if k.is_multiple_of(2) { InputPlacement::Flash } else { InputPlacement::Arena };
             if case.seed < EVERY_CONFIG {
                 for (nh, nw) in (1..=stage_out.h).flat_map(|nh| (1..=stage_out.w).map(move |nw| (nh, nw))) {
-                    configs.push(PatchConfig { split, nh, nw, input_in: placement(nh + nw) });
+                    configs.push(PatchConfig { split, grid: Grid::new(nh, nw), input_in: placement(nh + nw) });
                 }
             } else {
                 let (nh, nw) = (rng.gen_range(1..=stage_out.h), rng.gen_range(1..=stage_out.w));
-                configs.push(PatchConfig { split, nh, nw, input_in: placement(rng.gen_range(0..2)) });
+                configs.push(PatchConfig { split, grid: Grid::new(nh, nw), input_in: placement(rng.gen_range(0..2)) });
             }
         }
         for config in configs {

@@ -97,6 +97,25 @@ pub fn valid_splits(model: &Model) -> Vec<u16> {
     (1..=max_split(model)).filter(|&s| check_split(model, s).is_ok()).collect()
 }
 
+/// Every config the planner can build with grids up to `max_grid x max_grid` (square and
+/// non-square, clipped to each stage output), layer-wise first: the one enumeration that
+/// `plan --sweep`, `recommend` and the figures search. New kinds of config (several patch
+/// stages, halo caching) join here.
+pub fn candidates(model: &Model, max_grid: u16, input_in: super::InputPlacement) -> Vec<PatchConfig> {
+    let mut out = vec![PatchConfig { input_in, ..PatchConfig::LAYERWISE }];
+    for split in valid_splits(model) {
+        let stage_out = model.tensor(model.ops[split as usize - 1].output);
+        for nh in 1..=max_grid.min(stage_out.h) {
+            for nw in 1..=max_grid.min(stage_out.w) {
+                if (nh, nw) != (1, 1) {
+                    out.push(PatchConfig { split, grid: super::Grid::new(nh, nw), input_in });
+                }
+            }
+        }
+    }
+    out
+}
+
 fn shape(model: &Model, t: TensorId) -> [u16; 3] {
     let t = model.tensor(t);
     [t.h, t.w, t.c]

@@ -15,6 +15,9 @@ pub enum InputPlacement {
 }
 
 impl InputPlacement {
+    /// Every placement, in CLI order.
+    pub const ALL: [InputPlacement; 2] = [InputPlacement::Flash, InputPlacement::Arena];
+
     /// `flash` or `arena`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -24,6 +27,130 @@ impl InputPlacement {
     }
 }
 
+impl core::fmt::Display for InputPlacement {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text that names no [`InputPlacement`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownPlacement;
+
+impl core::fmt::Display for UnknownPlacement {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the input placement must be `flash` or `arena`")
+    }
+}
+
+impl core::str::FromStr for InputPlacement {
+    type Err = UnknownPlacement;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        InputPlacement::ALL.into_iter().find(|p| p.as_str() == s).ok_or(UnknownPlacement)
+    }
+}
+
+/// A patch grid `nh x nw` over the patch stage's output: `nh` rows of patches, `nw` columns.
+/// Written `NxM` (or `N` for `NxN`) on the command line, in specs and in CSV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Grid {
+    /// Patch rows.
+    pub nh: u16,
+    /// Patch columns.
+    pub nw: u16,
+}
+
+impl Grid {
+    /// One patch: layer-by-layer inference.
+    pub const ONE: Grid = Grid { nh: 1, nw: 1 };
+
+    /// An `nh x nw` grid.
+    pub const fn new(nh: u16, nw: u16) -> Grid {
+        Grid { nh, nw }
+    }
+
+    /// Number of patches.
+    pub const fn patches(self) -> usize {
+        self.nh as usize * self.nw as usize
+    }
+}
+
+impl Default for Grid {
+    /// One patch.
+    fn default() -> Self {
+        Grid::ONE
+    }
+}
+
+impl core::fmt::Display for Grid {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}x{}", self.nh, self.nw)
+    }
+}
+
+/// Why text is not a [`Grid`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GridError {
+    /// A side is not a whole number.
+    NotANumber,
+    /// A side is zero.
+    Zero,
+}
+
+impl core::fmt::Display for GridError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GridError::NotANumber => f.write_str("a patch grid is `NxM` (rows x columns) or `N` for NxN, e.g. 4x4"),
+            GridError::Zero => f.write_str("a patch grid needs at least one row and one column, e.g. 4x4"),
+        }
+    }
+}
+
+impl core::str::FromStr for Grid {
+    type Err = GridError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let side = |v: &str| v.trim().parse::<u16>().map_err(|_| GridError::NotANumber);
+        let (nh, nw) = match s.split_once(['x', 'X']) {
+            Some((a, b)) => (side(a)?, side(b)?),
+            None => (side(s)?, side(s)?),
+        };
+        if nh == 0 || nw == 0 {
+            return Err(GridError::Zero);
+        }
+        Ok(Grid { nh, nw })
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Grid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Grid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Grid;
+            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+                f.write_str("a patch grid such as \"4x4\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Grid, E> {
+                v.parse().map_err(|e: GridError| E::custom(format_args!("`{v}`: {e}")))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for GridError {}
+#[cfg(feature = "std")]
+impl std::error::Error for UnknownPlacement {}
+
 /// `(split, nh x nw)`: the first `split` ops run patch by patch over an `nh x nw` grid of the
 /// patch stage's output. `split = 0` or a 1x1 grid is plain layer-by-layer inference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,10 +158,8 @@ impl InputPlacement {
 pub struct PatchConfig {
     /// Number of leading ops in the patch stage.
     pub split: u16,
-    /// Patch rows.
-    pub nh: u16,
-    /// Patch columns.
-    pub nw: u16,
+    /// The patch grid over the stage output.
+    pub grid: Grid,
     /// Where the input tensor lives.
     pub input_in: InputPlacement,
 }
@@ -47,21 +172,31 @@ impl Default for PatchConfig {
 
 impl PatchConfig {
     /// Layer-by-layer inference, input in flash.
-    pub const LAYERWISE: PatchConfig = PatchConfig { split: 0, nh: 1, nw: 1, input_in: InputPlacement::Flash };
+    pub const LAYERWISE: PatchConfig = PatchConfig { split: 0, grid: Grid::ONE, input_in: InputPlacement::Flash };
 
     /// A patch configuration with the input in flash.
     pub const fn new(split: u16, nh: u16, nw: u16) -> Self {
-        PatchConfig { split, nh, nw, input_in: InputPlacement::Flash }
+        PatchConfig { split, grid: Grid { nh, nw }, input_in: InputPlacement::Flash }
     }
 
     /// True when this runs layer by layer (no patch stage).
     pub const fn is_layerwise(&self) -> bool {
-        self.split == 0 || (self.nh == 1 && self.nw == 1)
+        self.split == 0 || (self.grid.nh == 1 && self.grid.nw == 1)
     }
 
     /// Number of patches.
     pub const fn patches(&self) -> usize {
-        self.nh as usize * self.nw as usize
+        self.grid.patches()
+    }
+
+    /// The config that actually runs: a 1x1 grid at any split is layer-wise (split 0), so
+    /// two spellings of one image are one config in results.
+    pub const fn effective(self) -> PatchConfig {
+        if self.is_layerwise() {
+            PatchConfig { split: 0, grid: Grid::ONE, input_in: self.input_in }
+        } else {
+            self
+        }
     }
 }
 
@@ -179,16 +314,17 @@ pub fn check_split(model: &Model, split: u16) -> Result<(), ConfigError> {
 
 /// Validates a whole configuration against a model.
 pub fn check_config(model: &Model, config: &PatchConfig) -> Result<(), ConfigError> {
-    if config.nh == 0 || config.nw == 0 {
-        return Err(ConfigError::TooManyPatches { nh: config.nh, nw: config.nw, rows: 0, cols: 0 });
+    let Grid { nh, nw } = config.grid;
+    if nh == 0 || nw == 0 {
+        return Err(ConfigError::TooManyPatches { nh, nw, rows: 0, cols: 0 });
     }
     if config.split == 0 {
         return if config.patches() == 1 { Ok(()) } else { Err(ConfigError::PatchesWithoutStage) };
     }
     check_split(model, config.split)?;
     let out = model.tensor(model.ops[config.split as usize - 1].output);
-    if config.nh > out.h || config.nw > out.w {
-        return Err(ConfigError::TooManyPatches { nh: config.nh, nw: config.nw, rows: out.h, cols: out.w });
+    if nh > out.h || nw > out.w {
+        return Err(ConfigError::TooManyPatches { nh, nw, rows: out.h, cols: out.w });
     }
     Ok(())
 }

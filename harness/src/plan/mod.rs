@@ -10,7 +10,9 @@ mod geometry;
 pub mod memory;
 mod patch;
 
-pub use config::{check_config, check_split, max_split, ConfigError, InputPlacement, PatchConfig};
+pub use config::{
+    check_config, check_split, max_split, ConfigError, Grid, GridError, InputPlacement, PatchConfig, UnknownPlacement,
+};
 pub use geometry::{input_region, macs_for_rows, overlap_lag, split_axis, Region};
 pub use patch::{patch_tile, stage_regions};
 
@@ -82,4 +84,4 @@ impl From<ModelError> for PlanError {
 #[cfg(feature = "std")]
 mod build;
 #[cfg(feature = "std")]
-pub use build::{plan, plan_with, valid_splits, OpReport, Plan, PlanOptions};
+pub use build::{candidates, plan, plan_with, valid_splits, OpReport, Plan, PlanOptions};

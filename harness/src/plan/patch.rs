@@ -8,9 +8,9 @@ use crate::model::Model;
 /// The tile of the patch stage's output covered by patch `p` (row-major over the grid).
 pub fn patch_tile(model: &Model, config: &PatchConfig, p: usize) -> Region {
     let out = model.tensor(model.ops[config.split as usize - 1].output);
-    let (i, j) = ((p / config.nw as usize) as u16, (p % config.nw as usize) as u16);
-    let (y0, h) = split_axis(out.h, config.nh, i);
-    let (x0, w) = split_axis(out.w, config.nw, j);
+    let (i, j) = ((p / config.grid.nw as usize) as u16, (p % config.grid.nw as usize) as u16);
+    let (y0, h) = split_axis(out.h, config.grid.nh, i);
+    let (x0, w) = split_axis(out.w, config.grid.nw, j);
     Region { y0, x0, h, w }
 }
 

@@ -17,7 +17,7 @@ impl Cmd {
                 b.cpu,
                 b.ram.length / 1024,
                 b.clock_hz / 1_000_000,
-                b.cycle_source().unit(),
+                b.cycle_source.unit(),
                 b.description
             );
         }

@@ -1,13 +1,16 @@
 //! Subcommands and the options they share.
 
 mod boards;
+mod fit;
 mod gen;
 mod infer;
 mod plan;
+mod plot;
+mod recommend;
 mod run;
 mod sweep;
 
-use harness::plan::{InputPlacement, PatchConfig};
+use harness::plan::{Grid, InputPlacement, PatchConfig};
 
 /// All subcommands.
 #[derive(clap::Subcommand)]
@@ -25,6 +28,12 @@ pub enum Command {
     Sweep(sweep::Cmd),
     /// Write the generated sources of one firmware image (for building it by hand).
     Gen(gen::Cmd),
+    /// Render figures (SVG and PNG) and summary.md from results folders.
+    Plot(plot::Cmd),
+    /// Recommend the patch config for a board, a RAM budget and a deadline.
+    Recommend(recommend::Cmd),
+    /// Fit and print the cycles model of a board on results folders.
+    Fit(fit::Cmd),
 }
 
 impl Command {
@@ -36,6 +45,9 @@ impl Command {
             Command::Run(c) => c.run(),
             Command::Sweep(c) => c.run(),
             Command::Gen(c) => c.run(),
+            Command::Plot(c) => c.run(),
+            Command::Recommend(c) => c.run(),
+            Command::Fit(c) => c.run(),
         }
     }
 }
@@ -62,51 +74,44 @@ pub struct ConfigArgs {
     #[arg(long, default_value_t = 0)]
     pub split: u16,
     /// Patch grid over the patch stage's output, `NxM` (rows x columns) or `N` for NxN.
-    #[arg(long, default_value = "1x1", value_parser = parse_grid)]
-    pub patches: (u16, u16),
-    /// Where the input tensor lives: read from flash, or copied into the arena.
-    #[arg(long, value_enum, default_value_t = Placement::Flash)]
-    pub input_in: Placement,
-}
-
-/// `--input-in` values.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Placement {
-    /// Read in place from flash: not part of the arena.
-    Flash,
-    /// Copied into the arena: counted in the arena.
-    Arena,
-}
-
-impl From<Placement> for InputPlacement {
-    fn from(p: Placement) -> Self {
-        match p {
-            Placement::Flash => InputPlacement::Flash,
-            Placement::Arena => InputPlacement::Arena,
-        }
-    }
+    #[arg(long, default_value = "1x1")]
+    pub patches: Grid,
+    /// Where the input tensor lives: `flash` (read in place, not in the arena) or `arena`
+    /// (copied into the arena, counted in it).
+    #[arg(long, default_value = "flash", value_parser = parse_placement)]
+    pub input_in: InputPlacement,
 }
 
 impl ConfigArgs {
     pub fn config(&self) -> PatchConfig {
-        PatchConfig { split: self.split, nh: self.patches.0, nw: self.patches.1, input_in: self.input_in.into() }
+        PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in }
     }
 }
 
-/// Parses `NxM` or `N` (clap value parser).
-pub fn parse_grid(s: &str) -> anyhow::Result<(u16, u16)> {
-    patchbench::sweep::parse_grid(s)
+/// `--input-in` (clap value parser: the engine's type, with the choices in the message).
+pub fn parse_placement(s: &str) -> Result<InputPlacement, String> {
+    s.parse().map_err(|e| format!("{e}, not `{s}`"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_grid;
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct T {
+        #[command(flatten)]
+        config: ConfigArgs,
+    }
 
     #[test]
-    fn grids_parse() {
-        assert_eq!(parse_grid("4x3").unwrap(), (4, 3));
-        assert_eq!(parse_grid("5").unwrap(), (5, 5));
-        assert!(parse_grid("0x2").is_err());
-        assert!(parse_grid("ax2").unwrap_err().to_string().contains("not a whole number"));
+    fn config_options_parse_into_engine_types() {
+        let t = T::try_parse_from(["t", "--split", "4", "--patches", "2x3", "--input-in", "arena"]).unwrap();
+        assert_eq!(t.config.config(), PatchConfig { split: 4, grid: Grid::new(2, 3), input_in: InputPlacement::Arena });
+        assert_eq!(T::try_parse_from(["t", "--patches", "5"]).unwrap().config.patches, Grid::new(5, 5));
+        let e = T::try_parse_from(["t", "--patches", "0x2"]).err().unwrap().to_string();
+        assert!(e.contains("at least one row"), "{e}");
+        let e = T::try_parse_from(["t", "--input-in", "ram"]).err().unwrap().to_string();
+        assert!(e.contains("`flash` or `arena`"), "{e}");
     }
 }

@@ -39,11 +39,12 @@ impl Cmd {
             timeout: Duration::from_secs(self.timeout),
         };
         let csv = self.out.join("runs.csv");
-        let rows = sweep::run_jobs(vec![job], 1, &csv, |_| {})?;
+        // An explicit run always measures (`rerun`), even an image measured before.
+        let rows = sweep::run_jobs(vec![job], 1, &csv, true, |_| {})?.rows;
         print!("{}", sweep::summary_table(&rows));
         println!("appended to {}", csv.display());
-        match rows.first().map(|r| r.status.as_str()) {
-            Some("ok") | Some("does-not-fit") => Ok(()),
+        match rows.first() {
+            Some(r) if r.status.is_result() => Ok(()),
             _ => anyhow::bail!("the run did not succeed (see the status above and {})", csv.display()),
         }
     }

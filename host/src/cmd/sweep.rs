@@ -8,22 +8,32 @@ use std::path::PathBuf;
 pub struct Cmd {
     /// Sweep spec (see `patchbench::sweep` or specs/*.toml).
     spec: PathBuf,
-    /// Output directory (default results/<spec name>); rows are appended to its runs.csv.
+    /// Results folder (default results/<spec name>): its runs.csv gets the rows, spec.toml a
+    /// copy of the spec, figures/ and summary.md are rendered again at the end.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Parallel builds and deployments (default: all cores).
     #[arg(long, short)]
     jobs: Option<usize>,
+    /// Measure again the jobs whose image already has an `ok` row in the folder (they are
+    /// skipped otherwise: the same image measures the same).
+    #[arg(long)]
+    rerun: bool,
+    /// Do not render figures/ and summary.md.
+    #[arg(long)]
+    no_figures: bool,
 }
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let spec = Spec::load(&self.spec)?;
         let jobs = spec.jobs()?;
-        let out = self.out.unwrap_or_else(|| sweep::default_out(&spec));
+        let out = self.out.unwrap_or_else(|| sweep::default_out(&spec, &self.spec));
         let csv = out.join("runs.csv");
-        let workers = self.jobs.unwrap_or_else(sweep::default_workers).min(jobs.len()).max(1);
-        let bar = ProgressBar::new(jobs.len() as u64);
+        spec.write_to(&out)?;
+        let total = jobs.len();
+        let workers = self.jobs.unwrap_or_else(sweep::default_workers).min(total).max(1);
+        let bar = ProgressBar::new(total as u64);
         bar.set_style(
             ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
                 .expect("static template")
@@ -31,20 +41,34 @@ impl Cmd {
         );
         bar.set_message(format!("{} on {workers} workers", spec.name));
         let start = std::time::Instant::now();
-        let rows = sweep::run_jobs(jobs, workers, &csv, |r| {
+        let outcome = sweep::run_jobs(jobs, workers, &csv, self.rerun, |r| {
             bar.inc(1);
             bar.set_message(format!("{} {} split {} {}: {}", r.board, r.model, r.split, r.patches, r.status));
         })?;
         bar.finish_and_clear();
-        print!("{}", sweep::summary_table(&rows));
-        let ok = rows.iter().filter(|r| r.status == "ok").count();
+        let rows = &outcome.rows;
+        if !rows.is_empty() {
+            print!("{}", sweep::summary_table(rows));
+        }
+        let ok = rows.iter().filter(|r| r.status == patchbench::results::Status::Ok).count();
         println!(
-            "{} rows ({ok} ok) in {:.1} s, appended to {}",
+            "{} of {total} jobs measured ({ok} ok) in {:.1} s, appended to {}",
             rows.len(),
             start.elapsed().as_secs_f64(),
             csv.display()
         );
-        let failed = rows.iter().filter(|r| !matches!(r.status.as_str(), "ok" | "does-not-fit")).count();
+        if outcome.skipped > 0 {
+            println!(
+                "skipped {} jobs whose image already has an `ok` row in {} (--rerun measures them again)",
+                outcome.skipped,
+                csv.display()
+            );
+        }
+        if !self.no_figures {
+            let report = patchbench::figures::render_folder(&out, &[])?;
+            println!("{}", report.describe());
+        }
+        let failed = rows.iter().filter(|r| !r.status.is_result()).count();
         if failed > 0 {
             anyhow::bail!("{failed} of {} runs failed (status and message are in {})", rows.len(), csv.display());
         }

@@ -160,7 +160,7 @@ fn imported_model_runs_and_patches_agree() {
     let total: i32 = layerwise.iter().map(|&q| i32::from(q) + 128).sum();
     assert!((250..=262).contains(&total), "{layerwise:?}");
     for (split, nh, nw) in [(1, 2, 2), (2, 4, 4), (4, 2, 3), (5, 2, 2)] {
-        let config = PatchConfig { split, nh, nw, ..PatchConfig::LAYERWISE };
+        let config = PatchConfig::new(split, nh, nw);
         assert_eq!(run(config), layerwise, "split {split} {nh}x{nw}");
     }
 }
@@ -373,7 +373,7 @@ fn pad_then_valid_conv_equals_same_conv_layerwise_and_patched() {
     let reference = run(&same, PatchConfig::LAYERWISE);
     assert_eq!(run(&padded, PatchConfig::LAYERWISE), reference);
     for (split, nh, nw) in [(1, 3, 3), (2, 2, 2), (2, 4, 1)] {
-        let config = PatchConfig { split, nh, nw, ..PatchConfig::LAYERWISE };
+        let config = PatchConfig::new(split, nh, nw);
         assert_eq!(run(&padded, config), reference, "split {split} {nh}x{nw}");
     }
 }
@@ -469,7 +469,7 @@ fn a_flat_input_reshaped_first_takes_the_image_shape_and_patches() {
     let layerwise = run_config(&m, PatchConfig::LAYERWISE, &input);
     for input_in in [harness::plan::InputPlacement::Flash, harness::plan::InputPlacement::Arena] {
         for (split, nh, nw) in [(1, 2, 3), (2, 3, 3), (2, 6, 6)] {
-            let config = PatchConfig { split, nh, nw, input_in };
+            let config = PatchConfig { split, grid: Grid::new(nh, nw), input_in };
             assert_eq!(run_config(&m, config, &input), layerwise, "{config:?}");
         }
     }

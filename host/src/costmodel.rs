@@ -1,0 +1,331 @@
+//! The cycles model of `recommend` and the figures: cycles (instructions on QEMU) of one
+//! inference as a non-negative sum of per-op-kind costs, fitted on measured rows.
+//!
+//! A config's work is counted from its plan, exactly as the kernels loop over it: in-bounds
+//! window taps (a padded border does less work than a full window), MACs, requantized and
+//! copied outputs, output pixels, kernel calls, patches. Each count gets a coefficient
+//! (cycles per unit), fitted by non-negative least squares on relative errors, so a
+//! coefficient says what one unit of that work costs on that board and kernel set.
+
+use crate::results::Row;
+use harness::model::{Model, OpKind};
+use harness::plan::{Plan, Region};
+use serde::{Deserialize, Serialize};
+
+/// Number of work counts.
+pub const TERMS: usize = 13;
+
+/// Names of the counts, as `--explain` prints them.
+pub const TERM_NAMES: [&str; TERMS] = [
+    "conv MAC",
+    "conv window tap x output channel",
+    "depthwise MAC",
+    "pool window tap x channel",
+    "fully-connected MAC",
+    "requantized output (conv, depthwise, FC)",
+    "ADD output",
+    "copied byte (PAD, RESHAPE tile, row buffer, input copy)",
+    "SOFTMAX/MEAN element",
+    "output pixel (spatial ops)",
+    "kernel call",
+    "patch",
+    "inference",
+];
+
+/// The work of one inference under one config, one count per term of [`TERM_NAMES`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Work(pub [f64; TERMS]);
+
+/// Sum over `o` in `[o0, o0 + n)` of the window taps along one axis that fall inside the
+/// input (padding contributes nothing and costs nothing in the kernels).
+fn taps(o0: u16, n: u16, stride: u8, pad: u8, kernel: u8, size: u16) -> u64 {
+    (o0..o0 + n)
+        .map(|o| {
+            let origin = i64::from(o) * i64::from(stride) - i64::from(pad);
+            let lo = (-origin).max(0);
+            let hi = (i64::from(size) - origin).clamp(0, i64::from(kernel));
+            (hi - lo).max(0) as u64
+        })
+        .sum()
+}
+
+/// Counts the work of `plan` (made for `model`).
+pub fn work(model: &Model, plan: &Plan) -> Work {
+    let mut w = [0f64; TERMS];
+    let split = plan.split as usize;
+    let patches = if split == 0 { 1 } else { plan.config.patches() };
+    for (i, op) in model.ops.iter().enumerate() {
+        let out = model.tensor(op.output);
+        let full = Region { y0: 0, x0: 0, h: out.h, w: out.w };
+        let regions: Vec<Region> =
+            if i < split { (0..patches).map(|p| plan.regions[p * split + i]).collect() } else { vec![full] };
+        for r in regions {
+            let pixels = r.pixels() as f64;
+            let elems = pixels * f64::from(out.c);
+            w[10] += 1.0;
+            if op.kind.is_spatial() {
+                w[9] += pixels;
+            }
+            let window_taps = |win: harness::model::Window| {
+                let input = model.tensor(op.inputs[0]);
+                let ty = taps(r.y0, r.h, win.sh, win.pad_top, win.kh, input.h);
+                let tx = taps(r.x0, r.w, win.sw, win.pad_left, win.kw, input.w);
+                (ty * tx) as f64
+            };
+            match op.kind {
+                OpKind::Conv2d(c) => {
+                    let t = window_taps(c.window) * f64::from(out.c);
+                    w[0] += t * f64::from(model.tensor(op.inputs[0]).c);
+                    w[1] += t;
+                    w[5] += elems;
+                }
+                OpKind::DepthwiseConv2d(c) => {
+                    w[2] += window_taps(c.window) * f64::from(out.c);
+                    w[5] += elems;
+                }
+                OpKind::AveragePool2d(p) | OpKind::MaxPool2d(p) => w[3] += window_taps(p.window) * f64::from(out.c),
+                OpKind::FullyConnected(_) => {
+                    w[4] += model.tensor(op.inputs[0]).len() as f64 * f64::from(out.c) * pixels;
+                    w[5] += elems;
+                }
+                OpKind::Add(_) => w[6] += elems,
+                OpKind::Pad(_) => w[7] += elems,
+                // Outside the stage a RESHAPE is an alias; inside it is a tile copy.
+                OpKind::Reshape => {
+                    if i < split {
+                        w[7] += elems
+                    }
+                }
+                OpKind::Softmax(_) => w[8] += elems,
+                OpKind::Mean(_) => w[8] += model.tensor(op.inputs[0]).len() as f64,
+            }
+        }
+        if plan.ops.get(i).is_some_and(|o| o.overwrites_input) {
+            w[7] += out.len() as f64;
+        }
+    }
+    if plan.config.input_in == harness::plan::InputPlacement::Arena {
+        w[7] += model.tensor(model.input).len() as f64;
+    }
+    w[11] = patches as f64;
+    w[12] = 1.0;
+    Work(w)
+}
+
+/// Fitted (or default) cycles per unit of each term, for one board.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostModel {
+    /// Board the coefficients belong to.
+    pub board: String,
+    /// Cycles (instructions on QEMU) per unit, in [`TERM_NAMES`] order.
+    pub coefficients: Vec<f64>,
+    /// Where the coefficients come from (`fitted on N rows of ...` or `default`).
+    pub source: String,
+    /// Expected `.data + .bss` bytes without the arena on this board.
+    #[serde(default)]
+    pub static_bytes: u64,
+    /// Expected stack high-water mark on this board.
+    #[serde(default)]
+    pub stack_bytes: u64,
+}
+
+impl CostModel {
+    /// Predicted cycles of `work`.
+    pub fn predict(&self, work: &Work) -> f64 {
+        self.coefficients.iter().zip(work.0).map(|(c, w)| c * w).sum()
+    }
+}
+
+/// One measured point to fit: its work and its median cycles.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Model name (held-out error leaves one model out at a time).
+    pub model: String,
+    /// The work of the config.
+    pub work: Work,
+    /// Measured median cycles (instructions on QEMU).
+    pub cycles: f64,
+}
+
+/// Fits a [`CostModel`] on `samples` (of one board): non-negative least squares on errors
+/// relative to the measured cycles, so a small model counts as much as a large one.
+pub fn fit(board: &str, samples: &[Sample]) -> Option<CostModel> {
+    if samples.is_empty() {
+        return None;
+    }
+    // Rows divided by the measurement: residuals are relative errors. Columns scaled to a
+    // largest entry of 1, so that coordinate descent converges on counts of any magnitude.
+    let rows: Vec<[f64; TERMS]> = samples.iter().map(|s| s.work.0.map(|v| v / s.cycles)).collect();
+    let mut scale = [0f64; TERMS];
+    for r in &rows {
+        for (s, v) in scale.iter_mut().zip(r) {
+            *s = s.max(v.abs());
+        }
+    }
+    let a: Vec<[f64; TERMS]> =
+        rows.iter().map(|r| std::array::from_fn(|j| if scale[j] > 0.0 { r[j] / scale[j] } else { 0.0 })).collect();
+    let x = nnls(&a, &vec![1.0; a.len()]);
+    let coefficients = (0..TERMS).map(|j| if scale[j] > 0.0 { x[j] / scale[j] } else { 0.0 }).collect();
+    let models: std::collections::BTreeSet<&str> = samples.iter().map(|s| s.model.as_str()).collect();
+    Some(CostModel {
+        board: board.to_string(),
+        coefficients,
+        source: format!("fitted on {} measured rows of {} model(s) on {board}", samples.len(), models.len()),
+        static_bytes: 0,
+        stack_bytes: 0,
+    })
+}
+
+/// `min |A x - b|` subject to `x >= 0`, by cyclic coordinate descent on the normal
+/// equations (a handful of unknowns: exact enough after a few thousand sweeps).
+fn nnls(a: &[[f64; TERMS]], b: &[f64]) -> [f64; TERMS] {
+    let mut g = [[0f64; TERMS]; TERMS];
+    let mut c = [0f64; TERMS];
+    for (row, &bi) in a.iter().zip(b) {
+        for i in 0..TERMS {
+            c[i] += row[i] * bi;
+            for j in 0..TERMS {
+                g[i][j] += row[i] * row[j];
+            }
+        }
+    }
+    let mut x = [0f64; TERMS];
+    for _ in 0..20_000 {
+        let mut moved = 0f64;
+        for i in 0..TERMS {
+            if g[i][i] <= 0.0 {
+                continue;
+            }
+            let r: f64 = c[i] - (0..TERMS).map(|j| g[i][j] * x[j]).sum::<f64>();
+            let new = (x[i] + r / g[i][i]).max(0.0);
+            moved = moved.max((new - x[i]).abs());
+            x[i] = new;
+        }
+        if moved < 1e-13 {
+            break;
+        }
+    }
+    x
+}
+
+/// Held-out error of the cycles model: every model's rows predicted by a model fitted on
+/// the other models' rows (every row left out in turn when there is only one model).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct HeldOut {
+    /// Median absolute error in %.
+    pub median_pct: f64,
+    /// Largest absolute error in %.
+    pub worst_pct: f64,
+    /// Rows predicted.
+    pub rows: usize,
+}
+
+/// See [`HeldOut`]. `None` with fewer than two samples.
+pub fn held_out(board: &str, samples: &[Sample]) -> Option<HeldOut> {
+    let models: std::collections::BTreeSet<&str> = samples.iter().map(|s| s.model.as_str()).collect();
+    let mut errors = Vec::new();
+    if models.len() >= 2 {
+        for m in &models {
+            let train: Vec<Sample> = samples.iter().filter(|s| s.model != *m).cloned().collect();
+            let fitted = fit(board, &train)?;
+            for s in samples.iter().filter(|s| s.model == *m) {
+                errors.push(((fitted.predict(&s.work) - s.cycles) / s.cycles * 100.0).abs());
+            }
+        }
+    } else {
+        for i in 0..samples.len() {
+            let train: Vec<Sample> =
+                samples.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, s)| s.clone()).collect();
+            let fitted = fit(board, &train)?;
+            let s = &samples[i];
+            errors.push(((fitted.predict(&s.work) - s.cycles) / s.cycles * 100.0).abs());
+        }
+    }
+    if errors.is_empty() {
+        return None;
+    }
+    errors.sort_by(f64::total_cmp);
+    Some(HeldOut { median_pct: median(&errors), worst_pct: *errors.last()?, rows: errors.len() })
+}
+
+/// Median of sorted values.
+pub fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// The sample of a measured `ok` row whose model is `model`, or `None` when the row has no
+/// cycles or its config does not plan.
+pub fn sample(model: &Model, row: &Row) -> Option<Sample> {
+    let cycles = row.cycles_median? as f64;
+    let plan = harness::plan::plan(model, row.config()).ok()?;
+    Some(Sample { model: row.model.clone(), work: work(model, &plan), cycles })
+}
+
+/// Default cycles models per board, used where no measured rows of the board are given:
+/// fitted on the committed results (`scripts/figures.sh` refreshes them).
+const DEFAULTS: &str = include_str!("../cost-defaults.toml");
+
+#[derive(Deserialize)]
+struct Defaults {
+    model: Vec<CostModel>,
+}
+
+/// The default model of `board`, else of a board with the same core, else `None`.
+pub fn default_for(board: &crate::boards::Board) -> Option<CostModel> {
+    let defaults: Defaults = toml::from_str(DEFAULTS).ok()?;
+    let all = crate::boards::all().ok()?;
+    let cpu_of = |name: &str| all.iter().find(|b| b.name == name).map(|b| b.cpu.clone());
+    let exact = defaults.model.iter().find(|m| m.board == board.name);
+    let same_core = || defaults.model.iter().find(|m| cpu_of(&m.board).as_deref() == Some(board.cpu.as_str()));
+    exact.or_else(same_core).map(|m| CostModel {
+        board: board.name.clone(),
+        coefficients: m.coefficients.clone(),
+        source: format!("default for {} (fitted on the committed results of {})", board.name, m.board),
+        static_bytes: m.static_bytes,
+        stack_bytes: m.stack_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_clip_padding() {
+        // 3-wide window, stride 1, pad 1, over 4 inputs: 2 + 3 + 3 + 2 taps.
+        assert_eq!(taps(0, 4, 1, 1, 3, 4), 10);
+        assert_eq!(taps(1, 2, 1, 1, 3, 4), 6);
+        // Stride 2, no padding, 1x1: one tap each.
+        assert_eq!(taps(0, 3, 2, 0, 1, 6), 3);
+    }
+
+    #[test]
+    fn fit_recovers_known_costs_and_stays_non_negative() {
+        let truth = [3.0, 5.0, 8.0, 0.0, 2.0, 20.0, 0.0, 1.0, 0.0, 0.0, 500.0, 4000.0, 90_000.0];
+        let mut rng = 1u64;
+        let mut next = || {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng >> 33) as f64 / (1u64 << 31) as f64
+        };
+        let samples: Vec<Sample> = (0..40)
+            .map(|i| {
+                let work = Work(std::array::from_fn(|j| if j == 12 { 1.0 } else { (next() * 1e6).round() }));
+                let cycles = truth.iter().zip(work.0).map(|(c, w)| c * w).sum();
+                Sample { model: format!("m{}", i % 4), work, cycles }
+            })
+            .collect();
+        let m = fit("b", &samples).unwrap();
+        for s in &samples {
+            let err = (m.predict(&s.work) - s.cycles).abs() / s.cycles;
+            assert!(err < 1e-6, "{err}");
+        }
+        assert!(m.coefficients.iter().all(|&c| c >= 0.0));
+        let h = held_out("b", &samples).unwrap();
+        assert_eq!(h.rows, 40);
+        assert!(h.worst_pct < 1e-3, "{h:?}");
+    }
+}
