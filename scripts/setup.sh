@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what patchbench needs on a fresh machine, only where it is missing: the Rust
-# components and thumb targets (rust-toolchain.toml) and qemu-system-arm.
+# components and thumb targets (rust-toolchain.toml), qemu-system-arm, and a TrueType font
+# (DejaVu Sans) for the text of the PNG figures (`PATCHBENCH_FONT` names another one).
 # Sourced by the other scripts; safe to run again.
 set -euo pipefail
 
@@ -13,9 +14,14 @@ fi
 for t in thumbv7em-none-eabihf thumbv7m-none-eabi thumbv8m.main-none-eabihf; do
   rustup target list --installed 2>/dev/null | grep -qx "$t" || rustup target add "$t"
 done
-if ! command -v qemu-system-arm >/dev/null 2>&1; then
+packages=()
+command -v qemu-system-arm >/dev/null 2>&1 || packages+=(qemu-system-arm)
+if [ -z "${PATCHBENCH_FONT:-}" ] && [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  packages+=(fonts-dejavu-core)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq qemu-system-arm >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${packages[@]}" >/dev/null
 fi

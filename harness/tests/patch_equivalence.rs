@@ -136,3 +136,29 @@ fn outputs_over_dying_inputs_never_grow_the_arena() {
         assert_eq!(p.row_buffers.iter().filter(|&&r| r != harness::plan::NO_ROW_BUFFER).count(), overlapping);
     }
 }
+
+#[test]
+fn candidates_are_every_valid_config_once_square_and_not() {
+    for name in ["tiny", "resnet8-r32", "mbv1-w0.25-r96"] {
+        let m = zoo::build(name).unwrap();
+        let model = m.as_model();
+        let all = harness::plan::candidates(&model, 4, InputPlacement::Arena);
+        assert_eq!(all[0], PatchConfig { input_in: InputPlacement::Arena, ..PatchConfig::LAYERWISE });
+        let mut seen = std::collections::HashSet::new();
+        for c in &all {
+            assert!(seen.insert(c.effective()), "{name}: {c:?} twice");
+            assert_eq!(c.input_in, InputPlacement::Arena);
+            plan(&model, *c).unwrap_or_else(|e| panic!("{name} {c:?}: {e}"));
+        }
+        // Exactly the valid configs: every valid split with every grid that fits its output.
+        let expected: usize = 1 + valid_splits(&model)
+            .iter()
+            .map(|&s| {
+                let out = model.tensor(model.ops[s as usize - 1].output);
+                usize::from(out.h.min(4)) * usize::from(out.w.min(4)) - 1
+            })
+            .sum::<usize>();
+        assert_eq!(all.len(), expected, "{name}");
+        assert!(all.iter().any(|c| c.grid.nh != c.grid.nw), "{name}: non-square grids are candidates");
+    }
+}

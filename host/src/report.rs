@@ -321,4 +321,30 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(23_456_789), "23,456,789");
     }
+
+    #[test]
+    fn a_width_one_model_is_helped_by_row_grids_only() {
+        use harness::zoo::{Act, Builder};
+        // A keyword-spotting shape: 98 frames x 1 x 40 features, convolutions along time.
+        let (mut b, input) = Builder::new("kws-w1", 98, 1, 40, 7);
+        let mut x = b.conv(input, 64, 3, 1, Act::Relu);
+        for _ in 0..3 {
+            x = b.dwconv(x, 3, 1, Act::Relu);
+            x = b.conv(x, 64, 1, 1, Act::Relu);
+        }
+        x = b.conv(x, 32, 3, 2, Act::Relu);
+        let flat = b.flatten(x);
+        let logits = b.fc(flat, 12, Act::None);
+        let out = b.softmax(logits);
+        let m = b.finish(out);
+        let model = m.as_model();
+        let rows = sweep(&model, 8, PatchConfig::LAYERWISE).unwrap();
+        assert!(rows.iter().all(|r| r.patches.nw == 1), "a width-1 stage output only takes Nx1 grids");
+        let best = best_configs(&rows);
+        assert!(!best.is_empty(), "{}", sweep_table("kws-w1", &rows));
+        let layer = rows[0].arena_peak_bytes;
+        assert!(best.iter().all(|r| r.arena_peak_bytes < layer && r.patches.nh > 1));
+        let table = best_configs_table(&rows, 8);
+        assert!(table.contains("x1 "), "{table}");
+    }
 }

@@ -343,7 +343,101 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.csv");
         std::fs::write(&path, "a,b\n1,2\n").unwrap();
-        assert!(CsvSink::open(&path).is_err());
+        let e = CsvSink::open(&path).err().unwrap().to_string();
+        assert!(e.contains("column `a`"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n1,2\n", "left untouched");
+    }
+
+    /// A line of a runs.csv written before `image_key` existed (and with the timestamp of
+    /// that time): it must still read, by column name, with the new column at its default.
+    const OLD: &str = "run_id,timestamp,git_rev,board,cpu,cycle_source,clock_hz,model,model_hash,split,patches,input_in,repeats,macs,planned_macs,recompute_overhead_pct,cycles_min,cycles_median,cycles_max,arena_planned_bytes,arena_measured_bytes,stack_measured_bytes,static_ram_bytes,total_ram_bytes,flash_bytes,output_crc,output_ok,status,message,build_seconds,run_seconds\n\
+        r1,2026-11-25T14:29:02Z,3452ce2,qemu-m4,cortex-m4,qemu-icount,25000000,vww,6d7e,4,2x3,arena,3,7489664,7573216,1.116,98379880,98379880,98379920,26112,26112,1296,1632,29040,311612,90d2a596,true,ok,,1.78,0.74\n\
+        r2,2026-11-25T14:29:03Z,3452ce2,qemu-m4-128k,cortex-m4,qemu-icount,25000000,vww,6d7e,0,1x1,flash,3,7489664,7489664,0.0,,,,37632,,,,,,,false,does-not-fit,RAM needs 1 B,1.5,0.0\n";
+
+    #[test]
+    fn older_files_read_by_column_name_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        std::fs::write(&path, OLD).unwrap();
+        let rows = read(&path).unwrap();
+        assert_eq!(rows.len(), 2);
+        let r = &rows[0];
+        assert_eq!(r.config(), PatchConfig { split: 4, grid: Grid::new(2, 3), input_in: InputPlacement::Arena });
+        assert_eq!((r.status, r.cycle_source, r.cycles_median), (Status::Ok, CycleSource::QemuIcount, Some(98379880)));
+        assert_eq!(r.image_key, "", "a column the file lacks takes its default");
+        assert_eq!(rows[1].status, Status::DoesNotFit);
+        assert_eq!(rows[1].total_ram_bytes, None);
+        // Columns in another order, one missing: still by name.
+        std::fs::write(&path, "status,split,model,patches\nwrong-output,3,m,5x1\n").unwrap();
+        let r = &read(&path).unwrap()[0];
+        assert_eq!((r.status, r.split, r.patches, r.input_in), (Status::WrongOutput, 3, Grid::new(5, 1), InputPlacement::Flash));
+        // A value that is not of its column's type names the line.
+        std::fs::write(&path, "status,patches\nok,3y\n").unwrap();
+        let e = format!("{:#}", read(&path).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("`3y`"), "{e}");
+    }
+
+    #[test]
+    fn typed_values_keep_their_csv_text() {
+        let row = Row {
+            status: Status::DoesNotFit,
+            patches: Grid::new(2, 3),
+            input_in: InputPlacement::Arena,
+            cycle_source: CycleSource::QemuIcount,
+            ..Row::default()
+        };
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&row).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        for v in ["does-not-fit", ",2x3,", ",arena,", ",qemu-icount,"] {
+            assert!(line.contains(v), "{v} in {line}");
+        }
+        for s in [Status::Ok, Status::DoesNotFit, Status::WrongOutput, Status::Timeout, Status::Invalid, Status::Error] {
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+            w.serialize(Row { status: s, ..Row::default() }).unwrap();
+            let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+            assert!(text.contains(&format!(",{},", s.as_str())), "{s}");
+        }
+    }
+
+    #[test]
+    fn appending_to_an_older_file_upgrades_it_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        std::fs::write(&path, OLD).unwrap();
+        let before = read(&path).unwrap();
+        let new = Row { run_id: "r3".into(), status: Status::Ok, image_key: "k".into(), ..Row::default() };
+        CsvSink::open(&path).unwrap().append(&new).unwrap();
+        let after = read(&path).unwrap();
+        assert_eq!(after[..2], before[..], "old rows keep every value");
+        assert_eq!(after[2], new);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(&header().join(",")));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn readers_keep_the_latest_row_per_board_model_config_and_placement() {
+        let row = |id: &str, ts: &str, split, input_in| Row {
+            run_id: id.into(),
+            timestamp: ts.into(),
+            board: "b".into(),
+            model: "m".into(),
+            split,
+            patches: if split == 0 { Grid::ONE } else { Grid::new(2, 2) },
+            input_in,
+            ..Row::default()
+        };
+        let rows = vec![
+            row("a", "2026-01-01T00:00:00Z", 0, InputPlacement::Flash),
+            row("b", "2026-01-01T00:00:00Z", 4, InputPlacement::Flash),
+            row("c", "2026-01-02T00:00:00Z", 0, InputPlacement::Flash),
+            row("d", "2026-01-01T00:00:00Z", 0, InputPlacement::Arena),
+            // From another folder, older: does not replace `c`.
+            row("e", "2025-12-31T00:00:00Z", 0, InputPlacement::Flash),
+        ];
+        let ids: Vec<String> = latest(rows).into_iter().map(|r| r.run_id).collect();
+        assert_eq!(ids, ["c", "b", "d"]);
     }
 }

@@ -339,7 +339,7 @@ mod tests {
         let grid: Result<Spec, _> = toml::from_str("name = \"t\"\nmodels = []\nboards = []\npatches = [\"3xq\"]\n");
         assert!(grid.unwrap_err().to_string().contains("`3xq`: a patch grid is `NxM`"));
         let placement: Result<Spec, _> = toml::from_str("name = \"t\"\nmodels = []\nboards = []\ninput_in = \"ram\"\n");
-        assert!(placement.unwrap_err().to_string().contains("`flash`, `arena`"));
+        assert!(placement.unwrap_err().to_string().contains("`flash` or `arena`"));
         let spec: Spec = toml::from_str("name = \"t\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m9\"]\n").unwrap();
         assert!(spec.jobs().unwrap_err().to_string().contains("unknown board"));
     }
@@ -360,5 +360,35 @@ mod tests {
         // A missing file is reported by path, not as an unknown zoo name.
         let e = spec.jobs().err().unwrap().to_string();
         assert!(e.contains("m/a.tflite"), "{e}");
+    }
+
+    #[test]
+    fn a_results_folder_keeps_a_spec_that_runs_again_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("specs/m")).unwrap();
+        std::fs::write(dir.path().join("specs/m/a.tflite"), b"x").unwrap();
+        let path = dir.path().join("specs/s.toml");
+        std::fs::write(
+            &path,
+            "name = \"s\"\nmodels = [\"tiny\", \"m/a.tflite\"]\nboards = [\"qemu-m4\"]\ninput_in = \"arena\"\n\
+             configs = [{ split = 4, patches = \"2x3\" }, { split = 2, patches = \"1x1\" }]\nbudgets = [\"64KiB\"]\n",
+        )
+        .unwrap();
+        let spec = Spec::load(&path).unwrap();
+        let out = dir.path().join("results/s");
+        spec.write_to(&out).unwrap();
+        let again = Spec::load(&out.join("spec.toml")).unwrap();
+        assert_eq!(again.models[0], "tiny");
+        let model = PathBuf::from(again.model_source(&again.models[1]));
+        assert_eq!(model.canonicalize().unwrap(), dir.path().join("specs/m/a.tflite").canonicalize().unwrap());
+        assert_eq!(again.configs(), spec.configs());
+        assert_eq!(again.budgets, [crate::units::Bytes(65536)]);
+        // `split 2, 1x1` is layer-wise: one config, not two.
+        assert_eq!(spec.configs().len(), 2);
+        assert!(spec.configs().iter().all(|c| c.input_in == InputPlacement::Arena));
+        // Run from inside the folder, the spec fills that folder.
+        std::fs::write(out.join("runs.csv"), "").unwrap();
+        assert_eq!(default_out(&again, &out.join("spec.toml")), out);
+        assert_eq!(default_out(&spec, &path), crate::firmware::workspace_root().join("results/s"));
     }
 }

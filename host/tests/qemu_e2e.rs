@@ -153,3 +153,109 @@ fn random_cnns_with_mean_pad_and_a_leading_reshape_run_on_qemu_with_the_host_out
         assert_measured(r);
     }
 }
+
+/// Runs the `patchbench` binary; returns stdout, panics with stderr on failure.
+fn patchbench(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench")).args(args).output().unwrap();
+    assert!(out.status.success(), "patchbench {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_results_folder_skips_measured_images_renders_figures_and_recommends_the_measured_optimum() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    // Every candidate config of `tiny` with grids up to 2x2, on two boards.
+    let m = patchbench::load_model("tiny").unwrap();
+    let configs = harness::plan::candidates(&m.as_model(), 2, InputPlacement::Flash);
+    let listed: Vec<String> =
+        configs.iter().skip(1).map(|c| format!("{{ split = {}, patches = \"{}\" }}", c.split, c.grid)).collect();
+    let spec = dir.path().join("tiny.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"tiny-all\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m4\", \"qemu-m33\"]\nrepeats = 1\nbudgets = [\"6KiB\"]\nconfigs = [{}]\n",
+            listed.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("tiny-all");
+    let (spec_s, out_s) = (spec.to_str().unwrap(), out.to_str().unwrap());
+    let first = patchbench(&["sweep", spec_s, "--out", out_s]);
+    let csv = out.join("runs.csv");
+    let rows = results::read(&csv).unwrap();
+    assert_eq!(rows.len(), 2 * configs.len(), "{first}");
+    for r in &rows {
+        assert_measured(r);
+        assert_eq!(r.image_key.len(), 24);
+    }
+    let keys: std::collections::HashSet<&str> = rows.iter().map(|r| r.image_key.as_str()).collect();
+    assert_eq!(keys.len(), rows.len(), "one image per (config, board)");
+
+    // Again: every image has an ok row, nothing is measured, the CSV is unchanged.
+    let before = std::fs::read(&csv).unwrap();
+    let again = patchbench(&["sweep", spec_s, "--out", out_s]);
+    assert!(again.contains(&format!("skipped {} jobs", rows.len())), "{again}");
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    // The folder's own spec.toml reruns into the folder; --rerun measures again.
+    let rerun = patchbench(&["sweep", out.join("spec.toml").to_str().unwrap(), "--rerun", "--no-figures"]);
+    assert!(!rerun.contains("skipped"), "{rerun}");
+    let all = results::read(&csv).unwrap();
+    assert_eq!(all.len(), 2 * rows.len());
+    assert_eq!(results::latest(all.clone()).len(), rows.len(), "readers keep one row per config");
+
+    // Figures: SVG and PNG of every kind, on QEMU labelled as instructions.
+    let figures = out.join("figures");
+    for board in ["qemu-m4", "qemu-m33"] {
+        for kind in ["memory-profile", "ram-vs-patches", "overhead", "heatmap", "pareto", "predicted"] {
+            let svg = std::fs::read_to_string(figures.join(format!("tiny-{board}-{kind}.svg"))).unwrap();
+            assert!(svg.contains("instructions (QEMU)"), "{board} {kind}");
+            assert!(!svg.contains(">cycles"), "{board} {kind}: QEMU counts are not cycles");
+            let png = std::fs::read(figures.join(format!("tiny-{board}-{kind}.png"))).unwrap();
+            assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{board} {kind}");
+        }
+    }
+    assert!(figures.join("tiny-boards.svg").is_file() && figures.join("tiny-boards.png").is_file());
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    for part in ["Best measured config per RAM budget", "Pareto front", "patchbench plot", "| 6KiB |"] {
+        assert!(summary.contains(part), "{part} in summary.md");
+    }
+
+    // With every candidate measured, the recommendation is the exhaustive optimum: fewest
+    // median instructions among ok rows within the budget.
+    let latest = results::latest(all);
+    for board in ["qemu-m4", "qemu-m33"] {
+        let mut budgets: Vec<u64> = latest.iter().filter(|r| r.board == board).filter_map(|r| r.total_ram_bytes).collect();
+        budgets.sort_unstable();
+        budgets.dedup();
+        let tried: Vec<u64> = budgets.iter().step_by(3).copied().chain([budgets[0] - 1]).collect();
+        for budget in tried {
+            let json = patchbench(&[
+                "recommend", "--model", "tiny", "--board", board, "--ram-budget", &budget.to_string(), "--max-grid",
+                "2", "--results", out_s, "--json",
+            ]);
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let optimum = latest
+                .iter()
+                .filter(|r| r.board == board && r.status == Status::Ok && r.total_ram_bytes.unwrap() <= budget)
+                .min_by_key(|r| (r.cycles_median, r.total_ram_bytes));
+            match optimum {
+                Some(o) => {
+                    let best = &v["best"];
+                    assert_eq!(best["split"], o.split, "{board} {budget}: {json}");
+                    assert_eq!(best["patches"], o.patches.to_string(), "{board} {budget}");
+                    assert_eq!(best["measured_cycles"], o.cycles_median.unwrap(), "{board} {budget}");
+                    assert_eq!(best["measured_total_ram_bytes"], o.total_ram_bytes.unwrap());
+                    let n = v["candidates"].as_array().unwrap().len();
+                    let admissible = latest.iter().filter(|r| r.board == board && r.total_ram_bytes.unwrap() <= budget).count();
+                    assert_eq!(n, admissible, "{board} {budget}: every admissible config, measured");
+                }
+                None => {
+                    assert!(v["best"].is_null() && v["binding"] == "infeasible", "{json}");
+                    assert_eq!(v["smallest"]["measured_total_ram_bytes"], budgets[0]);
+                }
+            }
+            assert!(v["model_error"]["rows"].as_u64().unwrap() > 0);
+        }
+    }
+}

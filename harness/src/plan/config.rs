@@ -331,3 +331,42 @@ pub fn check_config(model: &Model, config: &PatchConfig) -> Result<(), ConfigErr
 
 #[cfg(feature = "std")]
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_and_placements_parse_and_print() {
+        assert_eq!("4x3".parse::<Grid>(), Ok(Grid::new(4, 3)));
+        assert_eq!("5".parse::<Grid>(), Ok(Grid::new(5, 5)));
+        assert_eq!("2X1".parse::<Grid>(), Ok(Grid::new(2, 1)));
+        assert_eq!("0x2".parse::<Grid>(), Err(GridError::Zero));
+        assert_eq!("ax2".parse::<Grid>(), Err(GridError::NotANumber));
+        assert_eq!("".parse::<Grid>(), Err(GridError::NotANumber));
+        let mut s = [0u8; 8];
+        let mut w = Buf(&mut s, 0);
+        core::fmt::write(&mut w, format_args!("{}", Grid::new(12, 1))).unwrap();
+        assert_eq!(&w.0[..w.1], b"12x1");
+        assert_eq!("arena".parse::<InputPlacement>(), Ok(InputPlacement::Arena));
+        assert_eq!("ram".parse::<InputPlacement>(), Err(UnknownPlacement));
+    }
+
+    struct Buf<'a>(&'a mut [u8], usize);
+    impl core::fmt::Write for Buf<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            self.0[self.1..self.1 + s.len()].copy_from_slice(s.as_bytes());
+            self.1 += s.len();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_one_patch_grid_runs_layer_wise() {
+        let c = PatchConfig { split: 4, grid: Grid::ONE, input_in: InputPlacement::Arena };
+        assert!(c.is_layerwise());
+        assert_eq!(c.effective(), PatchConfig { split: 0, grid: Grid::ONE, input_in: InputPlacement::Arena });
+        let p = PatchConfig::new(4, 2, 1);
+        assert_eq!(p.effective(), p);
+    }
+}

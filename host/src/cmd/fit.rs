@@ -16,6 +16,9 @@ pub struct Cmd {
     /// Print a `[[model]]` entry for host/cost-defaults.toml instead of the table.
     #[arg(long)]
     toml: bool,
+    /// Also print every row's held-out prediction and error.
+    #[arg(long)]
+    residuals: bool,
 }
 
 impl Cmd {
@@ -37,6 +40,13 @@ impl Cmd {
             println!("  {c:>14.4}  {name}");
         }
         println!("static {} B, stack {} B", bm.static_bytes, bm.stack_bytes);
+        if self.residuals {
+            println!("{:<28} {:>16} {:>16} {:>8}", "model", "measured", "held-out pred.", "error %");
+            for (i, p) in patchbench::costmodel::held_out_predictions(&board.name, &bm.samples) {
+                let s = &bm.samples[i];
+                println!("{:<28} {:>16.0} {:>16.0} {:>+8.2}", s.model, s.cycles, p, (p - s.cycles) / s.cycles * 100.0);
+            }
+        }
         match bm.error {
             Some(e) => println!(
                 "held-out error (each model predicted by a fit on the others): median {:.2} %, worst {:.2} % over {} rows",

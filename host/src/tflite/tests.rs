@@ -6,7 +6,7 @@ use super::synth::{quant, Builder as Synth};
 use super::*;
 use harness::exec;
 use harness::model::ModelBuf;
-use harness::plan::{plan, PatchConfig};
+use harness::plan::{plan, Grid, PatchConfig};
 use rand::{Rng, SeedableRng};
 
 const FLOAT32: i8 = 0;
