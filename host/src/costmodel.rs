@@ -206,8 +206,10 @@ pub fn fit(board: &str, samples: &[Sample]) -> Option<CostModel> {
     })
 }
 
-/// `min |A x - b|` subject to `x >= 0`, by cyclic coordinate descent on the normal
-/// equations (a handful of unknowns: exact enough after a few thousand sweeps).
+/// `min |A x - b|` subject to `x >= 0`: the active-set method of Lawson and Hanson on the
+/// normal equations (Bro and de Jong's formulation), exact for these few unknowns. The
+/// terms are strongly collinear (a conv's taps grow with its MACs), where coordinate
+/// descent stalls far from the optimum.
 fn nnls(a: &[[f64; TERMS]], b: &[f64]) -> [f64; TERMS] {
     let mut g = [[0f64; TERMS]; TERMS];
     let mut c = [0f64; TERMS];
@@ -219,20 +221,73 @@ fn nnls(a: &[[f64; TERMS]], b: &[f64]) -> [f64; TERMS] {
             }
         }
     }
-    let mut x = [0f64; TERMS];
-    for _ in 0..20_000 {
-        let mut moved = 0f64;
-        for i in 0..TERMS {
-            if g[i][i] <= 0.0 {
+    let trace: f64 = (0..TERMS).map(|i| g[i][i]).sum();
+    let tol = 1e-12 * trace.max(1.0);
+    // The unconstrained solution on the passive set, zero elsewhere.
+    let solve = |passive: &[bool; TERMS]| -> [f64; TERMS] {
+        let idx: Vec<usize> = (0..TERMS).filter(|&i| passive[i]).collect();
+        let n = idx.len();
+        let mut m: Vec<Vec<f64>> = idx
+            .iter()
+            .map(|&i| {
+                let mut r: Vec<f64> = idx.iter().map(|&j| g[i][j]).collect();
+                r[idx.iter().position(|&j| j == i).unwrap_or(0)] += tol;
+                r.push(c[i]);
+                r
+            })
+            .collect();
+        for col in 0..n {
+            let pivot = (col..n).max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs())).unwrap_or(col);
+            m.swap(col, pivot);
+            if m[col][col].abs() < f64::MIN_POSITIVE {
                 continue;
             }
-            let r: f64 = c[i] - (0..TERMS).map(|j| g[i][j] * x[j]).sum::<f64>();
-            let new = (x[i] + r / g[i][i]).max(0.0);
-            moved = moved.max((new - x[i]).abs());
-            x[i] = new;
+            for r in 0..n {
+                if r != col {
+                    let f = m[r][col] / m[col][col];
+                    for k in col..=n {
+                        m[r][k] -= f * m[col][k];
+                    }
+                }
+            }
         }
-        if moved < 1e-13 {
+        let mut s = [0f64; TERMS];
+        for (k, &i) in idx.iter().enumerate() {
+            s[i] = if m[k][k].abs() < f64::MIN_POSITIVE { 0.0 } else { m[k][n] / m[k][k] };
+        }
+        s
+    };
+    let gradient = |x: &[f64; TERMS]| -> [f64; TERMS] {
+        std::array::from_fn(|i| c[i] - (0..TERMS).map(|j| g[i][j] * x[j]).sum::<f64>())
+    };
+    let mut x = [0f64; TERMS];
+    let mut passive = [false; TERMS];
+    for _ in 0..10 * TERMS {
+        let w = gradient(&x);
+        let Some(j) = (0..TERMS).filter(|&i| !passive[i] && w[i] > tol).max_by(|&p, &q| w[p].total_cmp(&w[q])) else {
             break;
+        };
+        passive[j] = true;
+        let mut s = solve(&passive);
+        for _ in 0..10 * TERMS {
+            if (0..TERMS).all(|i| !passive[i] || s[i] > 0.0) {
+                break;
+            }
+            // Step from x towards s until the first passive coefficient reaches zero.
+            let alpha =
+                (0..TERMS).filter(|&i| passive[i] && s[i] <= 0.0).map(|i| x[i] / (x[i] - s[i])).fold(1.0, f64::min);
+            for i in 0..TERMS {
+                x[i] += alpha * (s[i] - x[i]);
+                if passive[i] && x[i] <= 0.0 {
+                    passive[i] = false;
+                    x[i] = 0.0;
+                }
+            }
+            s = solve(&passive);
+        }
+        x = s;
+        for v in &mut x {
+            *v = v.max(0.0);
         }
     }
     x
@@ -252,8 +307,10 @@ pub struct HeldOut {
 
 /// See [`HeldOut`]. `None` with fewer than two samples.
 pub fn held_out(board: &str, samples: &[Sample]) -> Option<HeldOut> {
-    let mut errors: Vec<f64> =
-        held_out_predictions(board, samples).iter().map(|&(i, p)| ((p - samples[i].cycles) / samples[i].cycles * 100.0).abs()).collect();
+    let mut errors: Vec<f64> = held_out_predictions(board, samples)
+        .iter()
+        .map(|&(i, p)| ((p - samples[i].cycles) / samples[i].cycles * 100.0).abs())
+        .collect();
     if errors.is_empty() {
         return None;
     }

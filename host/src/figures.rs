@@ -82,8 +82,9 @@ type Fig = Result<(), Box<dyn std::error::Error>>;
 macro_rules! render_both {
     ($stem:expr, $size:expr, $draw:expr) => {{
         let stem: &Path = $stem;
-        let svg = stem.with_extension("svg");
-        let png = stem.with_extension("png");
+        // Appended, not `with_extension`: model names have dots (mbv2-w0.35-r144).
+        let svg = PathBuf::from(format!("{}.svg", stem.display()));
+        let png = PathBuf::from(format!("{}.png", stem.display()));
         {
             let root = SVGBackend::new(&svg, $size).into_drawing_area();
             $draw(&root).map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
@@ -262,7 +263,10 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    Ok(root.titled(caption, (FONT, 20))?)
+    // Long captions get a smaller font rather than being cut at the edges.
+    let width = root.dim_in_pixel().0 as usize;
+    let size = (width * 19 / 10 / caption.chars().count().max(1)).clamp(12, 20) as u32;
+    Ok(root.titled(caption, (FONT, size))?)
 }
 
 /// Figure 1: live activation bytes per op, layer-wise vs patch configs, with budget lines.
@@ -572,8 +576,17 @@ where
                     let ink = if t > 0.6 { BLACK } else { WHITE };
                     chart.draw_series(std::iter::once(Text::new(text, (x + 0.5, y + 0.5), centred(12).color(&ink))))?;
                 }
-                _ => {
+                other => {
                     chart.draw_series(std::iter::once(Rectangle::new(cell, GREY.filled())))?;
+                    if let Some(v) = other {
+                        // Over budget: masked, the value still readable.
+                        let text = if k == 0 { format!("{v:.1}") } else { si(v) };
+                        chart.draw_series(std::iter::once(Text::new(
+                            text,
+                            (x + 0.5, y + 0.5),
+                            centred(12).color(&RGBColor(110, 110, 110)),
+                        )))?;
+                    }
                     if r.status == Status::DoesNotFit {
                         chart.draw_series(std::iter::once(Text::new("x", (x + 0.5, y + 0.5), centred(18))))?;
                     }
@@ -631,6 +644,8 @@ where
         .configure_mesh()
         .x_desc("total RAM (KiB)")
         .y_desc(format!("{} per inference (millions)", g.unit))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
@@ -891,7 +906,7 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
         "Written by `patchbench` from `runs.csv` (the latest row per board, model, config and input placement).\n\
          Regenerate the figures and this page with `patchbench plot {0}`; measure what is missing with\n\
          `patchbench sweep {0}/spec.toml` (`--rerun` measures everything again).\n",
-        folder.display()
+        crate::results::display_path(folder)
     );
     let Ok(groups) = groups(set) else { return s };
     for g in &groups {
@@ -983,7 +998,7 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
                             "`patchbench recommend --model {} --board {} --ram-budget {b} --results {}`: split {} {} ({} B predicted total RAM, {} {} predicted{}); binding constraint: {}.",
                             g.model,
                             g.board.name,
-                            folder.display(),
+                            crate::results::display_path(folder),
                             c.split,
                             c.patches,
                             c.predicted_total_ram_bytes,

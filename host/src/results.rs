@@ -242,6 +242,14 @@ pub fn latest(rows: impl IntoIterator<Item = Row>) -> Vec<Row> {
     order.into_iter().filter_map(|k| by_key.remove(&k)).collect()
 }
 
+/// `path` as a user would type it from the current directory: relative when it is below
+/// it, as given otherwise (messages and generated pages name no machine's absolute paths).
+pub fn display_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let rel = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok());
+    rel.unwrap_or(path).display().to_string()
+}
+
 /// The rows of one or more results folders, with the models their specs name.
 pub struct ResultSet {
     /// The folders read (each holds a `runs.csv`).
@@ -370,7 +378,10 @@ mod tests {
         // Columns in another order, one missing: still by name.
         std::fs::write(&path, "status,split,model,patches\nwrong-output,3,m,5x1\n").unwrap();
         let r = &read(&path).unwrap()[0];
-        assert_eq!((r.status, r.split, r.patches, r.input_in), (Status::WrongOutput, 3, Grid::new(5, 1), InputPlacement::Flash));
+        assert_eq!(
+            (r.status, r.split, r.patches, r.input_in),
+            (Status::WrongOutput, 3, Grid::new(5, 1), InputPlacement::Flash)
+        );
         // A value that is not of its column's type names the line.
         std::fs::write(&path, "status,patches\nok,3y\n").unwrap();
         let e = format!("{:#}", read(&path).unwrap_err());
@@ -393,7 +404,8 @@ mod tests {
         for v in ["does-not-fit", ",2x3,", ",arena,", ",qemu-icount,"] {
             assert!(line.contains(v), "{v} in {line}");
         }
-        for s in [Status::Ok, Status::DoesNotFit, Status::WrongOutput, Status::Timeout, Status::Invalid, Status::Error] {
+        for s in [Status::Ok, Status::DoesNotFit, Status::WrongOutput, Status::Timeout, Status::Invalid, Status::Error]
+        {
             let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
             w.serialize(Row { status: s, ..Row::default() }).unwrap();
             let text = String::from_utf8(w.into_inner().unwrap()).unwrap();

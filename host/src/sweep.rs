@@ -150,7 +150,7 @@ impl Spec {
         let text = format!(
             "# The spec that produced runs.csv in this folder (models relative to it).\n\
              # `patchbench sweep {}` measures what is missing; `--rerun` measures all again.\n{}",
-            out.join("spec.toml").display(),
+            crate::results::display_path(&out.join("spec.toml")),
             toml::to_string(&copy).context("writing the spec as TOML")?
         );
         let path = out.join("spec.toml");

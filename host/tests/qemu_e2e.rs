@@ -225,14 +225,25 @@ fn a_results_folder_skips_measured_images_renders_figures_and_recommends_the_mea
     // median instructions among ok rows within the budget.
     let latest = results::latest(all);
     for board in ["qemu-m4", "qemu-m33"] {
-        let mut budgets: Vec<u64> = latest.iter().filter(|r| r.board == board).filter_map(|r| r.total_ram_bytes).collect();
+        let mut budgets: Vec<u64> =
+            latest.iter().filter(|r| r.board == board).filter_map(|r| r.total_ram_bytes).collect();
         budgets.sort_unstable();
         budgets.dedup();
         let tried: Vec<u64> = budgets.iter().step_by(3).copied().chain([budgets[0] - 1]).collect();
         for budget in tried {
             let json = patchbench(&[
-                "recommend", "--model", "tiny", "--board", board, "--ram-budget", &budget.to_string(), "--max-grid",
-                "2", "--results", out_s, "--json",
+                "recommend",
+                "--model",
+                "tiny",
+                "--board",
+                board,
+                "--ram-budget",
+                &budget.to_string(),
+                "--max-grid",
+                "2",
+                "--results",
+                out_s,
+                "--json",
             ]);
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();
             let optimum = latest
@@ -247,7 +258,8 @@ fn a_results_folder_skips_measured_images_renders_figures_and_recommends_the_mea
                     assert_eq!(best["measured_cycles"], o.cycles_median.unwrap(), "{board} {budget}");
                     assert_eq!(best["measured_total_ram_bytes"], o.total_ram_bytes.unwrap());
                     let n = v["candidates"].as_array().unwrap().len();
-                    let admissible = latest.iter().filter(|r| r.board == board && r.total_ram_bytes.unwrap() <= budget).count();
+                    let admissible =
+                        latest.iter().filter(|r| r.board == board && r.total_ram_bytes.unwrap() <= budget).count();
                     assert_eq!(n, admissible, "{board} {budget}: every admissible config, measured");
                 }
                 None => {

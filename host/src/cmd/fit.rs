@@ -19,15 +19,73 @@ pub struct Cmd {
     /// Also print every row's held-out prediction and error.
     #[arg(long)]
     residuals: bool,
+    /// Predict the `ok` rows of these results folders (models the fit has not seen) and
+    /// print the errors: how well the model calibrated on RESULTS transfers.
+    #[arg(long, value_name = "DIR")]
+    predict: Vec<PathBuf>,
+    /// Write the fitted rows (model, measured counts, work per term) as CSV to FILE, to
+    /// study the model elsewhere.
+    #[arg(long, value_name = "FILE")]
+    samples: Option<PathBuf>,
 }
 
 impl Cmd {
+    fn predict(&self, bm: &recommend::BoardModel, board: &boards::Board) -> anyhow::Result<()> {
+        let set = ResultSet::load(&self.predict)?;
+        let mut errors = Vec::new();
+        println!(
+            "{:<28} {:>6} {:>8} {:>16} {:>16} {:>8}",
+            "model", "split", "patches", "measured", "predicted", "error %"
+        );
+        for r in set.rows.iter().filter(|r| r.board == board.name && r.status == patchbench::results::Status::Ok) {
+            let Some(s) = set.models.get(&r.model_hash).and_then(|m| patchbench::costmodel::sample(&m.as_model(), r))
+            else {
+                continue;
+            };
+            let p = bm.cost.predict(&s.work);
+            let e = (p - s.cycles) / s.cycles * 100.0;
+            errors.push(e.abs());
+            println!(
+                "{:<28} {:>6} {:>8} {:>16.0} {:>16.0} {:>+8.2}",
+                r.model,
+                r.split,
+                r.patches.to_string(),
+                s.cycles,
+                p,
+                e
+            );
+        }
+        if errors.is_empty() {
+            anyhow::bail!("the folders to predict hold no ok rows of {} whose model loads", board.name);
+        }
+        errors.sort_by(f64::total_cmp);
+        println!(
+            "prediction error on {} rows the fit never saw: median {:.2} %, worst {:.2} %",
+            errors.len(),
+            patchbench::costmodel::median(&errors),
+            errors.last().copied().unwrap_or(0.0)
+        );
+        Ok(())
+    }
+
     pub fn run(self) -> anyhow::Result<()> {
         let board = boards::find(&self.board)?;
         let set = ResultSet::load(&self.results)?;
         let bm = recommend::board_model(&set, &board)?;
         if bm.samples.is_empty() {
             anyhow::bail!("the folders hold no measured rows of {} whose model loads: nothing to fit", board.name);
+        }
+        if let Some(path) = &self.samples {
+            let mut w = csv::Writer::from_path(path)?;
+            w.write_record(["model", "measured"].into_iter().chain(TERM_NAMES))?;
+            for s in &bm.samples {
+                let fields = [s.model.clone(), s.cycles.to_string()].into_iter();
+                w.write_record(fields.chain(s.work.0.iter().map(|v| v.to_string())))?;
+            }
+            w.flush()?;
+        }
+        if !self.predict.is_empty() {
+            return self.predict(&bm, &board);
         }
         if self.toml {
             let mut cost = bm.cost.clone();

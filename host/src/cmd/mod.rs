@@ -6,6 +6,7 @@ mod gen;
 mod infer;
 mod plan;
 mod plot;
+mod random;
 mod recommend;
 mod run;
 mod sweep;
@@ -34,6 +35,8 @@ pub enum Command {
     Recommend(recommend::Cmd),
     /// Fit and print the cycles model of a board on results folders.
     Fit(fit::Cmd),
+    /// Write a random int8 CNN as a .tflite file (the differential tests' generator).
+    RandomModel(random::Cmd),
 }
 
 impl Command {
@@ -48,6 +51,7 @@ impl Command {
             Command::Plot(c) => c.run(),
             Command::Recommend(c) => c.run(),
             Command::Fit(c) => c.run(),
+            Command::RandomModel(c) => c.run(),
         }
     }
 }
