@@ -242,11 +242,12 @@ fn nnls(a: &[[f64; TERMS]], b: &[f64]) -> [f64; TERMS] {
             if m[col][col].abs() < f64::MIN_POSITIVE {
                 continue;
             }
-            for r in 0..n {
+            let pivot_row = m[col].clone();
+            for (r, row) in m.iter_mut().enumerate() {
                 if r != col {
-                    let f = m[r][col] / m[col][col];
-                    for k in col..=n {
-                        m[r][k] -= f * m[col][k];
+                    let f = row[col] / pivot_row[col];
+                    for (v, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                        *v -= f * p;
                     }
                 }
             }

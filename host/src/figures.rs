@@ -315,11 +315,14 @@ where
         .draw()?;
     for (i, (label, v)) in series.iter().enumerate() {
         let c = colour(i);
+        // After the patch stage every config holds the same bytes: earlier curves draw
+        // wider, so that one never hides another.
+        let width = (2 * (series.len() - i) + 1) as u32;
         let steps = v.iter().enumerate().flat_map(|(x, &y)| [(x as f64 - 0.5, y), (x as f64 + 0.5, y)]);
         chart
-            .draw_series(LineSeries::new(steps, c.stroke_width(2)))?
+            .draw_series(LineSeries::new(steps, c.stroke_width(width)))?
             .label(label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
     }
     draw_budget_lines(&mut chart, budgets, ymax, n as f64 - 0.5, false)?;
     chart
@@ -359,14 +362,14 @@ where
             if v < y0 || v > ymax {
                 continue;
             }
-            ((x0, v), (xmax, v), (x0, v))
+            ((x0, v), (xmax, v), (xmax, v))
         };
         chart.draw_series(DashedLineSeries::new([from, to], 8, 5, style))?;
-        chart.draw_series(std::iter::once(Text::new(
-            format!(" budget {b}"),
-            text_at,
-            (FONT, 14).into_font().color(&PALETTE[5]),
-        )))?;
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        // Vertical lines: label at the top right of the line; horizontal: above its right end.
+        let pos = if vertical { Pos::new(HPos::Left, VPos::Top) } else { Pos::new(HPos::Right, VPos::Bottom) };
+        let style = TextStyle::from((FONT, 14).into_font()).color(&PALETTE[5]).pos(pos);
+        chart.draw_series(std::iter::once(Text::new(format!(" budget {b} "), text_at, style)))?;
     }
     Ok(())
 }
@@ -817,9 +820,14 @@ where
         legend.draw(&Rectangle::new([(10, y - 7), (26, y + 7)], colour(b + 1).filled()))?;
         legend.draw(&Text::new(name.clone(), (32, y - 8), (FONT, 15)))?;
     }
-    // Configs measured on every board.
-    let configs: Vec<harness::plan::PatchConfig> =
+    // Configs measured on every board, by split and number of patches.
+    let mut configs: Vec<harness::plan::PatchConfig> =
         gs[0].ok().map(|r| r.config()).filter(|c| gs.iter().all(|g| g.ok().any(|r| r.config() == *c))).collect();
+    configs.sort_by_key(|c| (c.split, c.grid.patches(), c.grid));
+    let labels: Vec<String> = configs
+        .iter()
+        .map(|c| if c.split == 0 { "layer-wise".into() } else { format!("{}:{}", c.split, c.grid) })
+        .collect();
     let panels = area.split_evenly((2, 1));
     for (k, panel) in panels.iter().enumerate() {
         let metric = |r: &Row| -> f64 {
@@ -829,46 +837,56 @@ where
                 r.total_ram_bytes.unwrap_or(0) as f64
             }
         };
-        let ratios: Vec<Vec<f64>> = configs
+        // ratios[b][i]: board b over the reference board, config i.
+        let ratios: Vec<Vec<f64>> = gs
             .iter()
-            .map(|&c| {
-                let base = find_config(gs[0], c).map(metric).unwrap_or(1.0).max(1.0);
-                gs.iter().map(|g| find_config(g, c).map_or(0.0, metric) / base).collect()
+            .map(|g| {
+                configs
+                    .iter()
+                    .map(|&c| {
+                        let base = find_config(gs[0], c).map(metric).unwrap_or(1.0).max(1.0);
+                        find_config(g, c).map_or(f64::NAN, metric) / base
+                    })
+                    .collect()
             })
             .collect();
-        let ymax = ratios.iter().flatten().copied().fold(1.0, f64::max) * 1.15;
-        let nb = gs.len() as f64;
+        let finite = ratios.iter().flatten().copied().filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((1.0f64, 1.0f64), |(l, h), v| (l.min(v), h.max(v)));
+        // Zoomed on the data (boards differ by percents), 1.0 always in view.
+        let pad = ((hi - lo) * 0.15).max(0.005);
+        let n = configs.len().max(1) as f64;
         let mut chart = ChartBuilder::on(panel)
             .margin(10)
             .caption(if k == 0 { "counts per inference (relative)" } else { "total RAM (relative)" }, (FONT, 16))
             .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..configs.len().max(1) as f64, 0f64..ymax)?;
-        let labels: Vec<String> = configs
-            .iter()
-            .map(|c| if c.split == 0 { "layer-wise".into() } else { format!("{}:{}", c.split, c.grid) })
-            .collect();
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..n - 0.5, (lo - pad)..(hi + pad))?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(configs.len() * 2 + 1)
-            .x_label_formatter(&|x| label_at(&labels, *x))
+            .x_labels(configs.len().min(60) + 1)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| format!("{y:.3}"))
             .y_desc(format!("vs {}", names[0]))
-            .label_style((FONT, 13))
+            .label_style((FONT, 12))
             .axis_desc_style((FONT, 15))
             .draw()?;
-        for b in 0..names.len() {
+        for (b, series) in ratios.iter().enumerate() {
             let c = colour(b + 1);
-            let w = 0.8 / nb;
-            chart.draw_series(ratios.iter().enumerate().map(|(i, r)| {
-                let x0 = i as f64 + 0.1 + b as f64 * w;
-                Rectangle::new([(x0, 0.0), (x0 + w * 0.92, r[b])], c.filled())
-            }))?;
-            // The ratio over each bar: boards often differ by a few percent.
-            chart.draw_series(ratios.iter().enumerate().map(|(i, r)| {
-                let x = i as f64 + 0.1 + (b as f64 + 0.46) * w;
-                Text::new(format!("{:.2}", r[b]), (x, r[b] + ymax * 0.05), centred(11))
-            }))?;
+            let pts: Vec<(f64, f64)> =
+                series.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| (i as f64, v)).collect();
+            // Boards often count the same: later boards draw thinner on top, so that every
+            // curve stays visible where they coincide.
+            let width = (2 * (gs.len() - b)) as u32;
+            chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(width)))?;
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, width + 2, c.filled())))?;
         }
     }
     Ok(())

@@ -275,7 +275,7 @@ fn publish(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> any
 /// a busy tree is never shared (see [`Tree`]).
 pub fn build(model: &Model, plan: &Plan, board: &Board, repeats: u16, worker: usize) -> anyhow::Result<Build> {
     let sources = sources(model, plan, board, repeats);
-    build_sources(&sources, &sources.key(board)?, &model.name, plan, board, worker)
+    build_sources(&sources, &sources.key(board)?, model.name, plan, board, worker)
 }
 
 /// Builds prepared [`Sources`] whose key is `key` (see [`build`]).

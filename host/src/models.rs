@@ -8,7 +8,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelSourceError {
     /// Neither a zoo name nor an existing file.
-    #[error("unknown model `{name}`: use a zoo name ({zoo}) or a path to a .tflite file")]
+    #[error("unknown model `{name}`: use a zoo name ({zoo}), random:SEED or a path to a .tflite file")]
     Unknown {
         /// What was asked for.
         name: String,
@@ -46,9 +46,23 @@ pub fn zoo_names() -> String {
     zoo::MODELS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
-/// Loads a model by zoo name or `.tflite` path and validates it.
+/// True for a `--model` value that names no file: a zoo name or `random:SEED`.
+pub fn is_builtin(name: &str) -> bool {
+    zoo::MODELS.iter().any(|(n, _)| *n == name) || name.starts_with("random:")
+}
+
+/// Loads a model by zoo name, `random:SEED` (a random int8 CNN of the differential tests'
+/// generator, imported like a file) or `.tflite` path, and validates it.
 pub fn load_model(spec: &str) -> Result<ModelBuf, ModelSourceError> {
     let m = if let Some(m) = zoo::build(spec) {
+        m
+    } else if let Some(seed) = spec.strip_prefix("random:") {
+        let seed: u64 =
+            seed.parse().map_err(|_| ModelSourceError::Unknown { name: spec.to_string(), zoo: zoo_names() })?;
+        let bytes = crate::tflite::synth::random_cnn(seed);
+        let mut m = crate::tflite::import(&bytes, spec)
+            .map_err(|error| ModelSourceError::Import { path: spec.to_string(), error })?;
+        m.name = spec.replace(':', "-");
         m
     } else if Path::new(spec).is_file() {
         crate::tflite::import_file(Path::new(spec))

@@ -145,7 +145,7 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
     row.status = Status::Error;
     let m = job.model.as_model();
     let p = &prepared.plan;
-    let image = match firmware::build_sources(&prepared.sources, &prepared.key, &m.name, p, &job.board, worker)? {
+    let image = match firmware::build_sources(&prepared.sources, &prepared.key, m.name, p, &job.board, worker)? {
         Build::Image(image) => image,
         Build::DoesNotFit { region, needed } => {
             row.status = Status::DoesNotFit;

@@ -190,7 +190,7 @@ pub struct Outcome {
 }
 
 fn is_zoo_name(entry: &str) -> bool {
-    harness::zoo::MODELS.iter().any(|(n, _)| *n == entry)
+    crate::models::is_builtin(entry)
 }
 
 /// Runs `jobs` on `workers` threads, appending each row to `csv` as soon as it is known.
