@@ -1014,7 +1014,7 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
                         let _ = writeln!(
                             s,
                             "`patchbench recommend --model {} --board {} --ram-budget {b} --results {}`: split {} {} ({} B predicted total RAM, {} {} predicted{}); binding constraint: {}.",
-                            g.model,
+                            g.rows.first().and_then(|r| set.sources.get(&r.model_hash)).unwrap_or(&g.model),
                             g.board.name,
                             crate::results::display_path(folder),
                             c.split,

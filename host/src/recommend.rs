@@ -66,6 +66,15 @@ pub struct Candidate {
     pub known_not_to_fit: bool,
 }
 
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Objective::Latency => "latency",
+            Objective::Memory => "memory",
+        })
+    }
+}
+
 impl Candidate {
     /// Cycles: measured where measured, else predicted.
     pub fn cycles(&self) -> f64 {
@@ -247,7 +256,7 @@ mod tests {
     use crate::boards;
 
     fn empty() -> ResultSet {
-        ResultSet { folders: vec![], rows: vec![], models: Default::default(), warnings: vec![] }
+        ResultSet::empty()
     }
 
     #[test]

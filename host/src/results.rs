@@ -245,9 +245,17 @@ pub fn latest(rows: impl IntoIterator<Item = Row>) -> Vec<Row> {
 /// `path` as a user would type it from the current directory: relative when it is below
 /// it, as given otherwise (messages and generated pages name no machine's absolute paths).
 pub fn display_path(path: &Path) -> String {
-    let cwd = std::env::current_dir().ok();
-    let rel = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok());
-    rel.unwrap_or(path).display().to_string()
+    let Ok(cwd) = std::env::current_dir() else { return path.display().to_string() };
+    if let Ok(below) = path.strip_prefix(&cwd) {
+        return below.display().to_string();
+    }
+    // A sibling such as ../shared/models reads better relative; far away, absolute.
+    match pathdiff::diff_paths(path, &cwd) {
+        Some(rel) if path.is_absolute() && rel.components().take_while(|c| c.as_os_str() == "..").count() <= 2 => {
+            rel.display().to_string()
+        }
+        _ => path.display().to_string(),
+    }
 }
 
 /// The rows of one or more results folders, with the models their specs name.
@@ -259,11 +267,25 @@ pub struct ResultSet {
     /// Models by hash (hex, as in the `model_hash` column): those of the folders' `spec.toml`
     /// that could be loaded, and zoo models named by rows.
     pub models: std::collections::HashMap<String, std::sync::Arc<harness::model::ModelBuf>>,
+    /// By model hash, how to name the model on a command line (`--model`): a zoo name,
+    /// `random:SEED`, or the file's path as seen from the current directory.
+    pub sources: std::collections::HashMap<String, String>,
     /// What could not be used, for the user (a model a spec names that does not load).
     pub warnings: Vec<String>,
 }
 
 impl ResultSet {
+    /// No rows: what `recommend` works from without `--results`.
+    pub fn empty() -> ResultSet {
+        ResultSet {
+            folders: vec![],
+            rows: vec![],
+            models: Default::default(),
+            sources: Default::default(),
+            warnings: vec![],
+        }
+    }
+
     /// Reads results folders: each path is a folder with a `runs.csv`, or a folder of such
     /// folders (such as `results/`).
     pub fn load(paths: &[std::path::PathBuf]) -> anyhow::Result<ResultSet> {
@@ -292,6 +314,7 @@ impl ResultSet {
         }
         let mut all = Vec::new();
         let mut models = std::collections::HashMap::new();
+        let mut sources = std::collections::HashMap::new();
         let mut warnings = Vec::new();
         for f in &folders {
             all.extend(read(&f.join("runs.csv"))?);
@@ -301,9 +324,18 @@ impl ResultSet {
             }
             let spec = crate::sweep::Spec::load(&spec_path)?;
             for entry in &spec.models {
-                match crate::load_model(&spec.model_source(entry)) {
+                let source = spec.model_source(entry);
+                match crate::load_model(&source) {
                     Ok(m) => {
-                        models.insert(format!("{:016x}", m.as_model().hash()), std::sync::Arc::new(m));
+                        let hash = format!("{:016x}", m.as_model().hash());
+                        let named = if crate::models::is_builtin(entry) {
+                            entry.clone()
+                        } else {
+                            let path = Path::new(&source);
+                            display_path(&path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
+                        };
+                        sources.insert(hash.clone(), named);
+                        models.insert(hash, std::sync::Arc::new(m));
                     }
                     Err(e) => warnings.push(format!(
                         "{}: model `{entry}` does not load ({e}); figures and fits that need its plan leave its rows out",
@@ -318,11 +350,12 @@ impl ResultSet {
                 if let Some(m) = harness::zoo::build(&r.model) {
                     if format!("{:016x}", m.as_model().hash()) == r.model_hash {
                         models.insert(r.model_hash.clone(), std::sync::Arc::new(m));
+                        sources.insert(r.model_hash.clone(), r.model.clone());
                     }
                 }
             }
         }
-        Ok(ResultSet { folders, rows, models, warnings })
+        Ok(ResultSet { folders, rows, models, sources, warnings })
     }
 }
 

@@ -296,11 +296,19 @@ fn the_layerwise_plan_lists_the_best_patch_configs_with_their_planned_arenas() {
             assert!(p.arena_peak_bytes < last.0 && overhead > last.1, "{name}: {line} after {last:?}");
             last = (p.arena_peak_bytes, overhead);
         }
-        // DS-CNN's stage outputs are as large as its layer-wise arena: no config helps.
-        let expect_some = name != "kws_ref_model";
-        assert_eq!(!best.is_empty(), expect_some, "{name}:\n{text}");
-        if !expect_some {
-            assert!(text.contains("best patch configs: none needs less arena than layer-wise"), "{text}");
+        assert!(!best.is_empty(), "{name}:\n{text}");
+        if name == "kws_ref_model" {
+            // DS-CNN's stage outputs are as large as its layer-wise arena: square grids never
+            // help, only a tall grid of a short stage saves a few percent, at a high price.
+            let saved = 1.0 - last.0 as f64 / layerwise.arena_peak_bytes as f64;
+            assert!(saved < 0.1, "{text}");
+            assert!(
+                best.iter().all(|l| {
+                    let grid = l.split_whitespace().nth(1).unwrap();
+                    grid.split_once('x').is_some_and(|(h, w)| h != w)
+                }),
+                "{text}"
+            );
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct Cmd {
     /// Build and run the recommended config on the board; print measured vs predicted.
     #[arg(long)]
     verify: bool,
+    /// Directory whose runs.csv gets the row of `--verify`.
+    #[arg(long, default_value = "results/runs")]
+    out: PathBuf,
 }
 
 fn entry(c: &Candidate) -> serde_json::Value {
@@ -84,11 +87,7 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let board = boards::find(&self.board)?;
         let model = self.model.load()?;
-        let set = if self.results.is_empty() {
-            ResultSet { folders: vec![], rows: vec![], models: Default::default(), warnings: vec![] }
-        } else {
-            ResultSet::load(&self.results)?
-        };
+        let set = if self.results.is_empty() { ResultSet::empty() } else { ResultSet::load(&self.results)? };
         let req = Request {
             model: &model,
             board: &board,
@@ -128,7 +127,7 @@ impl Cmd {
     fn print(&self, rec: &Recommendation, board: &boards::Board, model: &str, set: &ResultSet) {
         let unit = rec.unit;
         println!(
-            "{model} on {} ({}), total RAM budget {}{}, objective {:?}, input in {}",
+            "{model} on {} ({}), total RAM budget {}{}, objective {}, input in {}",
             board.name,
             board.cpu,
             self.ram_budget,
@@ -198,7 +197,7 @@ impl Cmd {
             repeats: 3,
             timeout: std::time::Duration::from_secs(900),
         };
-        let csv = patchbench::firmware::workspace_root().join("results/runs/runs.csv");
+        let csv = self.out.join("runs.csv");
         let row = patchbench::sweep::run_jobs(vec![job], 1, &csv, true, |_| {})?.rows.remove(0);
         let pct = |m: f64, p: f64| (p - m) / m * 100.0;
         match (row.cycles_median, row.total_ram_bytes) {
