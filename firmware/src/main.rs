@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use harness::model::Model;
-use harness::plan::{ExecPlan, InputPlacement};
+use harness::plan::ExecPlan;
 use harness::record::{encode, CycleSource, Record, CRC32, MAX_FRAME, PROTOCOL_VERSION};
 use rtt_target::{rprintln, rtt_init, UpChannel};
 
@@ -188,7 +188,7 @@ fn main() -> ! {
             split: gen::SPLIT,
             nh: gen::NH,
             nw: gen::NW,
-            input_in_arena: gen::INPUT_IN == InputPlacement::Arena,
+            input_in: gen::INPUT_IN,
             arena_planned: gen::ARENA_BYTES as u32,
             repeats: gen::REPEATS,
         },

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change of [`Record`] or the framing.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest encoded frame, delimiter included.
 pub const MAX_FRAME: usize = 256;
@@ -82,8 +82,8 @@ pub enum Record<'a> {
         nh: u16,
         /// Patch grid columns.
         nw: u16,
-        /// True when the input is copied into the arena.
-        input_in_arena: bool,
+        /// Where the input lives.
+        input_in: crate::plan::InputPlacement,
         /// Planned arena bytes (= the static arena's size).
         arena_planned: u32,
         /// Measured runs that follow.
@@ -190,7 +190,7 @@ mod tests {
                 split: 4,
                 nh: 2,
                 nw: 3,
-                input_in_arena: false,
+                input_in: crate::plan::InputPlacement::Flash,
                 arena_planned: 6144,
                 repeats: 3,
             },

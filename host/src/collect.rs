@@ -24,8 +24,8 @@ pub struct Header {
     pub nh: u16,
     /// Grid columns.
     pub nw: u16,
-    /// Input copied into the arena.
-    pub input_in_arena: bool,
+    /// Where the input lives.
+    pub input_in: harness::plan::InputPlacement,
     /// Planned arena bytes.
     pub arena_planned: u32,
     /// Measured runs announced.
@@ -93,7 +93,7 @@ impl Collector {
                 split,
                 nh,
                 nw,
-                input_in_arena,
+                input_in,
                 arena_planned,
                 repeats,
             } => {
@@ -112,7 +112,7 @@ impl Collector {
                     split,
                     nh,
                     nw,
-                    input_in_arena,
+                    input_in,
                     arena_planned,
                     repeats,
                 });
@@ -157,7 +157,7 @@ mod tests {
             split: 0,
             nh: 1,
             nw: 1,
-            input_in_arena: false,
+            input_in: harness::plan::InputPlacement::Flash,
             arena_planned: 100,
             repeats: 2,
         }

@@ -287,4 +287,34 @@ mod tests {
         assert!(none.smallest.total_ram() > 1024);
         assert!(none.searched > 100, "every split with grids up to 4x4, square and not");
     }
+
+    #[test]
+    fn the_memory_objective_takes_the_least_ram_within_the_deadline() {
+        let m = crate::load_model("mbv1-w0.25-r96").unwrap();
+        let board = boards::find("qemu-m4").unwrap();
+        let req = |deadline: Option<Deadline>| Request {
+            model: &m,
+            board: &board,
+            budget: Bytes(1 << 20),
+            deadline,
+            objective: Objective::Memory,
+            input_in: InputPlacement::Flash,
+            max_grid: 4,
+        };
+        let free = recommend(&req(None), &ResultSet::empty()).unwrap();
+        assert_eq!(free.binding, "none");
+        let least = free.best.clone().unwrap();
+        assert_eq!(least.total_ram(), free.smallest.total_ram(), "without a deadline: the smallest RAM");
+        assert!(free.candidates.windows(2).all(|w| w[0].total_ram() <= w[1].total_ram()), "best first");
+        // A deadline just under the smallest config's time: it binds, and everything kept meets it.
+        let limit = least.cycles() - 1.0;
+        let timed = recommend(&req(Some(Deadline::Count(limit))), &ResultSet::empty()).unwrap();
+        assert_eq!(timed.binding, "deadline");
+        let best = timed.best.unwrap();
+        assert!(best.cycles() <= limit && best.total_ram() >= least.total_ram());
+        assert!(timed.candidates.iter().all(|c| c.cycles() <= limit));
+        // On QEMU a time is instructions at 1 ns each: 1 ms admits nothing.
+        let none = recommend(&req(Some("1ms".parse().unwrap())), &ResultSet::empty()).unwrap();
+        assert_eq!(none.binding, "infeasible");
+    }
 }

@@ -173,8 +173,21 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
         anyhow::bail!("the device reported: {e}");
     }
     let header = measurement.header.as_ref().expect("collector guarantees a header");
-    if header.model_hash != m.hash() || header.arena_planned as usize != p.arena_peak_bytes {
-        anyhow::bail!("the image reported another model or plan than was built (stale cache?)");
+    let ran = harness::plan::PatchConfig {
+        split: header.split,
+        grid: harness::plan::Grid::new(header.nh, header.nw),
+        input_in: header.input_in,
+    };
+    if header.model_hash != m.hash()
+        || header.arena_planned as usize != p.arena_peak_bytes
+        || ran != job.config.effective()
+    {
+        anyhow::bail!(
+            "the image reported another model, plan or config ({} {} input in {}) than was built (stale cache?)",
+            ran.split,
+            ran.grid,
+            ran.input_in
+        );
     }
     let mut cycles: Vec<u64> = measurement.runs.iter().map(|r| r.0).collect();
     cycles.sort_unstable();
