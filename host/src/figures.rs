@@ -10,7 +10,7 @@ use crate::costmodel;
 use crate::recommend::{self, Objective, Request};
 use crate::results::{ResultSet, Row, Status};
 use crate::units::{si, Bytes};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use harness::model::ModelBuf;
 use harness::plan::{plan, InputPlacement};
 use plotters::coord::Shift;
@@ -144,7 +144,7 @@ impl Rendered {
     pub fn describe(&self) -> String {
         let mut s = String::new();
         let dirs: BTreeSet<String> =
-            self.files.iter().filter_map(|f| f.parent()).map(|d| d.display().to_string()).collect();
+            self.files.iter().filter_map(|f| f.parent()).map(crate::results::display_path).collect();
         let _ = write!(s, "wrote {} files ({})", self.files.len(), dirs.into_iter().collect::<Vec<_>>().join(", "));
         for n in &self.notes {
             let _ = write!(s, "\nnote: {n}");
@@ -1068,12 +1068,4 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
         }
     }
     s
-}
-
-/// Checks that `dirs` are results folders before anything is drawn.
-pub fn check_folders(dirs: &[PathBuf]) -> anyhow::Result<()> {
-    if dirs.is_empty() {
-        bail!("give at least one results folder (written by `patchbench sweep`), e.g. results/mbv2-qemu-m4");
-    }
-    Ok(())
 }

@@ -22,7 +22,6 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        figures::check_folders(&self.results)?;
         let set = ResultSet::load(&self.results)?;
         if let Some(out) = &self.out {
             let rendered = figures::render(&set, out, &self.budgets)?;
