@@ -111,6 +111,11 @@ pub struct Recommendation {
     pub searched: usize,
     /// The cycles model used.
     pub cost_model: CostModel,
+    /// The factor its predictions of this model were scaled by: the median of measured over
+    /// predicted cycles of the model's measured configs on the board (`None`: none measured).
+    pub correction: Option<f64>,
+    /// Measured configs of the model on the board.
+    pub measured_configs: usize,
     /// `instructions (QEMU)` or `cycles`.
     pub unit: &'static str,
 }
@@ -169,6 +174,28 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
     let rows: Vec<&Row> = set.rows.iter().filter(|r| r.board == req.board.name && r.model_hash == hash).collect();
     let configs = candidates(&m, req.max_grid, req.input_in);
     let searched = configs.len();
+    // The model's own measurements on the board sharpen the predictions of its other
+    // configs: the cycles model's error is mostly one factor per model (held-out errors are
+    // offsets shared by a model's configs), and stack and static bytes belong to its images.
+    let own: Vec<&Row> = rows.iter().filter(|r| r.status == Status::Ok && r.cycles_median.is_some()).copied().collect();
+    let mut ratios: Vec<f64> = own
+        .iter()
+        .filter_map(|r| costmodel::sample(&m, r))
+        .map(|s| s.cycles / bm.cost.predict(&s.work))
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let correction = (!ratios.is_empty()).then(|| costmodel::median(&ratios));
+    let own_max = |f: fn(&Row) -> Option<u64>, layerwise: Option<bool>| {
+        own.iter().filter(|r| layerwise.is_none_or(|l| (r.split == 0) == l)).filter_map(|r| f(r)).max()
+    };
+    let static_bytes = own_max(|r| r.static_ram_bytes, None).unwrap_or(bm.static_bytes);
+    // Patched images run other code than layer-wise ones: their own stack where measured.
+    let stack_bytes = |layerwise: bool| {
+        own_max(|r| r.stack_measured_bytes, Some(layerwise))
+            .or_else(|| own_max(|r| r.stack_measured_bytes, None))
+            .unwrap_or(bm.stack_bytes)
+    };
     let all: Vec<Candidate> = {
         use rayon::prelude::*;
         configs
@@ -185,8 +212,8 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
                     input_in: config.input_in,
                     recompute_overhead_pct: p.recompute_overhead_pct,
                     arena_bytes: p.arena_peak_bytes as u64,
-                    predicted_cycles: bm.cost.predict(&work).round(),
-                    predicted_total_ram_bytes: p.arena_peak_bytes as u64 + bm.static_bytes + bm.stack_bytes,
+                    predicted_cycles: (bm.cost.predict(&work) * correction.unwrap_or(1.0)).round(),
+                    predicted_total_ram_bytes: p.arena_peak_bytes as u64 + static_bytes + stack_bytes(p.split == 0),
                     measured_cycles: measured.and_then(|r| r.cycles_median),
                     measured_total_ram_bytes: measured.and_then(|r| r.total_ram_bytes),
                     known_not_to_fit: row.is_some_and(|r| r.status == Status::DoesNotFit),
@@ -246,6 +273,8 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
         smallest,
         searched,
         cost_model: bm.cost,
+        correction,
+        measured_configs: own.len(),
         unit: req.board.cycle_source.unit(),
     })
 }

@@ -112,6 +112,7 @@ impl Cmd {
                 "smallest": entry(&rec.smallest),
                 "searched": rec.searched,
                 "cost_model": rec.cost_model,
+                "cycles_correction": rec.correction,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
@@ -145,6 +146,12 @@ impl Cmd {
             rec.cost_model.source,
             g = self.max_grid
         );
+        if let Some(c) = rec.correction {
+            println!(
+                "{} configs of {model} were measured on {}: the predictions of the others are scaled by {c:.4} (median measured / predicted)",
+                rec.measured_configs, board.name
+            );
+        }
         for w in &set.warnings {
             println!("note: {w}");
         }
