@@ -251,7 +251,7 @@ pub fn display_path(path: &Path) -> String {
     }
     // A sibling such as ../shared/models reads better relative; far away, absolute.
     match pathdiff::diff_paths(path, &cwd) {
-        Some(rel) if path.is_absolute() && rel.components().take_while(|c| c.as_os_str() == "..").count() <= 2 => {
+        Some(rel) if path.is_absolute() && rel.components().take_while(|c| c.as_os_str() == "..").count() <= 1 => {
             rel.display().to_string()
         }
         _ => path.display().to_string(),
