@@ -6,6 +6,11 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo::rerun-if-env-changed=PATCHBENCH_GEN");
+    // Armv6-M (Cortex-M0+): no DWT cycle counter, no caches, no atomic read-modify-write.
+    println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    if std::env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
+        println!("cargo::rustc-cfg=armv6m");
+    }
     let Some(gen) = std::env::var_os("PATCHBENCH_GEN") else {
         panic!(
             "PATCHBENCH_GEN is not set: firmware images are generated and built by the host, \

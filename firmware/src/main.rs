@@ -36,7 +36,8 @@ static WRAPS: AtomicU32 = AtomicU32::new(0);
 
 #[exception]
 fn SysTick() {
-    WRAPS.fetch_add(1, Ordering::Relaxed);
+    // The handler is the only writer: a load and a store (Armv6-M has no atomic add).
+    WRAPS.store(WRAPS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
 }
 
 extern "C" {
@@ -53,9 +54,19 @@ struct Counter {
 
 impl Counter {
     fn new(mut core: cortex_m::Peripherals) -> Self {
-        if gen::CYCLE_SOURCE == CycleSource::Dwt {
-            core.DCB.enable_trace();
-            core.DWT.enable_cycle_counter();
+        // Armv6-M (Cortex-M0+) has neither DWT CYCCNT nor caches: SysTick counts there.
+        #[cfg(not(armv6m))]
+        {
+            if gen::CYCLE_SOURCE == CycleSource::Dwt {
+                core.DCB.enable_trace();
+                // The Cortex-M7's DWT ignores writes until its lock is opened.
+                cortex_m::peripheral::DWT::unlock();
+                core.DWT.enable_cycle_counter();
+            }
+            if gen::CACHES {
+                core.SCB.enable_icache();
+                core.SCB.enable_dcache(&mut core.CPUID);
+            }
         }
         core.SYST.set_clock_source(SystClkSource::Core);
         core.SYST.set_reload(0x00ff_ffff);
@@ -66,6 +77,7 @@ impl Counter {
     }
 
     fn now(&self) -> u64 {
+        #[cfg(not(armv6m))]
         if gen::CYCLE_SOURCE == CycleSource::Dwt {
             return u64::from(cortex_m::peripheral::DWT::cycle_count());
         }
@@ -189,6 +201,7 @@ fn main() -> ! {
             nh: gen::NH,
             nw: gen::NW,
             input_in: gen::INPUT_IN,
+            caches: gen::CACHES,
             arena_planned: gen::ARENA_BYTES as u32,
             repeats: gen::REPEATS,
         },

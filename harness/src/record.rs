@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change of [`Record`] or the framing.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest encoded frame, delimiter included.
 pub const MAX_FRAME: usize = 256;
@@ -84,6 +84,8 @@ pub enum Record<'a> {
         nw: u16,
         /// Where the input lives.
         input_in: crate::plan::InputPlacement,
+        /// The image enabled the I- and D-caches.
+        caches: bool,
         /// Planned arena bytes (= the static arena's size).
         arena_planned: u32,
         /// Measured runs that follow.
@@ -191,6 +193,7 @@ mod tests {
                 nh: 2,
                 nw: 3,
                 input_in: crate::plan::InputPlacement::Flash,
+                caches: false,
                 arena_planned: 6144,
                 repeats: 3,
             },

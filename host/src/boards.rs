@@ -1,4 +1,5 @@
-//! The board catalog (`boards.toml`, compiled in).
+//! The board catalog: `boards.toml` (compiled in) plus the users' own catalog files
+//! (`--boards FILE` or `PATCHBENCH_BOARDS=FILE[:FILE...]`), in the same format.
 
 use harness::record::CycleSource;
 use serde::Deserialize;
@@ -10,6 +11,21 @@ pub struct MemoryRegion {
     pub origin: u32,
     /// Bytes.
     pub length: u32,
+}
+
+/// A named RAM region of a chip, for the record: which one holds the image's RAM.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NamedRegion {
+    /// Name in the reference manual (`DTCM`, `SRAM1`, `AXI SRAM`).
+    pub name: String,
+    /// Start address.
+    pub origin: u32,
+    /// Bytes.
+    pub length: u32,
+    /// What the image keeps there (`arena, stack, .data, .bss`), or why it is unused.
+    #[serde(default)]
+    pub holds: String,
 }
 
 /// One board of the catalog.
@@ -39,6 +55,15 @@ pub struct Board {
     /// Bytes kept free for the stack at link time (default 8 KiB).
     #[serde(default = "default_stack_reserve")]
     pub stack_reserve: u32,
+    /// Every RAM region of the chip, and which holds the arena and the stack (`ram`).
+    #[serde(default)]
+    pub regions: Vec<NamedRegion>,
+    /// Enable the I- and D-caches at start, as deployments do (default: on Cortex-M7).
+    #[serde(default)]
+    pub caches: Option<bool>,
+    /// A second-stage boot block the chip needs at the start of flash (`rp2040-w25q080`).
+    #[serde(default)]
+    pub boot2: Option<String>,
 }
 
 fn default_stack_reserve() -> u32 {
@@ -75,19 +100,102 @@ impl Board {
     pub fn is_qemu(&self) -> bool {
         self.qemu_machine.is_some()
     }
+
+    /// True when the image enables the caches.
+    pub fn caches_on(&self) -> bool {
+        self.caches.unwrap_or(self.cpu == "cortex-m7")
+    }
 }
 
 const CATALOG: &str = include_str!("../boards.toml");
 
-/// Every board of the catalog.
-pub fn all() -> Result<Vec<Board>, BoardError> {
-    let c: Catalog = toml::from_str(CATALOG).map_err(|e| BoardError::Catalog(e.to_string()))?;
+/// Catalog files given with `--boards` (set once, at start).
+static EXTRA: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Adds users' catalog files to the built-in one (the CLI's `--boards`).
+pub fn add_catalogs(files: Vec<std::path::PathBuf>) {
+    let _ = EXTRA.set(files);
+}
+
+fn extra_catalogs() -> Vec<std::path::PathBuf> {
+    let mut files = EXTRA.get().cloned().unwrap_or_default();
+    if let Some(v) = std::env::var_os("PATCHBENCH_BOARDS") {
+        files.extend(std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()));
+    }
+    files
+}
+
+fn parse(text: &str, origin: &str) -> Result<Vec<Board>, BoardError> {
+    let c: Catalog = toml::from_str(text).map_err(|e| BoardError::Catalog(format!("{origin}: {e}")))?;
     for b in &c.board {
         if b.qemu_machine.is_some() == b.probe_chip.is_some() {
-            return Err(BoardError::Catalog(format!("board {} needs exactly one of qemu_machine, probe_chip", b.name)));
+            return Err(BoardError::Catalog(format!(
+                "{origin}: board {} needs exactly one of qemu_machine, probe_chip",
+                b.name
+            )));
+        }
+        if let Some(block) = b.boot2.as_deref().filter(|n| !crate::firmware::BOOT2_BLOCKS.contains(n)) {
+            return Err(BoardError::Catalog(format!(
+                "{origin}: board {}: unknown boot2 block `{block}`; known: {}",
+                b.name,
+                crate::firmware::BOOT2_BLOCKS.join(", ")
+            )));
+        }
+        if b.boot2.is_some() && b.flash.origin < 0x100 {
+            return Err(BoardError::Catalog(format!(
+                "{origin}: board {}: a boot2 block needs 256 B of flash before `flash`",
+                b.name
+            )));
+        }
+        let (r, end) = (b.ram, u64::from(b.ram.origin) + u64::from(b.ram.length));
+        if !b.regions.is_empty()
+            && !b.regions.iter().any(|n| n.origin <= r.origin && end <= u64::from(n.origin) + u64::from(n.length))
+            && !covered(&b.regions, r)
+        {
+            return Err(BoardError::Catalog(format!(
+                "{origin}: board {}: ram {:#x}+{:#x} is not inside its listed regions",
+                b.name, r.origin, r.length
+            )));
         }
     }
     Ok(c.board)
+}
+
+/// True when adjacent regions together cover `r` (DTCM followed by SRAM on the STM32F7).
+fn covered(regions: &[NamedRegion], r: MemoryRegion) -> bool {
+    let mut at = u64::from(r.origin);
+    let end = at + u64::from(r.length);
+    while at < end {
+        match regions.iter().find(|n| u64::from(n.origin) <= at && at < u64::from(n.origin) + u64::from(n.length)) {
+            Some(n) => at = u64::from(n.origin) + u64::from(n.length),
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Every board: the built-in catalog, then the users' files.
+pub fn all() -> Result<Vec<Board>, BoardError> {
+    let mut boards = parse(CATALOG, "built-in catalog (host/boards.toml)")?;
+    for file in extra_catalogs() {
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            BoardError::Catalog(format!(
+                "{}: {e} (a board catalog file, given with --boards or PATCHBENCH_BOARDS)",
+                file.display()
+            ))
+        })?;
+        for b in parse(&text, &file.display().to_string())? {
+            if boards.iter().any(|o| o.name == b.name) {
+                return Err(BoardError::Catalog(format!(
+                    "{}: board {} is already in the catalog; give it another name",
+                    file.display(),
+                    b.name
+                )));
+            }
+            boards.push(b);
+        }
+    }
+    Ok(boards)
 }
 
 /// A board by name.

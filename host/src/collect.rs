@@ -26,6 +26,8 @@ pub struct Header {
     pub nw: u16,
     /// Where the input lives.
     pub input_in: harness::plan::InputPlacement,
+    /// The image enabled the caches.
+    pub caches: bool,
     /// Planned arena bytes.
     pub arena_planned: u32,
     /// Measured runs announced.
@@ -94,6 +96,7 @@ impl Collector {
                 nh,
                 nw,
                 input_in,
+                caches,
                 arena_planned,
                 repeats,
             } => {
@@ -113,6 +116,7 @@ impl Collector {
                     nh,
                     nw,
                     input_in,
+                    caches,
                     arena_planned,
                     repeats,
                 });
@@ -158,6 +162,7 @@ mod tests {
             nh: 1,
             nw: 1,
             input_in: harness::plan::InputPlacement::Flash,
+            caches: false,
             arena_planned: 100,
             repeats: 2,
         }

@@ -97,6 +97,7 @@ pub fn sources(model: &Model, plan: &Plan, board: &Board, repeats: u16) -> Sourc
     let _ = writeln!(s, "pub const CLOCK_HZ: u32 = {};", board.clock_hz);
     let _ = writeln!(s, "pub const CYCLE_SOURCE: CycleSource = CycleSource::{:?};", board.cycle_source);
     let _ = writeln!(s, "pub const COUNTS_PER_TICK: u64 = {};", board.counts_per_tick());
+    let _ = writeln!(s, "pub const CACHES: bool = {};", board.caches_on());
     let _ = writeln!(s, "pub const REPEATS: u16 = {repeats};");
     let grid = plan.config.effective().grid;
     let (nh, nw) = (grid.nh, grid.nw);
@@ -133,13 +134,38 @@ pub fn sources(model: &Model, plan: &Plan, board: &Board, repeats: u16) -> Sourc
     let _ = writeln!(s, "pub static WEIGHTS: [u8; {}] = *include_bytes!(\"{BLOB_DIR}/weights.bin\");", weights.len());
     let _ = writeln!(s, "pub static INPUT_DATA: [u8; {}] = *include_bytes!(\"{BLOB_DIR}/input.bin\");", input.len());
 
-    let memory = format!(
-        "/* {} ({}) */\nMEMORY\n{{\n  FLASH : ORIGIN = {:#010x}, LENGTH = {:#x}\n  RAM : ORIGIN = {:#010x}, LENGTH = {:#x}\n}}\n\n\
-         /* Keep a stack reserve inside RAM, so an image that leaves too little stack fails to link. */\n\
+    let mut memory = format!(
+        "/* {} ({}) */\nMEMORY\n{{\n  FLASH : ORIGIN = {:#010x}, LENGTH = {:#x}\n  RAM : ORIGIN = {:#010x}, LENGTH = {:#x}\n",
+        board.name, board.description, board.flash.origin, board.flash.length, board.ram.origin, board.ram.length
+    );
+    if let Some(block) = board.boot2.as_deref().and_then(boot2_block) {
+        // The chip's boot ROM runs these 256 bytes from the start of flash, before the image.
+        let _ = writeln!(s, "#[link_section = \".boot2\"]\n#[used]\npub static BOOT2: [u8; 256] = {:?};", block);
+        let _ = writeln!(memory, "  BOOT2 : ORIGIN = {:#010x}, LENGTH = 0x100", board.flash.origin - 0x100);
+    }
+    memory.push_str("}\n\n");
+    if board.boot2.is_some() {
+        memory.push_str(
+            "SECTIONS\n{\n  .boot2 ORIGIN(BOOT2) :\n  {\n    KEEP(*(.boot2));\n  } > BOOT2\n} INSERT BEFORE .text;\n\n",
+        );
+    }
+    let _ = write!(
+        memory,
+        "/* Keep a stack reserve inside RAM, so an image that leaves too little stack fails to link. */\n\
          SECTIONS\n{{\n  .stack_reserve (NOLOAD) : ALIGN(8)\n  {{\n    __spb_stack_bottom = .;\n    . += {:#x};\n  }} > RAM\n}} INSERT AFTER .uninit;\n",
-        board.name, board.description, board.flash.origin, board.flash.length, board.ram.origin, board.ram.length, board.stack_reserve
+        board.stack_reserve
     );
     Sources { model_rs: s, weights: weights.to_vec(), input: input.to_vec(), memory_x: memory }
+}
+
+/// The second-stage boot blocks the catalog can name (`boot2 = "..."`).
+pub const BOOT2_BLOCKS: &[&str] = &["rp2040-w25q080"];
+
+fn boot2_block(name: &str) -> Option<&'static [u8; 256]> {
+    match name {
+        "rp2040-w25q080" => Some(&rp2040_boot2::BOOT_LOADER_W25Q080),
+        _ => None,
+    }
 }
 
 /// Hash of the firmware and engine sources (computed once per process).

@@ -8,10 +8,10 @@
 pub mod boards;
 pub mod collect;
 pub mod costmodel;
+pub mod deploy;
 pub mod figures;
 pub mod firmware;
 pub mod models;
-pub mod qemu;
 pub mod recommend;
 pub mod report;
 pub mod results;

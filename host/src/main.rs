@@ -9,12 +9,17 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "patchbench", version, about)]
 struct Cli {
+    /// Board catalog files of your own, added to the built-in one (repeatable; also
+    /// `PATCHBENCH_BOARDS=FILE[:FILE...]`). Same format as host/boards.toml.
+    #[arg(long = "boards", global = true, value_name = "FILE")]
+    catalogs: Vec<std::path::PathBuf>,
     #[command(subcommand)]
     command: cmd::Command,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    patchbench::boards::add_catalogs(cli.catalogs);
     match cli.command.run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

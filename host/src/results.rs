@@ -17,6 +17,9 @@ pub enum Status {
     WrongOutput,
     /// No end record within the timeout.
     Timeout,
+    /// The device stopped: the emulator exited, the core locked up or halted, or the firmware
+    /// reported an error (message: what and the device log).
+    Fault,
     /// The config cannot run on the model (message: why).
     Invalid,
     /// Anything else went wrong (message: what). Also what a row without a status reads as.
@@ -32,6 +35,7 @@ impl Status {
             Status::DoesNotFit => "does-not-fit",
             Status::WrongOutput => "wrong-output",
             Status::Timeout => "timeout",
+            Status::Fault => "fault",
             Status::Invalid => "invalid",
             Status::Error => "error",
         }

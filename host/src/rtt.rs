@@ -95,6 +95,63 @@ impl Memory for FakeMemory {
     }
 }
 
+/// A target with the device side of RTT: a control block with two up channels (log and
+/// records) whose ring buffers the "device" fills as the firmware would, and whose read
+/// offsets the host advances. Tests of every deploy backend stream records through it.
+pub struct FakeTarget {
+    mem: FakeMemory,
+    size: u32,
+}
+
+impl FakeTarget {
+    /// A control block at `address`; each up channel gets a `size`-byte ring.
+    pub fn new(address: u64, size: u32) -> FakeTarget {
+        let desc = HEADER + 2 * DESCRIPTOR;
+        let total = desc as usize + 2 * size as usize;
+        let mut mem = FakeMemory { base: address, bytes: vec![0; total] };
+        mem.bytes[..16].copy_from_slice(ID);
+        mem.bytes[16..20].copy_from_slice(&2u32.to_le_bytes());
+        for ch in 0..2u64 {
+            let d = (HEADER + DESCRIPTOR * ch) as usize;
+            let buffer = address + desc + ch * u64::from(size);
+            for (i, v) in [0u32, buffer as u32, size, 0, 0, 2].into_iter().enumerate() {
+                mem.bytes[d + i * 4..d + i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        FakeTarget { mem, size }
+    }
+
+    fn word(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.mem.bytes[at..at + 4].try_into().unwrap())
+    }
+
+    /// The device writes `data` to up channel `channel`, blocking (here: failing) if the
+    /// host has not read enough of the ring.
+    pub fn device_write(&mut self, channel: u32, data: &[u8]) {
+        let d = (HEADER + DESCRIPTOR * u64::from(channel)) as usize;
+        let (buffer, write, read) = (self.word(d + 4), self.word(d + 12), self.word(d + 16));
+        let free = (read + self.size - write - 1) % self.size;
+        assert!(data.len() as u32 <= free, "the fake ring is full: the host did not read");
+        let mut w = write;
+        for &b in data {
+            let at = (u64::from(buffer) - self.mem.base) as usize + w as usize;
+            self.mem.bytes[at] = b;
+            w = (w + 1) % self.size;
+        }
+        self.mem.bytes[d + 12..d + 16].copy_from_slice(&w.to_le_bytes());
+    }
+}
+
+impl Memory for FakeTarget {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> anyhow::Result<()> {
+        self.mem.read(addr, buf)
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> anyhow::Result<()> {
+        self.mem.write(addr, data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

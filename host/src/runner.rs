@@ -2,11 +2,9 @@
 //! the outcome into a [`Row`], whatever happens.
 
 use crate::boards::Board;
-use crate::collect::Collector;
+use crate::deploy::{self, DeployError, Deployable};
 use crate::firmware::{self, Build};
-use crate::qemu::Qemu;
 use crate::results::{Row, Status};
-use crate::rtt::Rtt;
 use harness::model::ModelBuf;
 use harness::plan::{plan, PatchConfig, Plan};
 use harness::record::CRC32;
@@ -26,6 +24,8 @@ pub struct Job {
     pub repeats: u16,
     /// Limit for one deployment.
     pub timeout: Duration,
+    /// The debug probe of a probe-rs board (`None`: the only one attached).
+    pub probe: Option<deploy::probe::Selector>,
 }
 
 /// `git describe --always` of the checkout, with `-dirty` when tracked files other than the
@@ -160,18 +160,21 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
     let expected_crc = host_output_crc(&job.model, p)?;
 
     let start = Instant::now();
-    let Some(machine) = &job.board.qemu_machine else {
-        anyhow::bail!(
-            "board {} is a probe-rs board; deploying to hardware is not part of this build yet",
-            job.board.name
-        );
-    };
-    let measurement = deploy_qemu(machine, &image.elf, image.rtt_address, job.timeout, row)?;
+    let deployed = deploy::target_for(&job.board, job.probe.as_ref())
+        .and_then(|mut t| t.deploy(Deployable { elf: &image.elf, rtt_address: image.rtt_address }, job.timeout));
     row.run_seconds = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
-
-    if let Some(e) = &measurement.error {
-        anyhow::bail!("the device reported: {e}");
-    }
+    let measurement = match deployed {
+        Ok(m) => m,
+        Err(e) => {
+            row.status = match e {
+                DeployError::Timeout { .. } => Status::Timeout,
+                DeployError::Fault { .. } => Status::Fault,
+                DeployError::Protocol(_) => Status::Invalid,
+                DeployError::Transport(_) => Status::Error,
+            };
+            return Err(e.into());
+        }
+    };
     let header = measurement.header.as_ref().expect("collector guarantees a header");
     let ran = harness::plan::PatchConfig {
         split: header.split,
@@ -213,44 +216,6 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
         row.status = Status::Ok;
     }
     Ok(())
-}
-
-/// Runs an image on QEMU until its end record (or the timeout) and returns what it sent.
-pub fn deploy_qemu(
-    machine: &str,
-    elf: &std::path::Path,
-    rtt_address: u64,
-    timeout: Duration,
-    row: &mut Row,
-) -> anyhow::Result<crate::collect::Measurement> {
-    let mut qemu = Qemu::start(machine, elf)?;
-    let mut rtt = Rtt::new(rtt_address);
-    let mut collector = Collector::default();
-    let mut log = Vec::new();
-    let deadline = Instant::now() + timeout;
-    let mut poll = Duration::from_millis(5);
-    qemu.resume()?;
-    loop {
-        std::thread::sleep(poll);
-        // Back off to 100 ms: a halt costs host time, not virtual time.
-        poll = (poll * 2).min(Duration::from_millis(100));
-        qemu.halt()?;
-        let mut bytes = Vec::new();
-        rtt.drain(qemu.memory(), 1, &mut bytes)?;
-        rtt.drain(qemu.memory(), 0, &mut log)?;
-        if collector.feed(&bytes)? {
-            return Ok(collector.measurement);
-        }
-        if Instant::now() > deadline {
-            row.status = Status::Timeout;
-            let log = String::from_utf8_lossy(&log);
-            anyhow::bail!("no end record within {} s; device log: {}", timeout.as_secs(), log.trim());
-        }
-        if !qemu.alive() {
-            anyhow::bail!("QEMU exited before the end record");
-        }
-        qemu.resume()?;
-    }
 }
 
 #[cfg(test)]

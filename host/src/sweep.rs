@@ -172,6 +172,7 @@ impl Spec {
                         board: board.clone(),
                         repeats: self.repeats,
                         timeout: Duration::from_secs(self.timeout_s),
+                        probe: None,
                     });
                 }
             }

@@ -24,6 +24,7 @@ fn job(model: &str, board: &str, config: PatchConfig) -> Job {
         board: boards::find(board).unwrap(),
         repeats: 3,
         timeout: Duration::from_secs(300),
+        probe: None,
     }
 }
 

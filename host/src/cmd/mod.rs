@@ -1,11 +1,13 @@
 //! Subcommands and the options they share.
 
 mod boards;
+mod build;
 mod fit;
 mod gen;
 mod infer;
 mod plan;
 mod plot;
+mod probes;
 mod random;
 mod recommend;
 mod run;
@@ -29,6 +31,10 @@ pub enum Command {
     Sweep(sweep::Cmd),
     /// Write the generated sources of one firmware image (for building it by hand).
     Gen(gen::Cmd),
+    /// Build one firmware image without deploying it; print its flash and RAM use.
+    Build(build::Cmd),
+    /// List the debug probes attached to this host (for real boards).
+    Probes(probes::Cmd),
     /// Render figures (SVG and PNG) and summary.md from results folders.
     Plot(plot::Cmd),
     /// Recommend the patch config for a board, a RAM budget and a deadline.
@@ -48,6 +54,8 @@ impl Command {
             Command::Run(c) => c.run(),
             Command::Sweep(c) => c.run(),
             Command::Gen(c) => c.run(),
+            Command::Build(c) => c.run(),
+            Command::Probes(c) => c.run(),
             Command::Plot(c) => c.run(),
             Command::Recommend(c) => c.run(),
             Command::Fit(c) => c.run(),

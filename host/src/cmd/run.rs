@@ -25,11 +25,19 @@ pub struct Cmd {
     /// Seconds before the deployment is abandoned.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
+    /// Debug probe of a real board, `VID:PID[:SERIAL]` (`patchbench probes`); without it,
+    /// the only attached probe.
+    #[arg(long)]
+    probe: Option<patchbench::deploy::probe::Selector>,
 }
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let board = boards::find(&self.board)?;
+        // A real board needs its probe: say so before anything is built.
+        if !board.is_qemu() {
+            patchbench::deploy::probe::ProbeTarget::open(&board, self.probe.as_ref())?;
+        }
         let model = Arc::new(self.model.load()?);
         let job = Job {
             model,
@@ -37,6 +45,7 @@ impl Cmd {
             board,
             repeats: self.repeats,
             timeout: Duration::from_secs(self.timeout),
+            probe: self.probe.clone(),
         };
         let csv = self.out.join("runs.csv");
         // An explicit run always measures (`rerun`), even an image measured before.

@@ -2,6 +2,8 @@
 //! port, then drive it over the GDB remote protocol (interrupt, `m`/`M`, continue) to read
 //! RTT. QEMU is killed on every exit path.
 
+use super::{DeployError, Deployable, Link, Target};
+use crate::collect::Measurement;
 use crate::rtt::Memory;
 use anyhow::{bail, Context};
 use std::io::{Read, Write};
@@ -79,6 +81,44 @@ impl Qemu {
     /// The target memory (valid while halted).
     pub fn memory(&mut self) -> &mut dyn Memory {
         &mut self.gdb
+    }
+}
+
+/// Deploys to `qemu-system-arm -machine <machine>`.
+pub struct QemuTarget {
+    /// The QEMU machine (`-machine`).
+    pub machine: String,
+}
+
+impl Target for QemuTarget {
+    fn deploy(&mut self, image: Deployable, timeout: Duration) -> Result<Measurement, DeployError> {
+        let mut qemu = Qemu::start(&self.machine, image.elf)?;
+        super::stream(&mut qemu, image.rtt_address, timeout)
+    }
+}
+
+impl Link for Qemu {
+    fn pause(&mut self) -> anyhow::Result<&mut dyn Memory> {
+        self.halt()?;
+        Ok(self.memory())
+    }
+
+    fn resume(&mut self) -> anyhow::Result<()> {
+        Qemu::resume(self)
+    }
+
+    fn check_alive(&mut self) -> Result<(), String> {
+        if self.alive() {
+            return Ok(());
+        }
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.0.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        Err(format!(
+            "QEMU exited before the end record{}",
+            if stderr.trim().is_empty() { String::new() } else { format!(": {}", stderr.trim()) }
+        ))
     }
 }
 

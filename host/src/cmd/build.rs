@@ -1,0 +1,60 @@
+//! `patchbench build`: one image, built (or taken from the cache) but not deployed.
+
+use super::{ConfigArgs, ModelArgs};
+use anyhow::Context;
+use harness::plan::plan;
+use patchbench::boards;
+use patchbench::firmware::{self, Build};
+use patchbench::report::thousands;
+
+#[derive(clap::Parser)]
+pub struct Cmd {
+    /// Board from the catalog (`patchbench boards`).
+    #[arg(long, short, default_value = "qemu-m4")]
+    board: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Measured runs the image will make after one warm-up.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    repeats: u16,
+}
+
+impl Cmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let board = boards::find(&self.board)?;
+        let m = self.model.load()?;
+        let p = plan(&m.as_model(), self.config.config()).with_context(|| format!("planning {}", m.name))?;
+        let config = self.config.config().effective();
+        match firmware::build(&m.as_model(), &p, &board, self.repeats, 0)? {
+            Build::Image(image) => {
+                println!(
+                    "{} for {} (split {} {}, input in {})",
+                    m.name, board.name, config.split, config.grid, config.input_in
+                );
+                println!(
+                    "flash {} B of {} B; RAM: arena {} B + static {} B + stack reserve {} B of {} B",
+                    thousands(image.flash_bytes),
+                    thousands(u64::from(board.flash.length)),
+                    thousands(p.arena_peak_bytes as u64),
+                    thousands(image.static_ram_bytes),
+                    thousands(u64::from(board.stack_reserve)),
+                    thousands(u64::from(board.ram.length))
+                );
+                println!("{}{}", image.elf.display(), if image.cached { " (cached)" } else { "" });
+                Ok(())
+            }
+            Build::DoesNotFit { region, needed } => {
+                let have = if region == "FLASH" { board.flash.length } else { board.ram.length };
+                println!(
+                    "does-not-fit: {region} needs {} B, {} has {} B",
+                    thousands(needed),
+                    board.name,
+                    thousands(u64::from(have))
+                );
+                Ok(())
+            }
+        }
+    }
+}
