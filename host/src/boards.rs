@@ -176,8 +176,13 @@ fn covered(regions: &[NamedRegion], r: MemoryRegion) -> bool {
 
 /// Every board: the built-in catalog, then the users' files.
 pub fn all() -> Result<Vec<Board>, BoardError> {
+    catalog(&extra_catalogs())
+}
+
+/// The built-in catalog and `files`, in that order; a name defined twice is refused.
+pub fn catalog(files: &[std::path::PathBuf]) -> Result<Vec<Board>, BoardError> {
     let mut boards = parse(CATALOG, "built-in catalog (host/boards.toml)")?;
-    for file in extra_catalogs() {
+    for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| {
             BoardError::Catalog(format!(
                 "{}: {e} (a board catalog file, given with --boards or PATCHBENCH_BOARDS)",
@@ -219,5 +224,53 @@ mod tests {
         assert_eq!(m4.counts_per_tick(), 40);
         assert_eq!(find("qemu-m33").unwrap().counts_per_tick(), 50);
         assert!(find("nope").unwrap_err().to_string().contains("qemu-m4"));
+    }
+
+    #[test]
+    fn users_add_boards_with_a_file_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("my-boards.toml");
+        std::fs::write(
+            &file,
+            r#"
+            [[board]]
+            name = "my-f4"
+            description = "a custom STM32F4 board"
+            probe_chip = "STM32F412ZG"
+            target = "thumbv7em-none-eabihf"
+            cpu = "cortex-m4"
+            clock_hz = 16_000_000
+            flash = { origin = 0x0800_0000, length = 0x10_0000 }
+            ram = { origin = 0x2000_0000, length = 0x2_0000 }
+            cycle_source = "dwt"
+            "#,
+        )
+        .unwrap();
+        let boards = catalog(&[file.clone()]).unwrap();
+        let mine = boards.iter().find(|b| b.name == "my-f4").unwrap();
+        assert_eq!(mine.cycle_source, CycleSource::Dwt);
+        assert!(!mine.caches_on(), "an M4 has no caches to enable");
+        // A name already in the catalog is refused, naming the file.
+        std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("my-f4", "qemu-m4")).unwrap();
+        let e = catalog(&[file.clone()]).unwrap_err().to_string();
+        assert!(e.contains("my-boards.toml") && e.contains("qemu-m4"), "{e}");
+        // A malformed file says where.
+        std::fs::write(&file, "[[board]]\nname = 3\n").unwrap();
+        assert!(catalog(&[file.clone()]).unwrap_err().to_string().contains("my-boards.toml"));
+        let e = catalog(&[dir.path().join("missing.toml")]).unwrap_err().to_string();
+        assert!(e.contains("missing.toml") && e.contains("PATCHBENCH_BOARDS"), "{e}");
+    }
+
+    #[test]
+    fn real_boards_say_which_region_holds_the_arena_and_the_stack() {
+        for b in all().unwrap().iter().filter(|b| !b.is_qemu()) {
+            assert!(!b.regions.is_empty(), "{}", b.name);
+            assert!(b.regions.iter().any(|r| r.holds.contains("arena") && r.holds.contains("stack")), "{}", b.name);
+            assert!(covered(&b.regions, b.ram), "{}", b.name);
+            assert_eq!(b.caches_on(), b.cpu == "cortex-m7", "{}", b.name);
+            let expected = if b.cpu == "cortex-m0plus" { CycleSource::Systick } else { CycleSource::Dwt };
+            assert_eq!(b.cycle_source, expected, "{}", b.name);
+        }
+        assert_eq!(find("rp-pico").unwrap().target, "thumbv6m-none-eabi");
     }
 }

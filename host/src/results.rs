@@ -59,7 +59,8 @@ impl std::fmt::Display for Status {
 ///
 /// Readers match columns by name, so files written before a column existed still read:
 /// a missing column takes the default of its type (empty text, 0, false, no value), a
-/// missing `input_in` is `flash`, `cycle_source` `qemu-icount`, `status` `error`.
+/// missing `input_in` is `flash`, `cycle_source` `qemu-icount`, `status` `error`, `caches`
+/// `false` (files before the column come from QEMU, which models no cache).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Row {
@@ -129,6 +130,11 @@ pub struct Row {
     /// firmware and engine sources): a sweep skips a job whose key has an `ok` row. Empty in
     /// files written before the column existed (such rows are never skipped).
     pub image_key: String,
+    /// The image enabled the I- and D-caches (Cortex-M7 images do).
+    pub caches: bool,
+    /// The debug probe a real board ran through (`VID:PID[:SERIAL]`; empty on QEMU, or when
+    /// the only attached probe was taken).
+    pub probe: String,
 }
 
 impl Row {

@@ -83,6 +83,8 @@ fn base_row(job: &Job, p: Option<&Plan>) -> Row {
         planned_macs: p.map_or(0, |p| p.planned_macs),
         recompute_overhead_pct: p.map_or(0.0, |p| (p.recompute_overhead_pct * 1000.0).round() / 1000.0),
         arena_planned_bytes: p.map_or(0, |p| p.arena_peak_bytes as u64),
+        caches: job.board.caches_on(),
+        probe: job.probe.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         ..Row::default()
     }
 }
@@ -176,6 +178,7 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
         }
     };
     let header = measurement.header.as_ref().expect("collector guarantees a header");
+    row.caches = header.caches;
     let ran = harness::plan::PatchConfig {
         split: header.split,
         grid: harness::plan::Grid::new(header.nh, header.nw),

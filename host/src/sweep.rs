@@ -66,6 +66,10 @@ pub struct Spec {
     /// Grids crossed with `splits`.
     #[serde(default)]
     pub patches: Vec<Grid>,
+    /// The debug probe of each real board, `VID:PID[:SERIAL]` (`patchbench probes`); a board
+    /// without one takes the only attached probe.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub probes: std::collections::BTreeMap<String, String>,
     /// RAM budgets drawn in the folder's figures and tabled in its summary (`"64KiB"`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<crate::units::Bytes>,
@@ -160,6 +164,15 @@ impl Spec {
     /// Every job: models x boards x configs.
     pub fn jobs(&self) -> anyhow::Result<Vec<Job>> {
         let boards: Vec<Board> = self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>()?;
+        let mut probes = std::collections::HashMap::new();
+        for (board, selector) in &self.probes {
+            if !self.boards.contains(board) {
+                bail!("probes names board {board}, which is not among the spec's boards ({})", self.boards.join(", "));
+            }
+            let s: crate::deploy::probe::Selector =
+                selector.parse().map_err(|e: String| anyhow::anyhow!("probes.{board}: {e}"))?;
+            probes.insert(board.clone(), s);
+        }
         let configs = self.configs();
         let mut jobs = Vec::new();
         for name in &self.models {
@@ -172,7 +185,7 @@ impl Spec {
                         board: board.clone(),
                         repeats: self.repeats,
                         timeout: Duration::from_secs(self.timeout_s),
-                        probe: None,
+                        probe: probes.get(&board.name).cloned(),
                     });
                 }
             }
@@ -192,6 +205,113 @@ pub struct Outcome {
 
 fn is_zoo_name(entry: &str) -> bool {
     crate::models::is_builtin(entry)
+}
+
+/// `--partition K/N`: the K-th of N shards of a sweep (K from 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Which shard, from 1.
+    pub k: usize,
+    /// How many shards.
+    pub n: usize,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || format!("`{s}` is not a partition: write K/N with 1 <= K <= N, e.g. 2/4 for the second of four shards");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Partition { k, n })
+    }
+}
+
+impl Partition {
+    /// The shard's jobs: every N-th of the spec's job list (models x boards x configs, in
+    /// spec order) from the K-th on, so shards are disjoint, cover every job, and are the
+    /// same on every machine that reads the same spec.
+    pub fn select<T>(self, jobs: Vec<T>) -> Vec<T> {
+        jobs.into_iter().enumerate().filter(|(i, _)| i % self.n == self.k - 1).map(|(_, j)| j).collect()
+    }
+}
+
+/// Combines the `runs.csv` of `folders` into `out`: every row once (rows are the same row
+/// when their `run_id` is; a folder merged twice adds nothing), `out`'s own rows kept, and
+/// the first folder's `spec.toml` copied with model paths made relative to `out`. Returns
+/// (rows added, duplicates left out).
+pub fn merge(folders: &[PathBuf], out: &Path) -> anyhow::Result<(usize, usize)> {
+    let csv = out.join("runs.csv");
+    let mut seen: HashSet<String> = if csv.is_file() {
+        crate::results::read(&csv)?.into_iter().map(|r| r.run_id).collect()
+    } else {
+        HashSet::new()
+    };
+    let mut rows = Vec::new();
+    let mut dropped = 0;
+    for f in folders {
+        let path = f.join("runs.csv");
+        if !path.is_file() {
+            bail!("{} has no runs.csv: merge takes results folders written by `patchbench sweep`", f.display());
+        }
+        for r in crate::results::read(&path)? {
+            if seen.insert(r.run_id.clone()) {
+                rows.push(r);
+            } else {
+                dropped += 1;
+            }
+        }
+    }
+    // Time order, so that readers' "later line wins" is also "later measurement wins".
+    rows.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then_with(|| a.run_id.cmp(&b.run_id)));
+    let mut sink = CsvSink::open(&csv)?;
+    for r in &rows {
+        sink.append(r)?;
+    }
+    if !out.join("spec.toml").is_file() {
+        if let Some(spec) = folders.iter().map(|f| f.join("spec.toml")).find(|p| p.is_file()) {
+            Spec::load(&spec)?.write_to(out)?;
+        }
+    }
+    Ok((rows.len(), dropped))
+}
+
+/// The jobs left, and the real boards in use: one job at a time per board (its probe),
+/// while QEMU boards and different boards' probes run in parallel.
+struct Queue {
+    state: Mutex<(VecDeque<(usize, Job)>, HashSet<String>)>,
+    freed: std::sync::Condvar,
+}
+
+impl Queue {
+    /// The first job whose board is free (waiting while only busy boards' jobs are left).
+    fn take(&self) -> Option<(usize, Job)> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.0.is_empty() {
+                return None;
+            }
+            let busy = &st.1;
+            if let Some(pos) = st.0.iter().position(|(_, j)| j.board.is_qemu() || !busy.contains(&j.board.name)) {
+                let (i, job) = st.0.remove(pos)?;
+                if !job.board.is_qemu() {
+                    st.1.insert(job.board.name.clone());
+                }
+                return Some((i, job));
+            }
+            st = self.freed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn release(&self, job: &Job) {
+        if !job.board.is_qemu() {
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).1.remove(&job.board.name);
+            self.freed.notify_all();
+        }
+    }
 }
 
 /// Runs `jobs` on `workers` threads, appending each row to `csv` as soon as it is known.
@@ -215,7 +335,10 @@ pub fn run_jobs(
     };
     let mut sink = CsvSink::open(csv)?;
     let git_rev = runner::git_rev();
-    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<VecDeque<_>>());
+    let queue = Queue {
+        state: Mutex::new((jobs.into_iter().enumerate().collect(), HashSet::new())),
+        freed: std::sync::Condvar::new(),
+    };
     let (tx, rx) = mpsc::channel::<(usize, Option<Row>)>();
     let mut rows = Vec::new();
     let mut skipped = 0;
@@ -223,16 +346,18 @@ pub fn run_jobs(
         for worker in 0..workers.max(1) {
             let tx = tx.clone();
             let (queue, git_rev, measured) = (&queue, &git_rev, &measured);
-            s.spawn(move || loop {
-                let Some((i, job)) = queue.lock().unwrap().pop_front() else { break };
-                let row = match runner::prepare(&job) {
-                    Ok(p) if measured.contains(&p.key) => None,
-                    Ok(p) => Some(runner::execute_prepared(&job, &p, worker, git_rev)),
-                    // The same failure, as a row.
-                    Err(_) => Some(runner::execute(&job, worker, git_rev)),
-                };
-                if tx.send((i, row)).is_err() {
-                    break;
+            s.spawn(move || {
+                while let Some((i, job)) = queue.take() {
+                    let row = match runner::prepare(&job) {
+                        Ok(p) if measured.contains(&p.key) => None,
+                        Ok(p) => Some(runner::execute_prepared(&job, &p, worker, git_rev)),
+                        // The same failure, as a row.
+                        Err(_) => Some(runner::execute(&job, worker, git_rev)),
+                    };
+                    queue.release(&job);
+                    if tx.send((i, row)).is_err() {
+                        break;
+                    }
                 }
             });
         }
@@ -391,5 +516,42 @@ mod tests {
         std::fs::write(out.join("runs.csv"), "").unwrap();
         assert_eq!(default_out(&again, &out.join("spec.toml")), out);
         assert_eq!(default_out(&spec, &path), crate::firmware::workspace_root().join("results/s"));
+    }
+
+    #[test]
+    fn partitions_are_disjoint_cover_every_job_and_parse_strictly() {
+        let jobs: Vec<usize> = (0..23).collect();
+        let mut all: Vec<usize> = (1..=4).flat_map(|k| Partition { k, n: 4 }.select(jobs.clone())).collect();
+        all.sort_unstable();
+        assert_eq!(all, jobs);
+        assert_eq!(Partition { k: 2, n: 4 }.select(jobs.clone()), [1, 5, 9, 13, 17, 21]);
+        assert_eq!("2/4".parse::<Partition>(), Ok(Partition { k: 2, n: 4 }));
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0"] {
+            assert!(bad.parse::<Partition>().unwrap_err().contains("K/N"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn merging_keeps_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let row =
+            |id: &str, ts: &str| Row { run_id: id.into(), timestamp: ts.into(), status: Status::Ok, ..Row::default() };
+        let write = |name: &str, rows: &[Row]| {
+            let folder = dir.path().join(name);
+            let mut sink = CsvSink::open(&folder.join("runs.csv")).unwrap();
+            for r in rows {
+                sink.append(r).unwrap();
+            }
+            folder
+        };
+        let a = write("a", &[row("1", "2026-01-01T00:00:02Z"), row("2", "2026-01-01T00:00:01Z")]);
+        let b = write("b", &[row("2", "2026-01-01T00:00:01Z"), row("3", "2026-01-01T00:00:03Z")]);
+        let out = dir.path().join("merged");
+        assert_eq!(merge(&[a.clone(), b.clone()], &out).unwrap(), (3, 1));
+        let ids: Vec<String> =
+            crate::results::read(&out.join("runs.csv")).unwrap().into_iter().map(|r| r.run_id).collect();
+        assert_eq!(ids, ["2", "1", "3"], "in time order");
+        assert_eq!(merge(&[a, b], &out).unwrap(), (0, 4), "merging again adds nothing");
+        assert!(merge(&[dir.path().join("none")], &out).unwrap_err().to_string().contains("no runs.csv"));
     }
 }

@@ -272,3 +272,42 @@ fn a_results_folder_skips_measured_images_renders_figures_and_recommends_the_mea
         }
     }
 }
+
+#[test]
+fn the_shards_of_a_partitioned_sweep_merge_into_the_unpartitioned_sweep() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("s.toml");
+    std::fs::write(
+        &spec,
+        "name = \"s\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m4\", \"qemu-m3\"]\nrepeats = 1\nsplits = [4, 7]\npatches = [\"2x2\", \"3x1\"]\n",
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let folder = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    patchbench(&["sweep", spec, "--out", &folder("whole"), "--no-figures"]);
+    for k in 1..=3 {
+        let part = format!("{k}/3");
+        let out =
+            patchbench(&["sweep", spec, "--out", &folder(&format!("shard{k}")), "--partition", &part, "--no-figures"]);
+        assert!(out.contains(&format!("shard {k}/3")), "{out}");
+    }
+    let merged = folder("merged");
+    patchbench(&["merge", &folder("shard1"), &folder("shard2"), &folder("shard3"), "--out", &merged, "--no-figures"]);
+    // Merging a shard again adds nothing.
+    let again = patchbench(&["merge", &folder("shard2"), "--out", &merged, "--no-figures"]);
+    assert!(again.starts_with("0 rows merged"), "{again}");
+    let keys = |name: &str| {
+        let rows = results::read(&dir.path().join(name).join("runs.csv")).unwrap();
+        let mut k: Vec<(String, String, u16, String, String)> = rows
+            .iter()
+            .map(|r| (r.board.clone(), r.model.clone(), r.split, r.patches.to_string(), r.image_key.clone()))
+            .collect();
+        k.sort();
+        k
+    };
+    let (whole, merged) = (keys("whole"), keys("merged"));
+    assert_eq!(whole.len(), 10, "2 boards x (layer-wise + 2 splits x 2 grids)");
+    assert_eq!(merged, whole, "same keys, no duplicates");
+    assert!(dir.path().join("merged/spec.toml").is_file());
+}

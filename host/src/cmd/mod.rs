@@ -5,6 +5,7 @@ mod build;
 mod fit;
 mod gen;
 mod infer;
+mod merge;
 mod plan;
 mod plot;
 mod probes;
@@ -35,6 +36,8 @@ pub enum Command {
     Build(build::Cmd),
     /// List the debug probes attached to this host (for real boards).
     Probes(probes::Cmd),
+    /// Combine results folders (the shards of a partitioned sweep) without duplicates.
+    Merge(merge::Cmd),
     /// Render figures (SVG and PNG) and summary.md from results folders.
     Plot(plot::Cmd),
     /// Recommend the patch config for a board, a RAM budget and a deadline.
@@ -56,6 +59,7 @@ impl Command {
             Command::Gen(c) => c.run(),
             Command::Build(c) => c.run(),
             Command::Probes(c) => c.run(),
+            Command::Merge(c) => c.run(),
             Command::Plot(c) => c.run(),
             Command::Recommend(c) => c.run(),
             Command::Fit(c) => c.run(),

@@ -22,12 +22,38 @@ pub struct Cmd {
     /// Do not render figures/ and summary.md.
     #[arg(long)]
     no_figures: bool,
+    /// Run only the K-th of N shards of the jobs (e.g. `--partition 2/4`), the same on every
+    /// machine: run each shard into its own folder, then `patchbench merge` them.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<sweep::Partition>,
+    /// The probe of a real board, `BOARD=VID:PID[:SERIAL]` (repeatable; overrides the spec's
+    /// `probes`).
+    #[arg(long = "probe", value_name = "BOARD=PROBE")]
+    probes: Vec<String>,
 }
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let spec = Spec::load(&self.spec)?;
-        let jobs = spec.jobs()?;
+        let mut spec = Spec::load(&self.spec)?;
+        for p in &self.probes {
+            let (board, probe) = p.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("--probe {p}: write BOARD=VID:PID[:SERIAL], e.g. nucleo-f767zi=0483:374b")
+            })?;
+            spec.probes.insert(board.to_string(), probe.to_string());
+        }
+        let mut jobs = spec.jobs()?;
+        if let Some(part) = self.partition {
+            let all = jobs.len();
+            jobs = part.select(jobs);
+            println!("shard {}/{}: {} of {all} jobs", part.k, part.n, jobs.len());
+        }
+        // Every real board's probe is found before anything is built.
+        let mut checked = std::collections::HashSet::new();
+        for j in jobs.iter().filter(|j| !j.board.is_qemu()) {
+            if checked.insert(j.board.name.clone()) {
+                patchbench::deploy::probe::ProbeTarget::open(&j.board, j.probe.as_ref())?;
+            }
+        }
         let out = self.out.unwrap_or_else(|| sweep::default_out(&spec, &self.spec));
         let csv = out.join("runs.csv");
         spec.write_to(&out)?;
