@@ -183,7 +183,7 @@ pub fn all() -> Result<Vec<Board>, BoardError> {
 pub fn catalog(files: &[std::path::PathBuf]) -> Result<Vec<Board>, BoardError> {
     let mut boards = parse(CATALOG, "built-in catalog (host/boards.toml)")?;
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| {
+        let text = std::fs::read_to_string(file).map_err(|e| {
             BoardError::Catalog(format!(
                 "{}: {e} (a board catalog file, given with --boards or PATCHBENCH_BOARDS)",
                 file.display()
