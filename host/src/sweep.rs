@@ -282,9 +282,12 @@ pub fn merge(folders: &[PathBuf], out: &Path) -> anyhow::Result<(usize, usize)> 
 /// The jobs left, and the real boards in use: one job at a time per board (its probe),
 /// while QEMU boards and different boards' probes run in parallel.
 struct Queue {
-    state: Mutex<(VecDeque<(usize, Job)>, HashSet<String>)>,
+    state: Mutex<Pending>,
     freed: std::sync::Condvar,
 }
+
+/// Jobs not started (with their index), and the names of real boards running one.
+type Pending = (VecDeque<(usize, Job)>, HashSet<String>);
 
 impl Queue {
     /// The first job whose board is free (waiting while only busy boards' jobs are left).
