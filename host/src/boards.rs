@@ -246,17 +246,17 @@ mod tests {
             "#,
         )
         .unwrap();
-        let boards = catalog(&[file.clone()]).unwrap();
+        let boards = catalog(std::slice::from_ref(&file)).unwrap();
         let mine = boards.iter().find(|b| b.name == "my-f4").unwrap();
         assert_eq!(mine.cycle_source, CycleSource::Dwt);
         assert!(!mine.caches_on(), "an M4 has no caches to enable");
         // A name already in the catalog is refused, naming the file.
         std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("my-f4", "qemu-m4")).unwrap();
-        let e = catalog(&[file.clone()]).unwrap_err().to_string();
+        let e = catalog(std::slice::from_ref(&file)).unwrap_err().to_string();
         assert!(e.contains("my-boards.toml") && e.contains("qemu-m4"), "{e}");
         // A malformed file says where.
         std::fs::write(&file, "[[board]]\nname = 3\n").unwrap();
-        assert!(catalog(&[file.clone()]).unwrap_err().to_string().contains("my-boards.toml"));
+        assert!(catalog(std::slice::from_ref(&file)).unwrap_err().to_string().contains("my-boards.toml"));
         let e = catalog(&[dir.path().join("missing.toml")]).unwrap_err().to_string();
         assert!(e.contains("missing.toml") && e.contains("PATCHBENCH_BOARDS"), "{e}");
     }
