@@ -26,6 +26,10 @@ pub struct Cmd {
     /// machine: run each shard into its own folder, then `patchbench merge` them.
     #[arg(long, value_name = "K/N")]
     partition: Option<sweep::Partition>,
+    /// Run only the jobs of this board (repeatable): a machine with one of the spec's boards
+    /// runs its part, and `patchbench merge` joins the parts.
+    #[arg(long = "only-board", value_name = "BOARD")]
+    only_boards: Vec<String>,
     /// The probe of a real board, `BOARD=VID:PID[:SERIAL]` (repeatable; overrides the spec's
     /// `probes`).
     #[arg(long = "probe", value_name = "BOARD=PROBE")]
@@ -41,7 +45,13 @@ impl Cmd {
             })?;
             spec.probes.insert(board.to_string(), probe.to_string());
         }
+        if let Some(b) = self.only_boards.iter().find(|b| !spec.boards.contains(b)) {
+            anyhow::bail!("--only-board {b}: the spec's boards are {}", spec.boards.join(", "));
+        }
         let mut jobs = spec.jobs()?;
+        if !self.only_boards.is_empty() {
+            jobs.retain(|j| self.only_boards.contains(&j.board.name));
+        }
         if let Some(part) = self.partition {
             let all = jobs.len();
             jobs = part.select(jobs);
