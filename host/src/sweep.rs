@@ -557,4 +557,55 @@ mod tests {
         assert_eq!(merge(&[a, b], &out).unwrap(), (0, 4), "merging again adds nothing");
         assert!(merge(&[dir.path().join("none")], &out).unwrap_err().to_string().contains("no runs.csv"));
     }
+
+    #[test]
+    fn a_real_board_runs_one_job_at_a_time_while_other_boards_run_in_parallel() {
+        let model = Arc::new(crate::load_model("tiny").unwrap());
+        let job = |board: &str| Job {
+            model: model.clone(),
+            config: PatchConfig::LAYERWISE,
+            board: boards::find(board).unwrap(),
+            repeats: 1,
+            timeout: Duration::from_secs(1),
+            probe: None,
+        };
+        let boards = ["nucleo-f767zi", "nucleo-f767zi", "qemu-m4", "nucleo-f412zg", "qemu-m4", "nucleo-f767zi"];
+        let queue = Queue {
+            state: Mutex::new((boards.iter().map(|b| job(b)).enumerate().collect(), HashSet::new())),
+            freed: std::sync::Condvar::new(),
+        };
+        let running: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let most_at_once = Mutex::new(std::collections::HashMap::<String, usize>::new());
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    while let Some((_, j)) = queue.take() {
+                        {
+                            let mut r = running.lock().unwrap();
+                            r.push(j.board.name.clone());
+                            let n = r.iter().filter(|b| **b == j.board.name).count();
+                            let total = r.len();
+                            let mut m = most_at_once.lock().unwrap();
+                            let e = m.entry(j.board.name.clone()).or_default();
+                            *e = (*e).max(n);
+                            let all = m.entry("all".into()).or_default();
+                            *all = (*all).max(total);
+                        }
+                        std::thread::sleep(Duration::from_millis(30));
+                        {
+                            let mut r = running.lock().unwrap();
+                            let at = r.iter().position(|b| *b == j.board.name).unwrap();
+                            r.remove(at);
+                        }
+                        queue.release(&j);
+                    }
+                });
+            }
+        });
+        let m = most_at_once.into_inner().unwrap();
+        assert_eq!(m["nucleo-f767zi"], 1, "one probe, one job at a time");
+        assert_eq!(m["nucleo-f412zg"], 1);
+        assert!(m["all"] >= 2, "different boards run side by side");
+        assert!(queue.state.lock().unwrap().0.is_empty(), "every job ran");
+    }
 }
