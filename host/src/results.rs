@@ -149,22 +149,83 @@ impl Row {
     }
 }
 
-/// Appends rows to `path`, writing the header when the file is new, and flushing after each
-/// row so an interrupted sweep keeps everything collected so far.
+/// Appends rows to `path`: the header when the file is new, then every row in one write,
+/// synced to disk before the next, so that a killed process leaves at most one incomplete
+/// last line, which the next [`CsvSink::open`] repairs.
 pub struct CsvSink {
-    writer: csv::Writer<std::fs::File>,
+    file: std::fs::File,
+    _lock: FolderLock,
+    /// What opening found and repaired (an incomplete last line set aside), for the user.
+    pub repaired: Option<String>,
+}
+
+/// The exclusive lock of a results folder, held while a process appends to its `runs.csv`.
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+impl FolderLock {
+    /// Takes the lock of the folder of `csv` (`.runs.csv.lock` beside it), or says which
+    /// process holds it.
+    pub fn take(csv: &Path) -> anyhow::Result<FolderLock> {
+        use anyhow::Context;
+        use std::io::{Read, Seek, Write};
+        let path =
+            csv.with_file_name(format!(".{}.lock", csv.file_name().and_then(|n| n.to_str()).unwrap_or("runs.csv")));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening the lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                anyhow::bail!(
+                    "{} is being written by another patchbench ({}); wait for it to finish, or write to another folder with --out",
+                    csv.display(),
+                    holder.trim()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+        // Who holds it, for the message of the next one that tries.
+        let args: Vec<String> = std::env::args().collect();
+        let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| {
+            write!(
+                file,
+                "pid {}, since {}: {}",
+                std::process::id(),
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                args.join(" ")
+            )
+        });
+        Ok(FolderLock { _file: file })
+    }
 }
 
 impl CsvSink {
-    /// Opens (creating directories) for appending. A file written before newer columns
-    /// existed is first rewritten with today's header (its rows keep their values; the new
-    /// columns take their defaults), by renaming a complete copy over it; a file with
-    /// columns patchbench does not know is refused and left untouched.
+    /// Opens (creating directories) for appending, under the folder's lock. A last line
+    /// without its newline (a process killed while writing) is moved to
+    /// `runs.csv.fragment-<time>` and reported in [`CsvSink::repaired`]. A file written before
+    /// newer columns existed is first rewritten with today's header (its rows keep their
+    /// values; the new columns take their defaults), by renaming a complete copy over it; a
+    /// file with columns patchbench does not know is refused and left untouched.
     pub fn open(path: &Path) -> anyhow::Result<CsvSink> {
         use anyhow::Context;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        if path.is_dir() {
+            anyhow::bail!("{} is a directory, not a runs.csv; choose another --out", path.display());
+        }
+        let lock = FolderLock::take(path)?;
+        let repaired = repair(path)?;
         let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
         if !fresh {
             let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
@@ -185,22 +246,67 @@ impl CsvSink {
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        let writer = csv::WriterBuilder::new().has_headers(fresh).from_writer(file);
-        Ok(CsvSink { writer })
+        let mut sink = CsvSink { file, _lock: lock, repaired };
+        if fresh {
+            sink.write_whole(&(header().join(",") + "\n"))?;
+        }
+        Ok(sink)
     }
 
-    /// Appends and flushes one row.
+    /// Appends one row, whole, and syncs it.
     pub fn append(&mut self, row: &Row) -> anyhow::Result<()> {
-        self.writer.serialize(row)?;
-        self.writer.flush()?;
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        w.serialize(row)?;
+        let line = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+        self.write_whole(&line)
+    }
+
+    fn write_whole(&mut self, text: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        // One write of the whole line: O_APPEND puts it at the end in one piece.
+        self.file.write_all(text.as_bytes())?;
+        self.file.sync_data()?;
         Ok(())
     }
+}
+
+/// Moves an incomplete last line of `path` aside; returns what it did.
+fn repair(path: &Path) -> anyhow::Result<Option<String>> {
+    use anyhow::Context;
+    let Ok(bytes) = std::fs::read(path) else { return Ok(None) };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(None);
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let fragment = path.with_file_name(format!(
+        "{}.fragment-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("runs.csv"),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")
+    ));
+    std::fs::write(&fragment, &bytes[keep..]).with_context(|| format!("writing {}", fragment.display()))?;
+    let file =
+        std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    file.set_len(keep as u64).with_context(|| format!("truncating {}", path.display()))?;
+    file.sync_all()?;
+    Ok(Some(format!(
+        "{} ended in an incomplete line ({} B, a process killed while writing?): moved to {}",
+        path.display(),
+        bytes.len() - keep,
+        fragment.display()
+    )))
 }
 
 /// Rewrites an older `runs.csv` with today's columns.
 fn upgrade(path: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    let rows = read(path)?;
+    let (rows, skipped) = read_checked(path)?;
+    if let Some(first) = skipped.first() {
+        // Rewriting would drop those lines: leave the file as it is.
+        anyhow::bail!(
+            "{first}; {} needs today's columns, but rewriting it would lose that line: repair or move it",
+            path.display()
+        );
+    }
     let tmp = path.with_extension("csv.upgrade.tmp");
     let mut w = csv::Writer::from_path(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     for r in &rows {
@@ -221,14 +327,47 @@ pub fn header() -> Vec<String> {
 }
 
 /// Reads every row of a `runs.csv`, matching columns by name (see [`Row`] for the defaults
-/// of columns an older file lacks).
+/// of columns an older file lacks). A line that is not a row (corrupt, cut short) is
+/// skipped: [`read_checked`] says which.
 pub fn read(path: &Path) -> anyhow::Result<Vec<Row>> {
+    Ok(read_checked(path)?.0)
+}
+
+/// [`read`], with one message per skipped line (file, line, why).
+pub fn read_checked(path: &Path) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
     use anyhow::Context;
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    r.deserialize()
-        .enumerate()
-        .map(|(i, row)| row.with_context(|| format!("{}: line {} is not a runs.csv row", path.display(), i + 2)))
-        .collect()
+    if path.is_dir() {
+        anyhow::bail!("{} is a directory, not a runs.csv", path.display());
+    }
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let headers = r.headers().with_context(|| format!("reading the header of {}", path.display()))?.clone();
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for record in r.records() {
+        let line = |rec: &csv::StringRecord| rec.position().map_or(0, |p| p.line());
+        match record {
+            Ok(rec) if rec.len() != headers.len() => skipped.push(format!(
+                "{}: line {} has {} fields, the header {}: skipped",
+                path.display(),
+                line(&rec),
+                rec.len(),
+                headers.len()
+            )),
+            Ok(rec) => match rec.deserialize::<Row>(Some(&headers)) {
+                Ok(row) => rows.push(row),
+                Err(e) => skipped.push(format!(
+                    "{}: line {} is not a runs.csv row ({e}): skipped",
+                    path.display(),
+                    line(&rec)
+                )),
+            },
+            Err(e) => skipped.push(format!("{}: {e}: skipped", path.display())),
+        }
+    }
+    Ok((rows, skipped))
 }
 
 /// The latest row of every (board, model, config, input placement), in first-seen order:
@@ -327,7 +466,9 @@ impl ResultSet {
         let mut sources = std::collections::HashMap::new();
         let mut warnings = Vec::new();
         for f in &folders {
-            all.extend(read(&f.join("runs.csv"))?);
+            let (rows, skipped) = read_checked(&f.join("runs.csv"))?;
+            all.extend(rows);
+            warnings.extend(skipped);
             let spec_path = f.join("spec.toml");
             if !spec_path.is_file() {
                 continue;
@@ -427,8 +568,8 @@ mod tests {
         );
         // A value that is not of its column's type names the line.
         std::fs::write(&path, "status,patches\nok,3y\n").unwrap();
-        let e = format!("{:#}", read(&path).unwrap_err());
-        assert!(e.contains("line 2") && e.contains("`3y`"), "{e}");
+        let (rows, skipped) = read_checked(&path).unwrap();
+        assert!(rows.is_empty() && skipped[0].contains("line 2") && skipped[0].contains("`3y`"), "{skipped:?}");
     }
 
     #[test]
@@ -469,7 +610,11 @@ mod tests {
         assert_eq!(after[2], new);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(&header().join(",")));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(left.iter().all(|n| n == "runs.csv" || n == ".runs.csv.lock"), "no temporary file left: {left:?}");
     }
 
     #[test]
@@ -494,5 +639,75 @@ mod tests {
         ];
         let ids: Vec<String> = latest(rows).into_iter().map(|r| r.run_id).collect();
         assert_eq!(ids, ["c", "b", "d"]);
+    }
+
+    #[test]
+    fn an_incomplete_last_line_is_set_aside_before_anything_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let row = |id: &str| Row { run_id: id.into(), status: Status::Ok, ..Row::default() };
+        CsvSink::open(&path).unwrap().append(&row("a")).unwrap();
+        // A process killed in the middle of its write.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"b,2026-01-01,x,qemu-m4");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut sink = CsvSink::open(&path).unwrap();
+        let note = sink.repaired.take().unwrap();
+        assert!(note.contains("incomplete line") && note.contains("fragment"), "{note}");
+        sink.append(&row("c")).unwrap();
+        drop(sink);
+        let (rows, skipped) = read_checked(&path).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(rows.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        let fragments: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("fragment"))
+            .collect();
+        assert_eq!(fragments.len(), 1);
+        assert_eq!(std::fs::read(fragments[0].path()).unwrap(), b"b,2026-01-01,x,qemu-m4");
+    }
+
+    #[test]
+    fn a_second_writer_of_a_folder_is_refused_naming_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let first = CsvSink::open(&path).unwrap();
+        let e = CsvSink::open(&path).err().unwrap().to_string();
+        assert!(e.contains("another patchbench") && e.contains(&format!("pid {}", std::process::id())), "{e}");
+        drop(first);
+        CsvSink::open(&path).unwrap();
+        // A directory where runs.csv should be is named, not "no such file".
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let e = CsvSink::open(&dir.path().join("d")).err().unwrap().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn readers_skip_and_report_corrupt_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        {
+            let mut sink = CsvSink::open(&path).unwrap();
+            sink.append(&Row { run_id: "a".into(), ..Row::default() }).unwrap();
+        }
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        // A glued line (61 fields), a wrong type, then a good row.
+        let good = text.lines().nth(1).unwrap().to_string();
+        text.push_str(&format!("{good}{good}\n"));
+        text.push_str(&good.replacen(",ok,", ",maybe,", 1).replacen(",error,", ",maybe,", 1));
+        text.push('\n');
+        text.push_str(&good.replacen("a,", "z,", 1));
+        text.push('\n');
+        std::fs::write(&path, text).unwrap();
+        let (rows, skipped) = read_checked(&path).unwrap();
+        assert_eq!(rows.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["a", "z"]);
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped[0].contains("line 3") && skipped[0].contains("fields"), "{}", skipped[0]);
+        assert!(skipped[1].contains("line 4") && skipped[1].contains("maybe"), "{}", skipped[1]);
+        // Upgrading such a file would lose the lines: refused, file untouched.
+        let before = std::fs::read(&path).unwrap();
+        assert!(upgrade(&path).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 }

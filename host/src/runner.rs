@@ -59,9 +59,11 @@ fn base_row(job: &Job, p: Option<&Plan>) -> Row {
     // The row records the config that runs: `split 4, 1x1` is layer-wise.
     let config = job.config.effective();
     Row {
+        // Time, job and a random tag: unique even for the same job in the same millisecond.
         run_id: format!(
-            "{}-{}-{}-s{}-{}-{}",
+            "{}-{:04x}-{}-{}-s{}-{}-{}",
             now.format("%Y%m%dT%H%M%S%.3f"),
+            rand::random::<u16>(),
             job.board.name,
             job.model.name,
             config.split,

@@ -201,6 +201,9 @@ pub struct Outcome {
     pub rows: Vec<Row>,
     /// Jobs skipped because `runs.csv` already has an `ok` row with their image key.
     pub skipped: usize,
+    /// What was found wrong in `runs.csv` and dealt with (an incomplete last line set aside,
+    /// corrupt lines skipped), for the user.
+    pub notes: Vec<String>,
 }
 
 fn is_zoo_name(entry: &str) -> bool {
@@ -327,16 +330,16 @@ pub fn run_jobs(
     rerun: bool,
     mut progress: impl FnMut(&Row),
 ) -> anyhow::Result<Outcome> {
-    let measured: HashSet<String> = if rerun || !csv.exists() {
+    // The lock first: the rows another sweep is writing must not be read half-written.
+    let mut sink = CsvSink::open(csv)?;
+    let mut notes: Vec<String> = sink.repaired.take().into_iter().collect();
+    let measured: HashSet<String> = if rerun {
         HashSet::new()
     } else {
-        crate::results::read(csv)?
-            .into_iter()
-            .filter(|r| r.status == Status::Ok && !r.image_key.is_empty())
-            .map(|r| r.image_key)
-            .collect()
+        let (rows, skipped) = crate::results::read_checked(csv)?;
+        notes.extend(skipped);
+        rows.into_iter().filter(|r| r.status == Status::Ok && !r.image_key.is_empty()).map(|r| r.image_key).collect()
     };
-    let mut sink = CsvSink::open(csv)?;
     let git_rev = runner::git_rev();
     let queue = Queue {
         state: Mutex::new((jobs.into_iter().enumerate().collect(), HashSet::new())),
@@ -378,7 +381,7 @@ pub fn run_jobs(
         Ok(())
     })?;
     rows.sort_by_key(|(i, _)| *i);
-    Ok(Outcome { rows: rows.into_iter().map(|(_, r)| r).collect(), skipped })
+    Ok(Outcome { rows: rows.into_iter().map(|(_, r)| r).collect(), skipped, notes })
 }
 
 /// Cores to use.

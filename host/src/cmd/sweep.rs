@@ -82,6 +82,9 @@ impl Cmd {
             bar.set_message(format!("{} {} split {} {}: {}", r.board, r.model, r.split, r.patches, r.status));
         })?;
         bar.finish_and_clear();
+        for n in &outcome.notes {
+            eprintln!("warning: {n}");
+        }
         let rows = &outcome.rows;
         if !rows.is_empty() {
             print!("{}", sweep::summary_table(rows));
