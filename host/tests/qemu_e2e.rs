@@ -311,3 +311,79 @@ fn the_shards_of_a_partitioned_sweep_merge_into_the_unpartitioned_sweep() {
     assert_eq!(merged, whole, "same keys, no duplicates");
     assert!(dir.path().join("merged/spec.toml").is_file());
 }
+
+/// Child processes of `pid` named `name` (from /proc).
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // pid (comm) state ppid ...
+        let Some(close) = stat.rfind(')') else { continue };
+        let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
+        let ppid: u32 = stat[close + 2..].split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        if ppid == pid && comm.starts_with(name) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rfind(')').is_some_and(|c| !s[c + 2..].starts_with('Z')))
+}
+
+#[test]
+fn a_sweep_killed_with_sigkill_leaves_no_emulator_and_a_rerun_measures_exactly_what_is_missing() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("k.toml");
+    // MobileNetV2 runs for seconds on QEMU: the kill lands while emulators run.
+    std::fs::write(
+        &spec,
+        "name = \"k\"\nmodels = [\"tiny\", \"mbv2-w0.35-r144\"]\nboards = [\"qemu-m4\"]\nrepeats = 2\nsplits = [6]\npatches = [\"2x2\", \"3x1\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("k");
+    let args = ["sweep", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-figures", "--jobs", "2"];
+    let mut sweep = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = sweep.id();
+    // Wait until a row is written and an emulator of a MobileNetV2 job runs.
+    let start = std::time::Instant::now();
+    let emulators = loop {
+        let rows = std::fs::read_to_string(out.join("runs.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
+        let qemus = children_named(pid, "qemu-system-arm");
+        if rows >= 1 && !qemus.is_empty() {
+            break qemus;
+        }
+        assert!(sweep.try_wait().unwrap().is_none(), "the sweep ended before it could be killed");
+        assert!(start.elapsed() < Duration::from_secs(600), "no emulator started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    sweep.kill().unwrap(); // SIGKILL
+    sweep.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while emulators.iter().any(|&q| alive(q)) {
+        assert!(killed.elapsed() < Duration::from_secs(5), "QEMU {emulators:?} outlived the sweep that started it");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The rerun measures what is missing; every job ends with exactly one row.
+    patchbench(&args);
+    let rows = results::read(&out.join("runs.csv")).unwrap();
+    let mut keys: Vec<(String, u16, String)> =
+        rows.iter().map(|r| (r.model.clone(), r.split, r.patches.to_string())).collect();
+    keys.sort();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!(before, keys.len(), "no duplicate row: {keys:?}");
+    assert_eq!(keys.len(), 6, "2 models x (layer-wise + 2 grids)");
+    assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids.len(), rows.len(), "run_id unique per row");
+}

@@ -1,13 +1,16 @@
-//! Deploying to QEMU: spawn `qemu-system-arm` halted with its gdbstub on a free loopback
-//! port, then drive it over the GDB remote protocol (interrupt, `m`/`M`, continue) to read
-//! RTT. QEMU is killed on every exit path.
+//! Deploying to QEMU: spawn `qemu-system-arm` halted, with its gdbstub on a Unix socket in
+//! a directory only this user can enter (a TCP gdbstub would let any local user send QEMU
+//! `monitor` commands), then drive it over the GDB remote protocol (interrupt, `m`/`M`,
+//! continue) to read RTT. QEMU is killed on every exit path, and by the kernel when
+//! patchbench itself dies (`PR_SET_PDEATHSIG`), SIGKILL included. Every exchange with the
+//! gdbstub has a deadline: a silent or garbled peer is an error, never a hang.
 
 use super::{DeployError, Deployable, Link, Target};
 use crate::collect::Measurement;
 use crate::rtt::Memory;
 use anyhow::{bail, Context};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,36 +29,66 @@ impl Drop for KillOnDrop {
 pub struct Qemu {
     child: KillOnDrop,
     gdb: Gdb,
+    _dir: tempfile::TempDir,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Asks the kernel to SIGKILL the child when the thread that started it dies, whatever ends
+/// it (Linux; elsewhere [`KillOnDrop`] covers every exit but SIGKILL).
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
+        // and exec here.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl: then nobody would kill us.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("patchbench exited while starting QEMU"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
+
+/// Longest wait for one packet (or acknowledgement) from the gdbstub.
+const PACKET_DEADLINE: Duration = Duration::from_secs(10);
+/// Largest packet accepted: RTT polls read a few hundred bytes.
+const MAX_PACKET: usize = 1 << 20;
 
 impl Qemu {
     /// Starts `machine` with `elf`: `-icount shift=0` (one instruction = 1 ns of virtual time,
-    /// deterministic), halted (`-S`), gdbstub on loopback.
+    /// deterministic), halted (`-S`), gdbstub on a private Unix socket.
     pub fn start(machine: &str, elf: &Path) -> anyhow::Result<Qemu> {
-        let mut last_err = None;
-        // The port is free when probed; another process may take it before QEMU binds it.
-        for _ in 0..5 {
-            let port = free_port()?;
-            let child = Command::new("qemu-system-arm")
-                .args(["-machine", machine, "-icount", "shift=0", "-nographic", "-monitor", "none", "-serial", "null"])
-                .args(["-gdb", &format!("tcp:127.0.0.1:{port}"), "-S", "-kernel"])
-                .arg(elf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .context("starting qemu-system-arm (install it with `apt-get install qemu-system-arm`, or run scripts/setup.sh)")?;
-            let mut child = KillOnDrop(child);
-            match Gdb::connect(port, &mut child.0) {
-                Ok(gdb) => return Ok(Qemu { child, gdb }),
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(last_err.unwrap())
+        // tempfile creates the directory with mode 0700: no other user reaches the socket.
+        let dir = tempfile::Builder::new()
+            .prefix("patchbench-qemu-")
+            .tempdir()
+            .context("creating a private directory for QEMU's gdbstub")?;
+        let socket = dir.path().join("gdb.sock");
+        let mut cmd = Command::new("qemu-system-arm");
+        cmd.args(["-machine", machine, "-icount", "shift=0", "-nographic", "-monitor", "none", "-serial", "null"])
+            .arg("-chardev")
+            .arg(format!("socket,id=gdb0,path={},server=on,wait=off", socket.display()))
+            .args(["-gdb", "chardev:gdb0", "-S", "-kernel"])
+            .arg(elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn().context(
+            "starting qemu-system-arm (install it with `apt-get install qemu-system-arm`, or run scripts/setup.sh)",
+        )?;
+        let mut child = KillOnDrop(child);
+        let gdb = Gdb::connect(&socket, &mut child.0)?;
+        Ok(Qemu { child, gdb, _dir: dir })
     }
 
     /// Lets the target run.
@@ -124,17 +157,20 @@ impl Link for Qemu {
 
 /// A minimal GDB remote protocol client.
 struct Gdb {
-    stream: TcpStream,
+    stream: UnixStream,
+    /// Longest wait for one packet or acknowledgement.
+    patience: Duration,
 }
 
 impl Gdb {
-    fn connect(port: u16, child: &mut Child) -> anyhow::Result<Gdb> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    fn connect(socket: &Path, child: &mut Child) -> anyhow::Result<Gdb> {
+        let deadline = Instant::now() + PACKET_DEADLINE;
         loop {
-            if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
-                stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-                stream.set_nodelay(true)?;
-                let mut gdb = Gdb { stream };
+            if let Ok(stream) = UnixStream::connect(socket) {
+                // Reads wake up regularly, so every wait can check its deadline.
+                stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+                stream.set_write_timeout(Some(PACKET_DEADLINE))?;
+                let mut gdb = Gdb { stream, patience: PACKET_DEADLINE };
                 gdb.send(b"?")?;
                 gdb.recv()?;
                 return Ok(gdb);
@@ -147,9 +183,25 @@ impl Gdb {
                 bail!("qemu-system-arm exited ({status}) before its gdbstub came up: {}", err.trim());
             }
             if Instant::now() > deadline {
-                bail!("QEMU's gdbstub did not accept connections on port {port} within 10 s");
+                bail!("QEMU's gdbstub did not come up on {} within {} s", socket.display(), PACKET_DEADLINE.as_secs());
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One byte, or an error once `deadline` passes.
+    fn byte(&mut self, deadline: Instant, waiting_for: &str) -> anyhow::Result<u8> {
+        let mut b = [0u8; 1];
+        loop {
+            match self.stream.read(&mut b) {
+                Ok(1) => return Ok(b[0]),
+                Ok(_) => bail!("QEMU's gdbstub closed the connection while we waited for {waiting_for}"),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e).with_context(|| format!("reading {waiting_for} from QEMU's gdbstub")),
+            }
+            if Instant::now() > deadline {
+                bail!("QEMU's gdbstub sent no {waiting_for} within {:.1} s", self.patience.as_secs_f64());
+            }
         }
     }
 
@@ -159,37 +211,44 @@ impl Gdb {
         packet.push(b'$');
         packet.extend_from_slice(payload);
         packet.extend_from_slice(format!("#{sum:02x}").as_bytes());
+        let deadline = Instant::now() + self.patience;
         for _ in 0..3 {
-            self.stream.write_all(&packet)?;
-            let mut ack = [0u8; 1];
-            self.stream.read_exact(&mut ack).context("waiting for QEMU's acknowledgement")?;
-            match ack[0] {
+            self.stream.write_all(&packet).context("writing to QEMU's gdbstub")?;
+            match self.byte(deadline, "acknowledgement")? {
                 b'+' => return Ok(()),
                 b'-' => continue,
-                other => bail!("unexpected byte {other:#04x} from QEMU's gdbstub instead of an ack"),
+                other => bail!("unexpected byte {other:#04x} from QEMU's gdbstub instead of an acknowledgement"),
             }
         }
         bail!("QEMU's gdbstub rejected a packet three times")
     }
 
     fn recv(&mut self) -> anyhow::Result<Vec<u8>> {
-        let mut byte = [0u8; 1];
-        loop {
-            self.stream.read_exact(&mut byte).context("reading from QEMU's gdbstub")?;
-            if byte[0] == b'$' {
-                break;
+        let deadline = Instant::now() + self.patience;
+        let mut skipped = 0usize;
+        while self.byte(deadline, "packet")? != b'$' {
+            skipped += 1;
+            if skipped > MAX_PACKET {
+                bail!("QEMU's gdbstub sent {skipped} bytes without a packet start: not a GDB stub?");
             }
         }
         let mut payload = Vec::new();
         loop {
-            self.stream.read_exact(&mut byte)?;
-            if byte[0] == b'#' {
+            let b = self.byte(deadline, "packet end")?;
+            if b == b'#' {
                 break;
             }
-            payload.push(byte[0]);
+            if payload.len() >= MAX_PACKET {
+                bail!("QEMU's gdbstub sent a packet of more than {MAX_PACKET} B without its end");
+            }
+            payload.push(b);
         }
-        let mut sum = [0u8; 2];
-        self.stream.read_exact(&mut sum)?;
+        let sum = [self.byte(deadline, "checksum")?, self.byte(deadline, "checksum")?];
+        let want = payload.iter().fold(0u8, |a, &b| a.wrapping_add(b));
+        if std::str::from_utf8(&sum).ok().and_then(|t| u8::from_str_radix(t, 16).ok()) != Some(want) {
+            self.stream.write_all(b"-")?;
+            bail!("a packet from QEMU's gdbstub failed its checksum");
+        }
         self.stream.write_all(b"+")?;
         Ok(payload)
     }
@@ -224,5 +283,75 @@ impl Memory for Gdb {
             bail!("writing {:#x}: QEMU answered {:?}", addr, String::from_utf8_lossy(&reply));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A client of a fake gdbstub that `serve` plays.
+    fn against(serve: impl FnOnce(UnixStream) + Send + 'static) -> (Gdb, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || serve(listener.accept().unwrap().0));
+        let stream = UnixStream::connect(&path).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        (Gdb { stream, patience: Duration::from_millis(400) }, dir)
+    }
+
+    #[test]
+    fn a_silent_slow_or_garbling_gdbstub_is_an_error_within_the_deadline() {
+        let start = Instant::now();
+        // Accepts and says nothing.
+        let (mut g, _d) = against(|s| {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(s);
+        });
+        let e = g.recv().unwrap_err().to_string();
+        assert!(e.contains("sent no packet"), "{e}");
+        // Streams bytes without ever starting a packet.
+        let (mut g, _d) = against(|mut s| {
+            let junk = [b'x'; 4096];
+            while s.write_all(&junk).is_ok() {}
+        });
+        let e = g.recv().unwrap_err().to_string();
+        assert!(e.contains("without a packet start") || e.contains("sent no"), "{e}");
+        // Starts a packet and never ends it.
+        let (mut g, _d) = against(|mut s| {
+            let _ = s.write_all(b"$");
+            let junk = [b'a'; 4096];
+            while s.write_all(&junk).is_ok() {}
+        });
+        let e = g.recv().unwrap_err().to_string();
+        assert!(e.contains("without its end") || e.contains("sent no packet end"), "{e}");
+        // Never acknowledges.
+        let (mut g, _d) = against(|s| {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(s);
+        });
+        assert!(g.send(b"?").unwrap_err().to_string().contains("acknowledgement"));
+        // A wrong checksum is refused, not taken.
+        let (mut g, _d) = against(|mut s| {
+            let _ = s.write_all(b"$OK#00");
+            std::thread::sleep(Duration::from_secs(1));
+        });
+        assert!(g.recv().unwrap_err().to_string().contains("checksum"));
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn a_well_formed_exchange_works() {
+        let (mut g, _d) = against(|mut s| {
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"$?#3f");
+            s.write_all(b"+$S05#b8").unwrap();
+            let _ = s.read(&mut buf);
+        });
+        g.send(b"?").unwrap();
+        assert_eq!(g.recv().unwrap(), b"S05");
     }
 }
