@@ -117,6 +117,29 @@ fn send(ch: &mut UpChannel, r: &Record) {
     }
 }
 
+/// Test images (`gen::INJECT`) fail on purpose, so that the host's handling of every failure
+/// is tested on a real emulator.
+const INJECT_HARDFAULT: u8 = 1;
+const INJECT_HANG: u8 = 2;
+const INJECT_CORRUPT_FRAME: u8 = 3;
+const INJECT_WRONG_OUTPUT: u8 = 4;
+const INJECT_OLD_PROTOCOL: u8 = 5;
+
+/// [`send`] with one payload byte flipped after framing: the host's CRC check must catch it.
+fn send_corrupt(ch: &mut UpChannel, r: &Record) {
+    let mut buf = [0u8; MAX_FRAME];
+    if let Ok(n) = encode(r, &mut buf) {
+        buf[1] ^= 0x40;
+        if buf[1] == 0 {
+            buf[1] = 0x40;
+        }
+        let mut sent = 0;
+        while sent < n {
+            sent += ch.write(&buf[sent..n]);
+        }
+    }
+}
+
 /// The stack region below the current stack pointer (minus a margin for this frame).
 fn stack_region() -> (*mut u8, usize, usize) {
     let bottom = &raw mut __spb_stack_bottom;
@@ -190,7 +213,8 @@ fn main() -> ! {
     send(
         &mut records,
         &Record::Header {
-            protocol: PROTOCOL_VERSION,
+            // A test image can claim another protocol (the host must refuse it).
+            protocol: if gen::INJECT == INJECT_OLD_PROTOCOL { PROTOCOL_VERSION + 1 } else { PROTOCOL_VERSION },
             board: gen::BOARD,
             cpu: gen::CPU,
             clock_hz: gen::CLOCK_HZ,
@@ -207,6 +231,13 @@ fn main() -> ! {
         },
     );
 
+    match gen::INJECT {
+        INJECT_HARDFAULT => cortex_m::asm::udf(),
+        INJECT_HANG => loop {
+            cortex_m::asm::nop();
+        },
+        _ => {}
+    }
     let mut arena_hwm = 0;
     let mut stack_hwm = 0;
     let mut stack_capacity = 0;
@@ -221,8 +252,13 @@ fn main() -> ! {
         let cycles = counter.since(start);
         match result {
             Ok(out) => {
-                let output_crc = CRC32.checksum(bytemuck::cast_slice(out));
-                if run > 0 {
+                let mut output_crc = CRC32.checksum(bytemuck::cast_slice(out));
+                if gen::INJECT == INJECT_WRONG_OUTPUT {
+                    output_crc ^= 1;
+                }
+                if run > 0 && gen::INJECT == INJECT_CORRUPT_FRAME {
+                    send_corrupt(&mut records, &Record::Run { index: run - 1, cycles, output_crc });
+                } else if run > 0 {
                     send(&mut records, &Record::Run { index: run - 1, cycles, output_crc });
                 }
             }
@@ -242,6 +278,26 @@ fn main() -> ! {
     send(&mut records, &Record::Watermark { arena_bytes: arena_hwm, stack_bytes: stack_hwm, stack_capacity });
     send(&mut records, &Record::End);
     rprintln!("patchbench: done");
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// Sends the fault on the record channel (the host reports PC, LR and the fault status
+/// registers) and parks.
+#[exception]
+unsafe fn HardFault(ef: &cortex_m_rt::ExceptionFrame) -> ! {
+    #[cfg(not(armv6m))]
+    // SAFETY: the System Control Block's fault status registers, read only.
+    let (cfsr, hfsr) = unsafe {
+        (core::ptr::read_volatile(0xE000_ED28 as *const u32), core::ptr::read_volatile(0xE000_ED2C as *const u32))
+    };
+    #[cfg(armv6m)]
+    let (cfsr, hfsr) = (0, 0);
+    // SAFETY: main is stopped for good; this handler is the channel's only user from now on.
+    if let Some(mut ch) = unsafe { UpChannel::conjure(1) } {
+        send(&mut ch, &Record::Fault { pc: ef.pc(), lr: ef.lr(), cfsr, hfsr });
+    }
     loop {
         cortex_m::asm::wfi();
     }

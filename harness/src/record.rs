@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change of [`Record`] or the framing.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Largest encoded frame, delimiter included.
 pub const MAX_FRAME: usize = 256;
@@ -116,6 +116,17 @@ pub enum Record<'a> {
     },
     /// Last record: the device parks after it.
     End,
+    /// The core took a HardFault (sent by the fault handler, which then parks).
+    Fault {
+        /// The faulting instruction's address (stacked PC).
+        pc: u32,
+        /// The stacked link register.
+        lr: u32,
+        /// Configurable Fault Status Register (0 on Armv6-M, which has none).
+        cfsr: u32,
+        /// HardFault Status Register (0 on Armv6-M).
+        hfsr: u32,
+    },
 }
 
 /// CRC-32 (IEEE 802.3), the checksum of frames and of output tensors.

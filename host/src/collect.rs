@@ -49,6 +49,8 @@ pub struct Measurement {
     pub stack_capacity: Option<u32>,
     /// Error the device reported.
     pub error: Option<String>,
+    /// The HardFault the device reported: (PC, LR, CFSR, HFSR).
+    pub fault: Option<(u32, u32, u32, u32)>,
     /// The end record arrived.
     pub ended: bool,
 }
@@ -128,6 +130,7 @@ impl Collector {
                 m.stack_capacity = Some(stack_capacity);
             }
             Record::Error { message } => m.error = Some(message.into()),
+            Record::Fault { pc, lr, cfsr, hfsr } => m.fault = Some((pc, lr, cfsr, hfsr)),
             Record::End => m.ended = true,
         }
         Ok(())

@@ -78,8 +78,32 @@ pub fn generate(model: &Model, plan: &Plan, board: &Board, repeats: u16, dir: &P
     sources(model, plan, board, repeats).write(dir)
 }
 
+/// A failure a test image commits on purpose (`patchbench run --inject`, hidden): each
+/// checks how the host handles one kind of device failure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Inject {
+    /// A normal image.
+    #[default]
+    None = 0,
+    /// Executes an undefined instruction before the first run: a HardFault.
+    Hardfault = 1,
+    /// Never sends its end record.
+    Hang = 2,
+    /// Sends its run records with a corrupted byte.
+    CorruptFrame = 3,
+    /// Reports an output CRC that differs from the host's.
+    WrongOutput = 4,
+    /// Claims another record protocol version.
+    OldProtocol = 5,
+}
+
 /// The sources of one image.
 pub fn sources(model: &Model, plan: &Plan, board: &Board, repeats: u16) -> Sources {
+    sources_with(model, plan, board, repeats, Inject::None)
+}
+
+/// [`sources`] of an image that fails as `inject` says.
+pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inject: Inject) -> Sources {
     let weights: &[u8] = bytemuck::cast_slice(model.weights);
     let input_data = input_for(model);
     let input: &[u8] = bytemuck::cast_slice(&input_data);
@@ -98,6 +122,7 @@ pub fn sources(model: &Model, plan: &Plan, board: &Board, repeats: u16) -> Sourc
     let _ = writeln!(s, "pub const CYCLE_SOURCE: CycleSource = CycleSource::{:?};", board.cycle_source);
     let _ = writeln!(s, "pub const COUNTS_PER_TICK: u64 = {};", board.counts_per_tick());
     let _ = writeln!(s, "pub const CACHES: bool = {};", board.caches_on());
+    let _ = writeln!(s, "pub const INJECT: u8 = {};", inject as u8);
     let _ = writeln!(s, "pub const REPEATS: u16 = {repeats};");
     let grid = plan.config.effective().grid;
     let (nh, nw) = (grid.nh, grid.nw);

@@ -26,6 +26,8 @@ pub struct Job {
     pub timeout: Duration,
     /// The debug probe of a probe-rs board (`None`: the only one attached).
     pub probe: Option<deploy::probe::Selector>,
+    /// A failure the image commits on purpose (tests of the failure paths).
+    pub inject: firmware::Inject,
 }
 
 /// `git describe --always` of the checkout, with `-dirty` when tracked files other than the
@@ -113,7 +115,7 @@ pub struct Prepared {
 pub fn prepare(job: &Job) -> anyhow::Result<Prepared> {
     let m = job.model.as_model();
     let plan = plan(&m, job.config)?;
-    let sources = firmware::sources(&m, &plan, &job.board, job.repeats);
+    let sources = firmware::sources_with(&m, &plan, &job.board, job.repeats, job.inject);
     let key = sources.key(&job.board)?;
     Ok(Prepared { plan, sources, key })
 }

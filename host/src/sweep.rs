@@ -186,6 +186,7 @@ impl Spec {
                         repeats: self.repeats,
                         timeout: Duration::from_secs(self.timeout_s),
                         probe: probes.get(&board.name).cloned(),
+                        inject: Default::default(),
                     });
                 }
             }
@@ -571,6 +572,7 @@ mod tests {
             repeats: 1,
             timeout: Duration::from_secs(1),
             probe: None,
+            inject: Default::default(),
         };
         let boards = ["nucleo-f767zi", "nucleo-f767zi", "qemu-m4", "nucleo-f412zg", "qemu-m4", "nucleo-f767zi"];
         let queue = Queue {

@@ -25,6 +25,7 @@ fn job(model: &str, board: &str, config: PatchConfig) -> Job {
         repeats: 3,
         timeout: Duration::from_secs(300),
         probe: None,
+        inject: Default::default(),
     }
 }
 
@@ -386,4 +387,39 @@ fn a_sweep_killed_with_sigkill_leaves_no_emulator_and_a_rerun_measures_exactly_w
     assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
     let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
     assert_eq!(ids.len(), rows.len(), "run_id unique per row");
+}
+
+#[test]
+fn device_failures_on_qemu_end_as_their_own_status_with_the_reason() {
+    require_qemu();
+    use patchbench::firmware::Inject;
+    let with = |inject: Inject| Job {
+        inject,
+        timeout: Duration::from_secs(5),
+        ..job("tiny", "qemu-m4", PatchConfig::LAYERWISE)
+    };
+    let jobs = vec![
+        with(Inject::Hardfault),
+        with(Inject::Hang),
+        with(Inject::CorruptFrame),
+        with(Inject::WrongOutput),
+        with(Inject::OldProtocol),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    let expect = [
+        (Status::Fault, "HardFault at PC 0x"),
+        (Status::Timeout, "no end record within 5 s"),
+        (Status::Invalid, "checksum"),
+        (Status::WrongOutput, "differs from the host engine's"),
+        (Status::Invalid, "record protocol"),
+    ];
+    for (r, (status, text)) in rows.iter().zip(expect) {
+        assert_eq!(r.status, status, "{}", r.message);
+        assert!(r.message.contains(text), "{text} in {}", r.message);
+        assert!(r.run_seconds > 0.0, "a failed run records how long it took");
+    }
+    assert!(rows[0].message.contains("UNDEFINSTR"), "{}", rows[0].message);
+    // A corrupt or foreign stream is never taken as a measurement.
+    assert!(rows[2].cycles_median.is_none() && rows[4].cycles_median.is_none());
 }

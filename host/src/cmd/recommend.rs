@@ -204,6 +204,7 @@ impl Cmd {
             repeats: 3,
             timeout: std::time::Duration::from_secs(900),
             probe: None,
+            inject: Default::default(),
         };
         let csv = self.out.join("runs.csv");
         let row = patchbench::sweep::run_jobs(vec![job], 1, &csv, true, |_| {})?.rows.remove(0);

@@ -29,6 +29,9 @@ pub struct Cmd {
     /// the only attached probe.
     #[arg(long)]
     probe: Option<patchbench::deploy::probe::Selector>,
+    /// Make the image fail on purpose (testing patchbench's failure handling).
+    #[arg(long, value_enum, default_value = "none", hide = true)]
+    inject: patchbench::firmware::Inject,
 }
 
 impl Cmd {
@@ -46,11 +49,15 @@ impl Cmd {
             repeats: self.repeats,
             timeout: Duration::from_secs(self.timeout),
             probe: self.probe.clone(),
+            inject: self.inject,
         };
         let csv = self.out.join("runs.csv");
         // An explicit run always measures (`rerun`), even an image measured before.
         let rows = sweep::run_jobs(vec![job], 1, &csv, true, |_| {})?.rows;
         print!("{}", sweep::summary_table(&rows));
+        for r in rows.iter().filter(|r| r.status == patchbench::results::Status::WrongOutput) {
+            eprintln!("warning: the device computed another output than the host engine: {}", r.message);
+        }
         println!("appended to {}", csv.display());
         match rows.first() {
             Some(r) if r.status.is_result() => Ok(()),

@@ -86,6 +86,9 @@ impl Cmd {
             eprintln!("warning: {n}");
         }
         let rows = &outcome.rows;
+        for r in rows.iter().filter(|r| r.status == patchbench::results::Status::WrongOutput) {
+            eprintln!("warning: {} split {} {} on {}: {}", r.model, r.split, r.patches, r.board, r.message);
+        }
         if !rows.is_empty() {
             print!("{}", sweep::summary_table(rows));
         }

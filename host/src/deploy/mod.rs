@@ -99,6 +99,15 @@ pub fn stream(link: &mut dyn Link, rtt_address: u64, timeout: Duration) -> Resul
         rtt.drain(mem, 0, &mut log)?;
         let ended = collector.feed(&bytes).map_err(|e| DeployError::Protocol(format!("{e:#}")))?;
         let text = || String::from_utf8_lossy(&log).into_owned();
+        if let Some((pc, lr, cfsr, hfsr)) = collector.measurement.fault {
+            return Err(DeployError::Fault {
+                reason: format!(
+                    "HardFault at PC {pc:#010x} (LR {lr:#010x}), CFSR {cfsr:#010x}{}, HFSR {hfsr:#010x}",
+                    cfsr_names(cfsr)
+                ),
+                log: text(),
+            });
+        }
         if let Some(e) = &collector.measurement.error {
             return Err(DeployError::Fault { reason: format!("the firmware reported: {e}"), log: text() });
         }
@@ -112,6 +121,32 @@ pub fn stream(link: &mut dyn Link, rtt_address: u64, timeout: Duration) -> Resul
             return Err(DeployError::Fault { reason, log: text() });
         }
         link.resume()?;
+    }
+}
+
+/// The causes a CFSR value names, as ` (UNDEFINSTR, ...)`.
+fn cfsr_names(cfsr: u32) -> String {
+    const BITS: [(u32, &str); 14] = [
+        (0, "IACCVIOL"),
+        (1, "DACCVIOL"),
+        (3, "MUNSTKERR"),
+        (4, "MSTKERR"),
+        (8, "IBUSERR"),
+        (9, "PRECISERR"),
+        (10, "IMPRECISERR"),
+        (11, "UNSTKERR"),
+        (12, "STKERR"),
+        (16, "UNDEFINSTR"),
+        (17, "INVSTATE"),
+        (18, "INVPC"),
+        (19, "NOCP"),
+        (25, "DIVBYZERO"),
+    ];
+    let names: Vec<&str> = BITS.iter().filter(|(b, _)| cfsr & (1 << b) != 0).map(|(_, n)| *n).collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", names.join(", "))
     }
 }
 
