@@ -193,6 +193,39 @@ fn boot2_block(name: &str) -> Option<&'static [u8; 256]> {
     }
 }
 
+/// Checks, once before the first build, that the tools the images of `boards` need are
+/// installed: cargo, each board's Rust target, and QEMU for emulated boards.
+pub fn check_tools(boards: &[&Board]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if Command::new(&cargo).arg("--version").output().map_or(true, |o| !o.status.success()) {
+        bail!("`{cargo}` does not run: patchbench builds firmware with cargo; install Rust from https://rustup.rs (scripts/setup.sh checks it)");
+    }
+    // rustup knows the installed targets; without rustup, the build itself will say.
+    if let Ok(out) =
+        Command::new("rustup").args(["target", "list", "--installed"]).current_dir(workspace_root()).output()
+    {
+        if out.status.success() {
+            let installed = String::from_utf8_lossy(&out.stdout);
+            for b in boards {
+                if !installed.lines().any(|t| t.trim() == b.target) {
+                    bail!(
+                        "board {} needs the Rust target {}, which is not installed: `rustup target add {}` (scripts/setup.sh adds every catalog target)",
+                        b.name,
+                        b.target,
+                        b.target
+                    );
+                }
+            }
+        }
+    }
+    if boards.iter().any(|b| b.is_qemu())
+        && Command::new("qemu-system-arm").arg("--version").output().map_or(true, |o| !o.status.success())
+    {
+        bail!("qemu-system-arm is not installed (QEMU boards run on it): `apt-get install qemu-system-arm`, or run scripts/setup.sh");
+    }
+    Ok(())
+}
+
 /// Hash of the firmware and engine sources (computed once per process).
 fn source_hash() -> anyhow::Result<&'static str> {
     static HASH: OnceLock<String> = OnceLock::new();

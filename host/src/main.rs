@@ -18,6 +18,13 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // `patchbench plan ... | head`: end quietly when the reader goes away, as other tools do,
+    // instead of panicking on the failed write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     patchbench::boards::add_catalogs(cli.catalogs);
     match cli.command.run() {

@@ -76,6 +76,9 @@ pub struct Spec {
     /// Directory of the spec file: relative model paths are resolved against it.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The spec file, for messages.
+    #[serde(skip)]
+    pub path: PathBuf,
 }
 
 fn default_repeats() -> u16 {
@@ -91,19 +94,50 @@ fn default_true() -> bool {
 impl Spec {
     /// Reads and checks a spec file.
     pub fn load(path: &Path) -> anyhow::Result<Spec> {
+        if path.is_dir() {
+            bail!("{} is a directory; give the spec file (e.g. specs/mbv2-qemu-m4.toml)", path.display());
+        }
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut spec: Spec = toml::from_str(&text).with_context(|| format!("parsing sweep spec {}", path.display()))?;
         spec.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        spec.path = path.to_path_buf();
+        let at = path.display();
+        if !is_plain_name(&spec.name) {
+            bail!(
+                "{at}: name `{}` is not a plain folder name (letters, digits, `.`, `-`, `_`, not starting with `.`): it names the results folder results/<name>",
+                spec.name
+            );
+        }
         if spec.models.is_empty() || spec.boards.is_empty() {
-            bail!("{}: a sweep needs at least one model and one board", path.display());
+            bail!("{at}: a sweep needs at least one model and one board");
         }
         if spec.splits.is_empty() != spec.patches.is_empty() {
-            bail!("{}: `splits` and `patches` go together (every split is run with every grid)", path.display());
+            bail!("{at}: `splits` and `patches` go together (every split is run with every grid)");
         }
         if spec.repeats == 0 {
-            bail!("{}: repeats must be at least 1", path.display());
+            bail!("{at}: repeats must be at least 1");
+        }
+        if !(1..=MAX_TIMEOUT_S).contains(&spec.timeout_s) {
+            bail!(
+                "{at}: timeout_s = {} is out of range: give 1 to {MAX_TIMEOUT_S} seconds per deployment",
+                spec.timeout_s
+            );
+        }
+        // The same model or board twice would measure every job twice.
+        for list in [&mut spec.models, &mut spec.boards] {
+            let mut seen = HashSet::new();
+            list.retain(|m| seen.insert(m.clone()));
         }
         Ok(spec)
+    }
+
+    /// Jobs the spec asks for before invalid configs and duplicates are dropped: known
+    /// without expanding anything, so that a huge spec is refused before it uses memory.
+    pub fn job_count(&self) -> u128 {
+        let configs = u128::from(self.layerwise)
+            + self.configs.len() as u128
+            + self.splits.len() as u128 * self.patches.len() as u128;
+        self.models.len() as u128 * self.boards.len() as u128 * configs
     }
 
     /// The patch configs of the spec, in order, without duplicates (a 1x1 grid is
@@ -162,7 +196,7 @@ impl Spec {
     }
 
     /// Every job: models x boards x configs.
-    pub fn jobs(&self) -> anyhow::Result<Vec<Job>> {
+    pub fn jobs(&self) -> anyhow::Result<Jobs> {
         let boards: Vec<Board> = self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>()?;
         let mut probes = std::collections::HashMap::new();
         for (board, selector) in &self.probes {
@@ -175,10 +209,32 @@ impl Spec {
         }
         let configs = self.configs();
         let mut jobs = Vec::new();
+        let mut invalid: Vec<String> = Vec::new();
         for name in &self.models {
-            let model = Arc::new(crate::load_model(&self.model_source(name))?);
+            let source = self.model_source(name);
+            if !is_zoo_name(name)
+                && !Path::new(&source).exists()
+                && !name.contains(['/', '\\'])
+                && !name.ends_with(".tflite")
+            {
+                bail!(
+                    "{}: model `{name}` is neither a zoo name ({}), random:SEED, nor a file",
+                    self.path.display(),
+                    crate::models::zoo_names()
+                );
+            }
+            let model = Arc::new(crate::load_model(&source)?);
+            let m = model.as_model();
+            // Invalid configs are reported once per model, not run and not recorded.
+            let mut valid = Vec::new();
+            for &config in &configs {
+                match harness::plan::check_config(&m, &config) {
+                    Ok(()) => valid.push(config),
+                    Err(e) => invalid.push(format!("{}: split {} {}: {e}", model.name, config.split, config.grid)),
+                }
+            }
             for board in &boards {
-                for &config in &configs {
+                for &config in &valid {
                     jobs.push(Job {
                         model: model.clone(),
                         config,
@@ -191,8 +247,17 @@ impl Spec {
                 }
             }
         }
-        Ok(jobs)
+        Ok(Jobs { jobs, invalid })
     }
+}
+
+/// The jobs of a spec, and the configs it names that cannot run (one line each, with why).
+#[derive(Debug)]
+pub struct Jobs {
+    /// Every (model, board, valid config).
+    pub jobs: Vec<Job>,
+    /// `model: split S NxM: reason`, once per model and config.
+    pub invalid: Vec<String>,
 }
 
 /// What [`run_jobs`] did.
@@ -205,6 +270,20 @@ pub struct Outcome {
     /// What was found wrong in `runs.csv` and dealt with (an incomplete last line set aside,
     /// corrupt lines skipped), for the user.
     pub notes: Vec<String>,
+}
+
+/// Longest `timeout_s` a spec may ask for: one day per deployment.
+pub const MAX_TIMEOUT_S: u64 = 86_400;
+
+/// Most jobs a sweep runs without `--allow-large`.
+pub const MAX_JOBS: u128 = 5_000;
+
+/// A name usable as one folder: no separators, not `.`/`..`, not hidden, not empty.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 fn is_zoo_name(entry: &str) -> bool {
@@ -462,7 +541,7 @@ mod tests {
         .unwrap();
         let c = spec.configs();
         assert_eq!(c.len(), 5, "layer-wise + 4:2x2 + 4:3x3 + 5:2x2 + 5:3x3 with 4:2x2 once: {c:?}");
-        assert_eq!(spec.jobs().unwrap().len(), 10);
+        assert_eq!(spec.jobs().unwrap().jobs.len(), 10);
     }
 
     #[test]
@@ -612,5 +691,48 @@ mod tests {
         assert_eq!(m["nucleo-f412zg"], 1);
         assert!(m["all"] >= 2, "different boards run side by side");
         assert!(queue.state.lock().unwrap().0.is_empty(), "every job ran");
+    }
+
+    #[test]
+    fn specs_are_checked_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            let path = dir.path().join("s.toml");
+            std::fs::write(&path, text).unwrap();
+            Spec::load(&path)
+        };
+        for bad in ["../../x", "", ".", "a/b", ".hidden", "x y"] {
+            let e = load(&format!("name = {bad:?}\nmodels = [\"tiny\"]\nboards = [\"qemu-m4\"]\n")).unwrap_err();
+            assert!(e.to_string().contains("not a plain folder name"), "{bad}: {e}");
+        }
+        let e = load("name = \"t\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m4\"]\ntimeout_s = 9223372036854775807\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+        // Duplicates are dropped, so nothing is measured twice.
+        let spec = load("name = \"t\"\nmodels = [\"tiny\", \"tiny\"]\nboards = [\"qemu-m4\", \"qemu-m4\"]\nsplits = [4, 9999]\npatches = [\"2x2\"]\n").unwrap();
+        assert_eq!((spec.models.len(), spec.boards.len()), (1, 1));
+        // The count is known up front; invalid configs are reported once, not run.
+        assert_eq!(spec.job_count(), 3);
+        let jobs = spec.jobs().unwrap();
+        assert_eq!(jobs.jobs.len(), 2);
+        assert_eq!(jobs.invalid.len(), 1);
+        assert!(
+            jobs.invalid[0].contains("split 9999") && jobs.invalid[0].contains("out of range"),
+            "{:?}",
+            jobs.invalid
+        );
+        // A huge grid is counted without being expanded.
+        let huge = Spec { splits: (1..=1000).collect(), patches: vec![Grid::new(2, 2); 10_000], ..spec.clone() };
+        assert_eq!(huge.job_count(), 1 + 10_000_000);
+        // A zoo-name typo names the spec and the zoo, not a path the user never wrote.
+        let e = load("name = \"t\"\nmodels = [\"mbv2-w035\"]\nboards = [\"qemu-m4\"]\n")
+            .unwrap()
+            .jobs()
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("s.toml") && e.contains("mbv2-w0.35-r144") && !e.contains("no such file"), "{e}");
+        let e = Spec::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
     }
 }

@@ -22,8 +22,8 @@ pub struct Cmd {
     /// Directory whose runs.csv gets the row.
     #[arg(long, default_value = "results/runs")]
     out: PathBuf,
-    /// Seconds before the deployment is abandoned.
-    #[arg(long, default_value_t = 900)]
+    /// Seconds before the deployment is abandoned (1 to 86400).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout: u64,
     /// Debug probe of a real board, `VID:PID[:SERIAL]` (`patchbench probes`); without it,
     /// the only attached probe.
@@ -42,6 +42,10 @@ impl Cmd {
             patchbench::deploy::probe::ProbeTarget::open(&board, self.probe.as_ref())?;
         }
         let model = Arc::new(self.model.load()?);
+        // An invalid config is a mistake to explain, not a row to record.
+        harness::plan::check_config(&model.as_model(), &self.config.config())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", model.name))?;
+        patchbench::firmware::check_tools(&[&board])?;
         let job = Job {
             model,
             config: self.config.config(),

@@ -30,6 +30,9 @@ pub struct Cmd {
     /// runs its part, and `patchbench merge` joins the parts.
     #[arg(long = "only-board", value_name = "BOARD")]
     only_boards: Vec<String>,
+    /// Run a spec of more than 5,000 jobs (they are refused otherwise, as a likely mistake).
+    #[arg(long)]
+    allow_large: bool,
     /// The probe of a real board, `BOARD=VID:PID[:SERIAL]` (repeatable; overrides the spec's
     /// `probes`).
     #[arg(long = "probe", value_name = "BOARD=PROBE")]
@@ -48,7 +51,27 @@ impl Cmd {
         if let Some(b) = self.only_boards.iter().find(|b| !spec.boards.contains(b)) {
             anyhow::bail!("--only-board {b}: the spec's boards are {}", spec.boards.join(", "));
         }
-        let mut jobs = spec.jobs()?;
+        let asked = spec.job_count();
+        if asked > sweep::MAX_JOBS && !self.allow_large {
+            anyhow::bail!(
+                "{} asks for {asked} jobs ({} models x {} boards x {} configs); narrow `splits` and `patches` (or use `configs`), or pass --allow-large",
+                self.spec.display(),
+                spec.models.len(),
+                spec.boards.len(),
+                asked / (spec.models.len() * spec.boards.len()).max(1) as u128
+            );
+        }
+        let planned = spec.jobs()?;
+        if !planned.invalid.is_empty() {
+            eprintln!("{} configs of the spec cannot run and are left out:", planned.invalid.len());
+            for line in planned.invalid.iter().take(10) {
+                eprintln!("  {line}");
+            }
+            if planned.invalid.len() > 10 {
+                eprintln!("  ... and {} more", planned.invalid.len() - 10);
+            }
+        }
+        let mut jobs = planned.jobs;
         if !self.only_boards.is_empty() {
             jobs.retain(|j| self.only_boards.contains(&j.board.name));
         }
@@ -57,6 +80,11 @@ impl Cmd {
             jobs = part.select(jobs);
             println!("shard {}/{}: {} of {all} jobs", part.k, part.n, jobs.len());
         }
+        let boards: Vec<&patchbench::boards::Board> = {
+            let mut seen = std::collections::HashSet::new();
+            jobs.iter().map(|j| &j.board).filter(|b| seen.insert(b.name.clone())).collect()
+        };
+        patchbench::firmware::check_tools(&boards)?;
         // Every real board's probe is found before anything is built.
         let mut checked = std::collections::HashSet::new();
         for j in jobs.iter().filter(|j| !j.board.is_qemu()) {
