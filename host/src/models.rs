@@ -23,6 +23,14 @@ pub enum ModelSourceError {
         /// The zoo names, comma separated.
         zoo: String,
     },
+    /// A path to something that is not a file (a directory, a device).
+    #[error("{path} is {what}: give a .tflite file (or a zoo name: {})", zoo_names())]
+    NotAFile {
+        /// The path.
+        path: String,
+        /// What it is instead.
+        what: &'static str,
+    },
     /// A `.tflite` file that could not be imported.
     #[error("{path}: {error}")]
     Import {
@@ -64,6 +72,9 @@ pub fn load_model(spec: &str) -> Result<ModelBuf, ModelSourceError> {
             .map_err(|error| ModelSourceError::Import { path: spec.to_string(), error })?;
         m.name = spec.replace(':', "-");
         m
+    } else if Path::new(spec).exists() && !Path::new(spec).is_file() {
+        let what = if Path::new(spec).is_dir() { "a directory" } else { "not a regular file" };
+        return Err(ModelSourceError::NotAFile { path: spec.to_string(), what });
     } else if Path::new(spec).is_file() {
         crate::tflite::import_file(Path::new(spec))
             .map_err(|error| ModelSourceError::Import { path: spec.to_string(), error })?
@@ -74,4 +85,23 @@ pub fn load_model(spec: &str) -> Result<ModelBuf, ModelSourceError> {
     };
     m.as_model().validate().map_err(|error| ModelSourceError::Invalid { name: m.name.clone(), error })?;
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_are_not_files_say_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_model(dir.path().to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("is a directory") && e.contains("tiny"), "{e}");
+        if Path::new("/dev/null").exists() {
+            let e = load_model("/dev/null").unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        let e = load_model("nope.tflite").unwrap_err().to_string();
+        assert!(e.contains("no such file"), "{e}");
+        assert!(load_model("random:x").unwrap_err().to_string().contains("random:SEED"));
+    }
 }
