@@ -325,13 +325,7 @@ where
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
     }
     draw_budget_lines(&mut chart, budgets, ymax, n as f64 - 0.5, false)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     Ok(())
 }
 
@@ -428,13 +422,7 @@ where
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
     }
     draw_budget_lines(&mut chart, budgets, ymax, xmax, false)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     Ok(())
 }
 
@@ -490,13 +478,7 @@ where
                 .label(format!("split {split}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 13))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     }
     Ok(())
 }
@@ -613,6 +595,25 @@ fn centred(size: u32) -> TextStyle<'static> {
     TextStyle::from((FONT, size).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center))
 }
 
+/// The series legend, on a white box over the chart's emptiest corner (`pos`).
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    size: u32,
+) -> Fig
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, size))
+        .draw()?;
+    Ok(())
+}
+
 /// The label of category `floor(v)` at the middle of its cell only.
 fn label_at(labels: &[String], v: f64) -> String {
     let i = v.floor();
@@ -674,13 +675,7 @@ where
         }
     }
     draw_budget_lines(&mut chart, budgets, ymax, xmax, true)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     Ok(())
 }
 
@@ -752,13 +747,7 @@ where
         .draw_series(pts.iter().map(|p| Circle::new(*p, 4, PALETTE[4].filled())))?
         .label(format!("config ({exact} of {} exact)", pts.len()))
         .legend(|(x, y)| Circle::new((x + 9, y), 4, PALETTE[4].filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     // Counts: residual of the cycles model in %.
     let res: Vec<(f64, f64)> = pred.points.iter().map(|&(m, p)| (m / 1e6, (p - m) / m * 100.0)).collect();
     let xmax = res.iter().map(|p| p.0).fold(0.001, f64::max) * 1.1;
@@ -788,13 +777,7 @@ where
         .draw_series(res.iter().map(|p| Circle::new(*p, 4, PALETTE[5].filled())))?
         .label(format!("held out: {}", pred.how))
         .legend(|(x, y)| Circle::new((x + 9, y), 4, PALETTE[5].filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `patchbench build`: one image, built (or taken from the cache) but not deployed.
 
-use super::{ConfigArgs, ModelArgs};
+use super::ImageArgs;
 use anyhow::Context;
 use harness::plan::plan;
 use patchbench::boards;
@@ -9,25 +9,17 @@ use patchbench::report::thousands;
 
 #[derive(clap::Parser)]
 pub struct Cmd {
-    /// Board from the catalog (`patchbench boards`).
-    #[arg(long, short, default_value = "qemu-m4")]
-    board: String,
     #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    config: ConfigArgs,
-    /// Measured runs the image will make after one warm-up.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
-    repeats: u16,
+    image: ImageArgs,
 }
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.board)?;
-        let m = self.model.load()?;
-        let p = plan(&m.as_model(), self.config.config()).with_context(|| format!("planning {}", m.name))?;
-        let config = self.config.config().effective();
-        match firmware::build(&m.as_model(), &p, &board, self.repeats, 0)? {
+        let board = boards::find(&self.image.board)?;
+        let m = self.image.model.load()?;
+        let p = plan(&m.as_model(), self.image.config.config()).with_context(|| format!("planning {}", m.name))?;
+        let config = self.image.config.config().effective();
+        match firmware::build(&m.as_model(), &p, &board, self.image.repeats, 0)? {
             Build::Image(image) => {
                 println!(
                     "{} for {} (split {} {}, input in {})",

@@ -1,7 +1,7 @@
 //! `patchbench gen`: the generated sources of one image, to build the firmware by hand
 //! (`PATCHBENCH_GEN=DIR cargo build --release` in firmware/).
 
-use super::{ConfigArgs, ModelArgs};
+use super::ImageArgs;
 use anyhow::Context;
 use harness::plan::plan;
 use patchbench::{boards, firmware};
@@ -9,16 +9,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Parser)]
 pub struct Cmd {
-    /// Board from the catalog.
-    #[arg(long, short, default_value = "qemu-m4")]
-    board: String,
     #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    config: ConfigArgs,
-    /// Measured runs after one warm-up.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
-    repeats: u16,
+    image: ImageArgs,
     /// Directory to write.
     #[arg(long)]
     out: PathBuf,
@@ -26,10 +18,10 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.board)?;
-        let m = self.model.load()?;
-        let p = plan(&m.as_model(), self.config.config()).with_context(|| format!("planning {}", m.name))?;
-        firmware::generate(&m.as_model(), &p, &board, self.repeats, &self.out)?;
+        let board = boards::find(&self.image.board)?;
+        let m = self.image.model.load()?;
+        let p = plan(&m.as_model(), self.image.config.config()).with_context(|| format!("planning {}", m.name))?;
+        firmware::generate(&m.as_model(), &p, &board, self.image.repeats, &self.out)?;
         println!("{}", self.out.display());
         Ok(())
     }

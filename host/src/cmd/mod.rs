@@ -71,8 +71,8 @@ impl Command {
 /// `--model`.
 #[derive(clap::Args)]
 pub struct ModelArgs {
-    /// A `.tflite` file (int8, see the README for the supported ops) or a zoo name
-    /// (mbv2-w0.35-r144, mbv1-w0.25-r96, resnet8-r32, tiny).
+    /// A `.tflite` file (int8, see the README for the supported ops), a zoo name
+    /// (mbv2-w0.35-r144, mbv1-w0.25-r96, resnet8-r32, tiny) or random:SEED (a random CNN).
     #[arg(long, short)]
     pub model: String,
 }
@@ -81,6 +81,21 @@ impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<harness::model::ModelBuf> {
         Ok(patchbench::load_model(&self.model)?)
     }
+}
+
+/// What one firmware image is: `--board`, `--model`, the config and `--repeats`.
+#[derive(clap::Args)]
+pub struct ImageArgs {
+    /// Board from the catalog (`patchbench boards`).
+    #[arg(long, short, default_value = "qemu-m4")]
+    pub board: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Measured runs after one warm-up.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub repeats: u16,
 }
 
 /// `--split`, `--patches`, `--input-in`.

@@ -1,6 +1,6 @@
 //! `patchbench run`: one image, built, deployed, measured, appended to runs.csv.
 
-use super::{ConfigArgs, ModelArgs};
+use super::ImageArgs;
 use patchbench::runner::Job;
 use patchbench::{boards, sweep};
 use std::path::PathBuf;
@@ -9,16 +9,8 @@ use std::time::Duration;
 
 #[derive(clap::Parser)]
 pub struct Cmd {
-    /// Board from the catalog (`patchbench boards`).
-    #[arg(long, short, default_value = "qemu-m4")]
-    board: String,
     #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    config: ConfigArgs,
-    /// Measured runs after one warm-up.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
-    repeats: u16,
+    image: ImageArgs,
     /// Directory whose runs.csv gets the row.
     #[arg(long, default_value = "results/runs")]
     out: PathBuf,
@@ -36,21 +28,21 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.board)?;
+        let board = boards::find(&self.image.board)?;
         // A real board needs its probe: say so before anything is built.
         if !board.is_qemu() {
             patchbench::deploy::probe::ProbeTarget::open(&board, self.probe.as_ref())?;
         }
-        let model = Arc::new(self.model.load()?);
+        let model = Arc::new(self.image.model.load()?);
         // An invalid config is a mistake to explain, not a row to record.
-        harness::plan::check_config(&model.as_model(), &self.config.config())
+        harness::plan::check_config(&model.as_model(), &self.image.config.config())
             .map_err(|e| anyhow::anyhow!("{}: {e}", model.name))?;
         patchbench::firmware::check_tools(&[&board])?;
         let job = Job {
             model,
-            config: self.config.config(),
+            config: self.image.config.config(),
             board,
-            repeats: self.repeats,
+            repeats: self.image.repeats,
             timeout: Duration::from_secs(self.timeout),
             probe: self.probe.clone(),
             inject: self.inject,
