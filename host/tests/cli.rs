@@ -43,12 +43,30 @@ fn a_real_board_without_a_probe_fails_at_once_naming_board_chip_and_the_probes_c
 
 #[test]
 fn every_catalog_board_builds_its_firmware() {
-    for board in patchbench::boards::all().unwrap() {
-        let out = patchbench(&["build", "--board", &board.name, "--model", "tiny", "--split", "4", "--patches", "2x2"]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{}: {}", board.name, String::from_utf8_lossy(&out.stderr));
-        assert!(text.contains("flash ") && text.contains(&board.name), "{}: {text}", board.name);
-    }
+    let boards = patchbench::boards::all().unwrap();
+    // Two builds at a time: each `build` leases a build tree of its own.
+    std::thread::scope(|s| {
+        for half in boards.chunks(boards.len().div_ceil(2)) {
+            s.spawn(move || {
+                for board in half {
+                    let out = patchbench(&[
+                        "build",
+                        "--board",
+                        &board.name,
+                        "--model",
+                        "tiny",
+                        "--split",
+                        "4",
+                        "--patches",
+                        "2x2",
+                    ]);
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    assert!(out.status.success(), "{}: {}", board.name, String::from_utf8_lossy(&out.stderr));
+                    assert!(text.contains("flash ") && text.contains(&board.name), "{}: {text}", board.name);
+                }
+            });
+        }
+    });
 }
 
 #[test]
