@@ -77,6 +77,10 @@ impl Collector {
             let record = decode(&mut frame).map_err(|e| anyhow::anyhow!("bad frame from the device: {e}"))?;
             self.accept(record)?;
         }
+        // No frame is longer than MAX_FRAME: more bytes without a delimiter are not records.
+        if self.pending.len() > harness::record::MAX_FRAME {
+            bail!("the device sent {} bytes without a frame delimiter: not a record stream", self.pending.len());
+        }
         Ok(self.measurement.ended)
     }
 

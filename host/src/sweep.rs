@@ -98,7 +98,13 @@ impl Spec {
             bail!("{} is a directory; give the spec file (e.g. specs/mbv2-qemu-m4.toml)", path.display());
         }
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut spec: Spec = toml::from_str(&text).with_context(|| format!("parsing sweep spec {}", path.display()))?;
+        Spec::parse(&text, path)
+    }
+
+    /// Parses and checks the text of a spec file at `path` (relative models resolve against
+    /// its directory).
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Spec> {
+        let mut spec: Spec = toml::from_str(text).with_context(|| format!("parsing sweep spec {}", path.display()))?;
         spec.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         spec.path = path.to_path_buf();
         let at = path.display();
@@ -197,14 +203,20 @@ impl Spec {
 
     /// Every job: models x boards x configs.
     pub fn jobs(&self) -> anyhow::Result<Jobs> {
-        let boards: Vec<Board> = self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>()?;
+        let at = || self.path.display().to_string();
+        let boards: Vec<Board> =
+            self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>().with_context(at)?;
         let mut probes = std::collections::HashMap::new();
         for (board, selector) in &self.probes {
             if !self.boards.contains(board) {
-                bail!("probes names board {board}, which is not among the spec's boards ({})", self.boards.join(", "));
+                bail!(
+                    "{}: probes names board {board}, which is not among the spec's boards ({})",
+                    at(),
+                    self.boards.join(", ")
+                );
             }
             let s: crate::deploy::probe::Selector =
-                selector.parse().map_err(|e: String| anyhow::anyhow!("probes.{board}: {e}"))?;
+                selector.parse().map_err(|e: String| anyhow::anyhow!("{}: probes.{board}: {e}", at()))?;
             probes.insert(board.clone(), s);
         }
         let configs = self.configs();
@@ -223,7 +235,7 @@ impl Spec {
                     crate::models::zoo_names()
                 );
             }
-            let model = Arc::new(crate::load_model(&source)?);
+            let model = Arc::new(crate::load_model(&source).with_context(at)?);
             let m = model.as_model();
             // Invalid configs are reported once per model, not run and not recorded.
             let mut valid = Vec::new();
@@ -553,7 +565,7 @@ mod tests {
         let placement: Result<Spec, _> = toml::from_str("name = \"t\"\nmodels = []\nboards = []\ninput_in = \"ram\"\n");
         assert!(placement.unwrap_err().to_string().contains("`flash` or `arena`"));
         let spec: Spec = toml::from_str("name = \"t\"\nmodels = [\"tiny\"]\nboards = [\"qemu-m9\"]\n").unwrap();
-        assert!(spec.jobs().unwrap_err().to_string().contains("unknown board"));
+        assert!(format!("{:#}", spec.jobs().unwrap_err()).contains("unknown board"));
     }
 
     #[test]
@@ -570,7 +582,7 @@ mod tests {
         let joined = dir.path().join("m/a.tflite").to_string_lossy().into_owned();
         assert_eq!(sources, ["tiny".to_string(), joined, "/abs/b.tflite".to_string()]);
         // A missing file is reported by path, not as an unknown zoo name.
-        let e = spec.jobs().err().unwrap().to_string();
+        let e = format!("{:#}", spec.jobs().err().unwrap());
         assert!(e.contains("m/a.tflite"), "{e}");
     }
 
