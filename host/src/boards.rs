@@ -147,11 +147,8 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Board>, BoardError> {
                 b.name
             )));
         }
-        let (r, end) = (b.ram, u64::from(b.ram.origin) + u64::from(b.ram.length));
-        if !b.regions.is_empty()
-            && !b.regions.iter().any(|n| n.origin <= r.origin && end <= u64::from(n.origin) + u64::from(n.length))
-            && !covered(&b.regions, r)
-        {
+        let r = b.ram;
+        if !b.regions.is_empty() && !covered(&b.regions, r) {
             return Err(BoardError::Catalog(format!(
                 "{origin}: board {}: ram {:#x}+{:#x} is not inside its listed regions",
                 b.name, r.origin, r.length
@@ -161,13 +158,20 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Board>, BoardError> {
     Ok(c.board)
 }
 
-/// True when adjacent regions together cover `r` (DTCM followed by SRAM on the STM32F7).
+/// True when `regions`, one or several adjacent ones (DTCM followed by SRAM on the STM32F7),
+/// cover `r`.
 fn covered(regions: &[NamedRegion], r: MemoryRegion) -> bool {
-    let mut at = u64::from(r.origin);
-    let end = at + u64::from(r.length);
-    while at < end {
-        match regions.iter().find(|n| u64::from(n.origin) <= at && at < u64::from(n.origin) + u64::from(n.length)) {
-            Some(n) => at = u64::from(n.origin) + u64::from(n.length),
+    let ranges: Vec<std::ops::Range<u64>> =
+        regions.iter().map(|n| u64::from(n.origin)..u64::from(n.origin) + u64::from(n.length)).collect();
+    ranges_cover(&ranges, u64::from(r.origin)..u64::from(r.origin) + u64::from(r.length))
+}
+
+/// True when `ranges`, joined where one ends at or inside the next, cover `want`.
+pub fn ranges_cover(ranges: &[std::ops::Range<u64>], want: std::ops::Range<u64>) -> bool {
+    let mut at = want.start;
+    while at < want.end {
+        match ranges.iter().find(|r| r.contains(&at)) {
+            Some(r) => at = r.end,
             None => return false,
         }
     }

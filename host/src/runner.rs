@@ -125,14 +125,17 @@ pub fn prepare(job: &Job) -> anyhow::Result<Prepared> {
 pub fn execute(job: &Job, worker: usize, git_rev: &str) -> Row {
     match prepare(job) {
         Ok(prepared) => execute_prepared(job, &prepared, worker, git_rev),
-        Err(e) => {
-            let mut row = base_row(job, None);
-            row.status = if e.is::<harness::plan::PlanError>() { Status::Invalid } else { Status::Error };
-            row.message = format!("{e:#}");
-            row.git_rev = git_rev.into();
-            row
-        }
+        Err(e) => unprepared_row(job, &e, git_rev),
     }
+}
+
+/// The row of a job that [`prepare`] refused with `e`.
+pub fn unprepared_row(job: &Job, e: &anyhow::Error, git_rev: &str) -> Row {
+    let mut row = base_row(job, None);
+    row.status = if e.is::<harness::plan::PlanError>() { Status::Invalid } else { Status::Error };
+    row.message = format!("{e:#}");
+    row.git_rev = git_rev.into();
+    row
 }
 
 /// [`execute`] with the plan and sources already made.

@@ -73,10 +73,7 @@ pub struct Spec {
     /// RAM budgets drawn in the folder's figures and tabled in its summary (`"64KiB"`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<crate::units::Bytes>,
-    /// Directory of the spec file: relative model paths are resolved against it.
-    #[serde(skip)]
-    pub dir: PathBuf,
-    /// The spec file, for messages.
+    /// The spec file: relative model paths are resolved against its directory.
     #[serde(skip)]
     pub path: PathBuf,
 }
@@ -105,7 +102,6 @@ impl Spec {
     /// its directory).
     pub fn parse(text: &str, path: &Path) -> anyhow::Result<Spec> {
         let mut spec: Spec = toml::from_str(text).with_context(|| format!("parsing sweep spec {}", path.display()))?;
-        spec.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         spec.path = path.to_path_buf();
         let at = path.display();
         if !is_plain_name(&spec.name) {
@@ -167,13 +163,18 @@ impl Spec {
         out
     }
 
+    /// The directory of the spec file.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new(""))
+    }
+
     /// What `load_model` gets for a `models` entry: a zoo name as it is, a relative path
     /// joined to the spec's directory.
     pub fn model_source(&self, entry: &str) -> String {
         if is_zoo_name(entry) || Path::new(entry).is_absolute() {
             entry.to_string()
         } else {
-            self.dir.join(entry).to_string_lossy().into_owned()
+            self.dir().join(entry).to_string_lossy().into_owned()
         }
     }
 
@@ -385,6 +386,13 @@ struct Queue {
 type Pending = (VecDeque<(usize, Job)>, HashSet<String>);
 
 impl Queue {
+    fn new(jobs: Vec<Job>) -> Queue {
+        Queue {
+            state: Mutex::new((jobs.into_iter().enumerate().collect(), HashSet::new())),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
     /// The first job whose board is free (waiting while only busy boards' jobs are left).
     fn take(&self) -> Option<(usize, Job)> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -433,10 +441,7 @@ pub fn run_jobs(
         rows.into_iter().filter(|r| r.status == Status::Ok && !r.image_key.is_empty()).map(|r| r.image_key).collect()
     };
     let git_rev = runner::git_rev();
-    let queue = Queue {
-        state: Mutex::new((jobs.into_iter().enumerate().collect(), HashSet::new())),
-        freed: std::sync::Condvar::new(),
-    };
+    let queue = Queue::new(jobs);
     let (tx, rx) = mpsc::channel::<(usize, Option<Row>)>();
     let mut rows = Vec::new();
     let mut skipped = 0;
@@ -449,8 +454,7 @@ pub fn run_jobs(
                     let row = match runner::prepare(&job) {
                         Ok(p) if measured.contains(&p.key) => None,
                         Ok(p) => Some(runner::execute_prepared(&job, &p, worker, git_rev)),
-                        // The same failure, as a row.
-                        Err(_) => Some(runner::execute(&job, worker, git_rev)),
+                        Err(e) => Some(runner::unprepared_row(&job, &e, git_rev)),
                     };
                     queue.release(&job);
                     if tx.send((i, row)).is_err() {
@@ -483,9 +487,9 @@ pub fn default_workers() -> usize {
 
 /// The default output directory of a spec: the folder of a results folder's own
 /// `spec.toml` (rerunning it fills that folder), else `results/<name>`.
-pub fn default_out(spec: &Spec, spec_path: &Path) -> PathBuf {
-    if spec_path.file_name().is_some_and(|n| n == "spec.toml") && spec.dir.join("runs.csv").is_file() {
-        return spec.dir.clone();
+pub fn default_out(spec: &Spec) -> PathBuf {
+    if spec.path.file_name().is_some_and(|n| n == "spec.toml") && spec.dir().join("runs.csv").is_file() {
+        return spec.dir().to_path_buf();
     }
     crate::firmware::workspace_root().join("results").join(&spec.name)
 }
@@ -612,8 +616,8 @@ mod tests {
         assert!(spec.configs().iter().all(|c| c.input_in == InputPlacement::Arena));
         // Run from inside the folder, the spec fills that folder.
         std::fs::write(out.join("runs.csv"), "").unwrap();
-        assert_eq!(default_out(&again, &out.join("spec.toml")), out);
-        assert_eq!(default_out(&spec, &path), crate::firmware::workspace_root().join("results/s"));
+        assert_eq!(default_out(&again), out);
+        assert_eq!(default_out(&spec), crate::firmware::workspace_root().join("results/s"));
     }
 
     #[test]
@@ -666,10 +670,7 @@ mod tests {
             inject: Default::default(),
         };
         let boards = ["nucleo-f767zi", "nucleo-f767zi", "qemu-m4", "nucleo-f412zg", "qemu-m4", "nucleo-f767zi"];
-        let queue = Queue {
-            state: Mutex::new((boards.iter().map(|b| job(b)).enumerate().collect(), HashSet::new())),
-            freed: std::sync::Condvar::new(),
-        };
+        let queue = Queue::new(boards.iter().map(|b| job(b)).collect());
         let running: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let most_at_once = Mutex::new(std::collections::HashMap::<String, usize>::new());
         std::thread::scope(|s| {

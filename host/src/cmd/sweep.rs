@@ -80,19 +80,17 @@ impl Cmd {
             jobs = part.select(jobs);
             println!("shard {}/{}: {} of {all} jobs", part.k, part.n, jobs.len());
         }
-        let boards: Vec<&patchbench::boards::Board> = {
+        // One job per board: every board's tools, and every real board's probe, are found
+        // before anything is built.
+        let first_of_board: Vec<&patchbench::runner::Job> = {
             let mut seen = std::collections::HashSet::new();
-            jobs.iter().map(|j| &j.board).filter(|b| seen.insert(b.name.clone())).collect()
+            jobs.iter().filter(|j| seen.insert(j.board.name.clone())).collect()
         };
-        patchbench::firmware::check_tools(&boards)?;
-        // Every real board's probe is found before anything is built.
-        let mut checked = std::collections::HashSet::new();
-        for j in jobs.iter().filter(|j| !j.board.is_qemu()) {
-            if checked.insert(j.board.name.clone()) {
-                patchbench::deploy::probe::ProbeTarget::open(&j.board, j.probe.as_ref())?;
-            }
+        patchbench::firmware::check_tools(&first_of_board.iter().map(|j| &j.board).collect::<Vec<_>>())?;
+        for j in first_of_board.iter().filter(|j| !j.board.is_qemu()) {
+            patchbench::deploy::probe::ProbeTarget::open(&j.board, j.probe.as_ref())?;
         }
-        let out = self.out.unwrap_or_else(|| sweep::default_out(&spec, &self.spec));
+        let out = self.out.unwrap_or_else(|| sweep::default_out(&spec));
         let csv = out.join("runs.csv");
         spec.write_to(&out)?;
         let total = jobs.len();

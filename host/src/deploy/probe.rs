@@ -224,14 +224,7 @@ mod tests {
                         _ => None,
                     })
                     .collect();
-                let mut at = origin;
-                while at < origin + length {
-                    match ranges.iter().find(|r| r.contains(&at)) {
-                        Some(r) => at = r.end,
-                        None => return false,
-                    }
-                }
-                true
+                crate::boards::ranges_cover(&ranges, origin..origin + length)
             };
             let (ram, flash) = (b.ram, b.flash);
             assert!(covered(u64::from(ram.origin), u64::from(ram.length), true), "{}: RAM {ram:?} of {chip}", b.name);
