@@ -349,6 +349,16 @@ pub fn median(sorted: &[f64]) -> f64 {
     }
 }
 
+/// The samples of every `ok` row of `board` in `set` whose model is known (its plan gives
+/// the work).
+pub fn samples(set: &crate::results::ResultSet, board: &str) -> Vec<Sample> {
+    set.rows
+        .iter()
+        .filter(|r| r.board == board && r.status == crate::results::Status::Ok)
+        .filter_map(|r| set.models.get(&r.model_hash).and_then(|m| sample(&m.as_model(), r)))
+        .collect()
+}
+
 /// The sample of a measured `ok` row whose model is `model`, or `None` when the row has no
 /// cycles or its config does not plan.
 pub fn sample(model: &Model, row: &Row) -> Option<Sample> {

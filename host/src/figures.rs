@@ -108,17 +108,23 @@ struct Group<'a> {
     unit: &'static str,
 }
 
-impl Group<'_> {
+impl<'a> Group<'a> {
     fn caption(&self, what: &str) -> String {
         format!("{what} - {} on {} ({}), {}", self.model, self.board.name, self.board.cpu, self.unit)
     }
 
-    fn ok(&self) -> impl Iterator<Item = &&Row> {
-        self.rows.iter().filter(|r| r.status == Status::Ok && r.cycles_median.is_some())
+    /// The measured rows.
+    fn ok(&self) -> impl Iterator<Item = &'a Row> + '_ {
+        self.rows.iter().copied().filter(|r| r.status == Status::Ok && r.cycles_median.is_some())
     }
 
-    fn layerwise(&self) -> Option<&Row> {
-        self.ok().find(|r| r.split == 0).copied()
+    fn layerwise(&self) -> Option<&'a Row> {
+        self.ok().find(|r| r.split == 0)
+    }
+
+    /// The measured row of config `c`.
+    fn measured(&self, c: harness::plan::PatchConfig) -> Option<&'a Row> {
+        self.ok().find(|r| r.config() == c)
     }
 
     fn stem(&self, dir: &Path, kind: &str) -> PathBuf {
@@ -280,8 +286,8 @@ where
     // Layer-wise and up to three measured patch configs from the Pareto front of (RAM, time).
     let mut configs = vec![harness::plan::PatchConfig { input_in, ..harness::plan::PatchConfig::LAYERWISE }];
     let front = pareto_rows(g);
-    let patched: Vec<&&Row> = front.iter().filter(|r| r.split > 0).copied().collect();
-    let pick: Vec<&&Row> = match patched.len() {
+    let patched: Vec<&Row> = front.iter().filter(|r| r.split > 0).copied().collect();
+    let pick: Vec<&Row> = match patched.len() {
         0..=3 => patched,
         n => vec![patched[0], patched[n / 2], patched[n - 1]],
     };
@@ -369,12 +375,12 @@ where
 }
 
 /// The `ok` rows on the Pareto front of (total RAM, cycles), by RAM descending.
-fn pareto_rows<'a>(g: &'a Group) -> Vec<&'a &'a Row> {
-    let ok: Vec<&&Row> = g.ok().filter(|r| r.total_ram_bytes.is_some()).collect();
+fn pareto_rows<'a>(g: &Group<'a>) -> Vec<&'a Row> {
+    let ok: Vec<&Row> = g.ok().filter(|r| r.total_ram_bytes.is_some()).collect();
     let points: Vec<(f64, f64)> =
         ok.iter().map(|r| (r.total_ram_bytes.unwrap_or(0) as f64, r.cycles_median.unwrap_or(0) as f64)).collect();
     let front = crate::report::pareto_front(&points);
-    let mut out: Vec<&&Row> = ok.into_iter().zip(front).filter(|(_, f)| *f).map(|(r, _)| r).collect();
+    let mut out: Vec<&Row> = ok.into_iter().zip(front).filter(|(_, f)| *f).map(|(r, _)| r).collect();
     out.sort_by_key(|r| std::cmp::Reverse(r.total_ram_bytes));
     out
 }
@@ -393,7 +399,7 @@ where
     let area = caption_area(root, &g.caption("Peak RAM (arena + stack + static) vs patches"))?;
     let per_split = by_split(g);
     let xmax = g.ok().map(|r| r.patches.patches()).max().unwrap_or(1).max(2) as f64 + 1.0;
-    let ymax = g.ok().filter_map(|r| ram_of(r)).fold(1.0, f64::max) * 1.15;
+    let ymax = g.ok().filter_map(ram_of).fold(1.0, f64::max) * 1.15;
     let mut chart = ChartBuilder::on(&area)
         .margin(12)
         .x_label_area_size(45)
@@ -484,11 +490,10 @@ where
 }
 
 /// The optimum of a group under a budget: fewest cycles among `ok` rows within it.
-fn optimum<'a>(g: &'a Group, budget: Option<Bytes>) -> Option<&'a Row> {
+fn optimum<'a>(g: &Group<'a>, budget: Option<Bytes>) -> Option<&'a Row> {
     g.ok()
         .filter(|r| budget.is_none_or(|b| r.total_ram_bytes.is_some_and(|t| t <= b.0)))
         .min_by_key(|r| (r.cycles_median, r.total_ram_bytes))
-        .copied()
 }
 
 /// Figure 4: split x grid heatmaps of total RAM and of cycles; cells over the (first)
@@ -631,7 +636,7 @@ where
 {
     let area = caption_area(root, &g.caption("Memory / time trade-off"))?;
     let pts: Vec<(f64, f64, &Row)> =
-        g.ok().filter_map(|r| Some((ram_of(r)?, r.cycles_median? as f64 / 1e6, *r))).collect();
+        g.ok().filter_map(|r| Some((ram_of(r)?, r.cycles_median? as f64 / 1e6, r))).collect();
     let (xlo, xhi) = pts.iter().fold((f64::MAX, 0f64), |(l, h), p| (l.min(p.0), h.max(p.0)));
     let (ylo, yhi) = pts.iter().fold((f64::MAX, 0f64), |(l, h), p| (l.min(p.1), h.max(p.1)));
     let budget_max = budgets.iter().map(|b| kib(b.0)).filter(|&b| b < xhi * 3.0).fold(0.0, f64::max);
@@ -679,39 +684,27 @@ where
     Ok(())
 }
 
-/// Held-out predictions of a group's rows: `(measured, predicted)` cycles, from a cycles
-/// model fitted on the other models of the board (other rows when there is one model).
+/// Held-out predictions of a group's rows: `(measured, predicted)` cycles, the same held-out
+/// predictions `patchbench fit` reports the error of.
 struct Predicted {
     points: Vec<(f64, f64)>,
     how: String,
 }
 
 fn predictions(set: &ResultSet, g: &Group) -> Predicted {
-    let samples: Vec<costmodel::Sample> = set
-        .rows
-        .iter()
-        .filter(|r| r.board == g.board.name && r.status == Status::Ok)
-        .filter_map(|r| set.models.get(&r.model_hash).and_then(|m| costmodel::sample(&m.as_model(), r)))
+    let samples = costmodel::samples(set, &g.board.name);
+    let points = costmodel::held_out_predictions(&g.board.name, &samples)
+        .into_iter()
+        .filter(|&(i, _)| samples[i].model == g.model)
+        .map(|(i, p)| (samples[i].cycles, p))
         .collect();
-    let others: Vec<costmodel::Sample> = samples.iter().filter(|s| s.model != g.model).cloned().collect();
-    let mine: Vec<&costmodel::Sample> = samples.iter().filter(|s| s.model == g.model).collect();
-    if others.len() >= 4 {
-        if let Some(fit) = costmodel::fit(&g.board.name, &others) {
-            return Predicted {
-                points: mine.iter().map(|s| (s.cycles, fit.predict(&s.work))).collect(),
-                how: format!("fitted on {} rows of other models", others.len()),
-            };
-        }
-    }
-    let points = (0..mine.len())
-        .filter_map(|i| {
-            let train: Vec<costmodel::Sample> =
-                mine.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, s)| (*s).clone()).collect();
-            let fit = costmodel::fit(&g.board.name, &train)?;
-            Some((mine[i].cycles, fit.predict(&mine[i].work)))
-        })
-        .collect();
-    Predicted { points, how: "each row left out of a fit on this model's other rows".into() }
+    let others = samples.iter().filter(|s| s.model != g.model).count();
+    let how = if others > 0 {
+        format!("fitted on {others} rows of other models")
+    } else {
+        "each row left out of a fit on this model's other rows".to_string()
+    };
+    Predicted { points, how }
 }
 
 /// Figure 6: arena watermark vs plan, and cycles vs the cost model (relative residuals).
@@ -827,8 +820,8 @@ where
                 configs
                     .iter()
                     .map(|&c| {
-                        let base = find_config(gs[0], c).map(metric).unwrap_or(1.0).max(1.0);
-                        find_config(g, c).map_or(f64::NAN, metric) / base
+                        let base = gs[0].measured(c).map(metric).unwrap_or(1.0).max(1.0);
+                        g.measured(c).map_or(f64::NAN, metric) / base
                     })
                     .collect()
             })
@@ -873,10 +866,6 @@ where
         }
     }
     Ok(())
-}
-
-fn find_config<'a>(g: &Group<'a>, c: harness::plan::PatchConfig) -> Option<&'a Row> {
-    g.rows.iter().find(|r| r.status == Status::Ok && r.cycles_median.is_some() && r.config() == c).copied()
 }
 
 /// Default RAM budgets of a summary without any: powers of two between the smallest and the

@@ -141,10 +141,7 @@ const MIN_FIT_ROWS: usize = 4;
 /// or falls back to the default of the board (or of its core).
 pub fn board_model(set: &ResultSet, board: &Board) -> anyhow::Result<BoardModel> {
     let rows: Vec<&Row> = set.rows.iter().filter(|r| r.board == board.name && r.status == Status::Ok).collect();
-    let samples: Vec<Sample> = rows
-        .iter()
-        .filter_map(|r| set.models.get(&r.model_hash).and_then(|m| costmodel::sample(&m.as_model(), r)))
-        .collect();
+    let samples = costmodel::samples(set, &board.name);
     let max = |f: fn(&Row) -> Option<u64>| rows.iter().filter_map(|r| f(r)).max();
     let default = costmodel::default_for(board);
     let static_bytes = max(|r| r.static_ram_bytes).or(default.as_ref().map(|d| d.static_bytes)).unwrap_or(0);
