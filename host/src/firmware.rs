@@ -392,7 +392,10 @@ pub fn build_sources(
 
     let start = Instant::now();
     let fw = workspace_root().join("firmware");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // A killed sweep leaves no build running (a rustc cargo started finishes its crate).
+    crate::child::die_with_parent(&mut cargo);
+    let out = cargo
         .current_dir(&fw)
         .args(["build", "--release", "--locked", "--target", &board.target])
         .env("PATCHBENCH_GEN", gen)

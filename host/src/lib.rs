@@ -6,6 +6,7 @@
 //! `patchbench` binary is a thin CLI over this library.
 
 pub mod boards;
+pub mod child;
 pub mod collect;
 pub mod costmodel;
 pub mod deploy;

@@ -2,10 +2,13 @@
 //! outside bytes (the TFLite importer, the sweep spec parser, the device record decoder),
 //! and the fixed bad files of `tests/corpus/`, each of which must be refused with a message.
 //!
-//! Each target runs for `PATCHBENCH_FUZZ_SECONDS` (default 3; CI sets more): seeds are
-//! mutated (bit flips, random bytes, inserted and deleted ranges, truncation, splices of two
-//! seeds), every input runs under `catch_unwind`, and an input that panics is written to
-//! `target/fuzz-crash-<target>.bin` before the test fails.
+//! Each target runs for `PATCHBENCH_FUZZ_SECONDS` (default 3; CI sets more): inputs from a
+//! pool are mutated (bit flips, random bytes, inserted and deleted ranges, truncation, splices
+//! of two inputs), every input runs under `catch_unwind`, and an input that panics is written
+//! to `target/fuzz-crash-<target>.bin` before the test fails. Stable Rust has no coverage
+//! counters to steer by, so the outcome steers instead: an input whose outcome (the error
+//! message with its numbers blanked, or what was accepted) is new joins the pool, so the
+//! fuzzer climbs past the first check that refuses a mutant into the checks behind it.
 
 use harness::record::{encode, CycleSource, Record, MAX_FRAME, PROTOCOL_VERSION};
 use patchbench::collect::Collector;
@@ -57,21 +60,66 @@ fn mutate(rng: &mut rand_chacha::ChaCha8Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
     v
 }
 
-/// Runs `target` on mutants of `seeds` for the time budget; returns the executions.
-fn fuzz(name: &str, seeds: &[Vec<u8>], target: impl Fn(&[u8])) -> u64 {
+/// What an input led to, for the pool: the message without what varies with the bytes
+/// (numbers, buffer offsets, quoted names and values, quoted source lines), so that one check failing
+/// elsewhere in the file is not a new outcome.
+fn outcome(text: &str) -> String {
+    let mut out = String::new();
+    let mut skip_until = None;
+    for line in text.lines().filter(|l| !l.contains('|')) {
+        for c in line.chars() {
+            if let Some(end) = skip_until {
+                if c == end {
+                    skip_until = None;
+                    out.push(c);
+                }
+                continue;
+            }
+            match c {
+                '0'..='9' if out.ends_with('#') => {}
+                '0'..='9' => out.push('#'),
+                '`' | '"' | '@' => {
+                    out.push(c);
+                    skip_until = Some(if c == '@' { '>' } else { c });
+                }
+                _ => out.push(c),
+            }
+        }
+        out.push('\n');
+    }
+    out.truncate(out.floor_char_boundary(120));
+    out
+}
+
+/// Runs `target` on mutants of the pool (first `seeds`) for the time budget; an input with a
+/// new outcome joins the pool. Returns the executions.
+fn fuzz(name: &str, seeds: &[Vec<u8>], target: impl Fn(&[u8]) -> String) -> u64 {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5eed ^ name.len() as u64);
+    let mut pool = seeds.to_vec();
+    let mut seen = std::collections::HashSet::new();
     let start = Instant::now();
     let mut runs = 0u64;
     while start.elapsed() < budget() {
-        let input = mutate(&mut rng, seeds);
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target(&input))).is_err() {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/fuzz-crash-{name}.bin"));
-            std::fs::write(&path, &input).unwrap();
-            panic!("{name}: an input panicked; it is in {}", path.display());
+        let input = mutate(&mut rng, &pool);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target(&input))) {
+            Ok(what) => {
+                if seen.insert(outcome(&what)) && pool.len() < 4096 {
+                    pool.push(input);
+                }
+            }
+            Err(_) => {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/fuzz-crash-{name}.bin"));
+                std::fs::write(&path, &input).unwrap();
+                panic!("{name}: an input panicked; it is in {}", path.display());
+            }
         }
         runs += 1;
     }
-    eprintln!("fuzz {name}: {runs} inputs in {:.1} s, no panic", start.elapsed().as_secs_f64());
+    eprintln!(
+        "fuzz {name}: {runs} inputs in {:.1} s, {} distinct outcomes, no panic",
+        start.elapsed().as_secs_f64(),
+        seen.len()
+    );
     runs
 }
 
@@ -91,11 +139,13 @@ fn the_importer_refuses_bad_files_and_never_panics() {
         assert!(!e.to_string().is_empty());
     }
     let seeds: Vec<Vec<u8>> = (0..8).map(patchbench::tflite::synth::random_cnn).collect();
-    let runs = fuzz("importer", &seeds, |b| {
-        if let Ok(m) = patchbench::tflite::import(b, "fuzz") {
-            // What imports must also plan.
-            let _ = harness::plan::plan(&m.as_model(), harness::plan::PatchConfig::LAYERWISE);
-        }
+    let runs = fuzz("importer", &seeds, |b| match patchbench::tflite::import(b, "fuzz") {
+        // What imports must also plan.
+        Ok(m) => match harness::plan::plan(&m.as_model(), harness::plan::PatchConfig::LAYERWISE) {
+            Ok(p) => format!("planned {} ops", p.ops.len()),
+            Err(e) => format!("plan: {e:?}"),
+        },
+        Err(e) => format!("{e:#}"),
     });
     assert!(runs > 0);
 }
@@ -117,11 +167,12 @@ fn the_spec_parser_refuses_bad_specs_and_never_panics() {
         .unwrap()
         .map(|e| std::fs::read(e.unwrap().path()).unwrap())
         .collect();
-    fuzz("spec", &seeds, |b| {
-        if let Ok(spec) = Spec::parse(&String::from_utf8_lossy(b), at) {
-            let _ = spec.job_count();
+    fuzz("spec", &seeds, |b| match Spec::parse(&String::from_utf8_lossy(b), at) {
+        Ok(spec) => {
             let _ = spec.configs();
+            format!("accepted, {} configs", spec.job_count().min(2))
         }
+        Err(e) => format!("{e:#}"),
     });
 }
 
@@ -169,9 +220,11 @@ fn the_record_decoder_refuses_bad_streams_and_never_panics() {
         let mut c = Collector::default();
         // Fed in pieces, as RTT delivers them.
         for piece in b.chunks(7) {
-            if c.feed(piece).is_err() {
-                break;
+            if let Err(e) = c.feed(piece) {
+                return format!("{e:#}");
             }
         }
+        let m = &c.measurement;
+        format!("header {} runs {} end {}", m.header.is_some(), m.runs.len().min(2), m.ended)
     });
 }

@@ -6,6 +6,7 @@
 //! gdbstub has a deadline: a silent or garbled peer is an error, never a hang.
 
 use super::{DeployError, Deployable, Link, Target};
+use crate::child::{die_with_parent, KillOnDrop};
 use crate::collect::Measurement;
 use crate::rtt::Memory;
 use anyhow::{bail, Context};
@@ -15,47 +16,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills and reaps the child when dropped.
-pub struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A running QEMU, halted at reset until the first [`Qemu::resume`].
 pub struct Qemu {
     child: KillOnDrop,
     gdb: Gdb,
     _dir: tempfile::TempDir,
-}
-
-/// Asks the kernel to SIGKILL the child when the thread that started it dies, whatever ends
-/// it (Linux; elsewhere [`KillOnDrop`] covers every exit but SIGKILL).
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
-        // and exec here.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died before the prctl: then nobody would kill us.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::other("patchbench exited while starting QEMU"));
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
 }
 
 /// Longest wait for one packet (or acknowledgement) from the gdbstub.
