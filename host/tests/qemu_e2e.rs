@@ -313,8 +313,8 @@ fn the_shards_of_a_partitioned_sweep_merge_into_the_unpartitioned_sweep() {
     assert!(dir.path().join("merged/spec.toml").is_file());
 }
 
-/// Child processes of `pid` named `name` (from /proc).
-fn children_named(pid: u32, name: &str) -> Vec<u32> {
+/// Child processes of `pid` (from /proc), with their names.
+fn children(pid: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
         let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
@@ -323,8 +323,8 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
         let Some(close) = stat.rfind(')') else { continue };
         let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
         let ppid: u32 = stat[close + 2..].split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-        if ppid == pid && comm.starts_with(name) {
-            out.push(child);
+        if ppid == pid {
+            out.push((child, comm.to_string()));
         }
     }
     out
@@ -335,58 +335,98 @@ fn alive(pid: u32) -> bool {
         .is_ok_and(|s| s.rfind(')').is_some_and(|c| !s[c + 2..].starts_with('Z')))
 }
 
+type Key = (String, u16, String);
+
+/// The rows of a folder after a kill: no line is corrupt, no job has two rows, every row is ok.
+fn rows_after_kill(csv: &std::path::Path) -> Vec<Key> {
+    if !csv.exists() {
+        return Vec::new();
+    }
+    let (rows, skipped) = results::read_checked(csv).unwrap();
+    assert!(skipped.is_empty(), "a kill left a corrupt line: {skipped:?}");
+    assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
+    let mut keys: Vec<Key> = rows.iter().map(|r| (r.model.clone(), r.split, r.patches.to_string())).collect();
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(n, keys.len(), "a job has two rows: {keys:?}");
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids.len(), rows.len(), "run_id unique per row");
+    keys
+}
+
+/// Kills a real sweep again and again at random moments (`PATCHBENCH_KILLS` times, 3 by
+/// default; `PATCHBENCH_KILL_SEED` replays a run), alternating SIGKILL and SIGTERM: nothing
+/// it started may outlive it, no row may be lost, torn or doubled, and the last sweep measures
+/// exactly what is missing.
 #[test]
-fn a_sweep_killed_with_sigkill_leaves_no_emulator_and_a_rerun_measures_exactly_what_is_missing() {
+fn sweeps_killed_at_random_moments_lose_no_row_and_leave_no_process() {
+    use rand::{Rng, SeedableRng};
     require_qemu();
+    let kills: usize = std::env::var("PATCHBENCH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let seed: u64 = std::env::var("PATCHBENCH_KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    eprintln!("kill moments from PATCHBENCH_KILL_SEED={seed}");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("k.toml");
-    // MobileNetV2 runs for seconds on QEMU: the kill lands while emulators run.
+    // MobileNetV2 runs for seconds on QEMU, tiny for a fraction of one: kills land in builds,
+    // in runs, and between rows.
     std::fs::write(
         &spec,
-        "name = \"k\"\nmodels = [\"tiny\", \"mbv2-w0.35-r144\"]\nboards = [\"qemu-m4\"]\nrepeats = 2\nsplits = [6]\npatches = [\"2x2\", \"3x1\"]\n",
+        "name = \"k\"\nmodels = [\"tiny\", \"mbv2-w0.35-r144\"]\nboards = [\"qemu-m4\"]\nrepeats = 4\n\
+         splits = [6]\npatches = [\"2x2\", \"3x1\", \"1x3\"]\n",
     )
     .unwrap();
     let out = dir.path().join("k");
+    let csv = out.join("runs.csv");
     let args = ["sweep", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-figures", "--jobs", "2"];
-    let mut sweep = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench"))
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = sweep.id();
-    // Wait until a row is written and an emulator of a MobileNetV2 job runs.
-    let start = std::time::Instant::now();
-    let emulators = loop {
-        let rows = std::fs::read_to_string(out.join("runs.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
-        let qemus = children_named(pid, "qemu-system-arm");
-        if rows >= 1 && !qemus.is_empty() {
-            break qemus;
+    let mut before: Vec<Key> = Vec::new();
+    let (mut landed, mut in_run) = (0, 0);
+    for k in 0..kills {
+        let mut sweep = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = sweep.id();
+        let at = Duration::from_millis(rng.gen_range(0..5000));
+        let start = std::time::Instant::now();
+        let mut started = std::collections::BTreeSet::new();
+        while start.elapsed() < at && sweep.try_wait().unwrap().is_none() {
+            started.extend(children(pid));
+            std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(sweep.try_wait().unwrap().is_none(), "the sweep ended before it could be killed");
-        assert!(start.elapsed() < Duration::from_secs(600), "no emulator started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    sweep.kill().unwrap(); // SIGKILL
-    sweep.wait().unwrap();
-    let killed = std::time::Instant::now();
-    while emulators.iter().any(|&q| alive(q)) {
-        assert!(killed.elapsed() < Duration::from_secs(5), "QEMU {emulators:?} outlived the sweep that started it");
-        std::thread::sleep(Duration::from_millis(20));
+        if sweep.try_wait().unwrap().is_some() {
+            eprintln!("kill {k}: the sweep finished first");
+            break;
+        }
+        // Whatever runs now must die with the sweep.
+        started.extend(children(pid));
+        let signal = if k % 2 == 0 { libc::SIGKILL } else { libc::SIGTERM };
+        // SAFETY: plain kill(2) of our own child, which has not been reaped.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+        sweep.wait().unwrap();
+        landed += 1;
+        in_run += usize::from(started.iter().any(|(_, name)| name.starts_with("qemu-system")));
+        let killed = std::time::Instant::now();
+        while let Some((p, name)) = started.iter().find(|(p, _)| alive(*p)) {
+            assert!(killed.elapsed() < Duration::from_secs(10), "{name} ({p}) outlived the sweep that started it");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let now = rows_after_kill(&csv);
+        assert!(before.iter().all(|key| now.contains(key)), "a kill lost rows: {before:?} -> {now:?}");
+        eprintln!("kill {k} at {at:?} (signal {signal}): {} rows, {} children ran", now.len(), started.len());
+        before = now;
     }
-    // The rerun measures what is missing; every job ends with exactly one row.
+    // The last sweep measures what is missing; every job ends with exactly one row.
     patchbench(&args);
-    let rows = results::read(&out.join("runs.csv")).unwrap();
-    let mut keys: Vec<(String, u16, String)> =
-        rows.iter().map(|r| (r.model.clone(), r.split, r.patches.to_string())).collect();
-    keys.sort();
-    let before = keys.len();
-    keys.dedup();
-    assert_eq!(before, keys.len(), "no duplicate row: {keys:?}");
-    assert_eq!(keys.len(), 6, "2 models x (layer-wise + 2 grids)");
-    assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
-    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
-    assert_eq!(ids.len(), rows.len(), "run_id unique per row");
+    let keys = rows_after_kill(&csv);
+    assert_eq!(keys.len(), 8, "2 models x (layer-wise + 3 grids): {keys:?}");
+    eprintln!("{landed} kills landed, {in_run} while an emulator ran; no row lost, no process left");
 }
 
 #[test]
