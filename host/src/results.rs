@@ -17,12 +17,13 @@ pub enum Status {
     WrongOutput,
     /// No end record within the timeout.
     Timeout,
-    /// The device stopped: the emulator exited, the core locked up or halted, or the firmware
-    /// reported an error (message: what and the device log).
+    /// The device stopped: a HardFault (message: PC, LR, CFSR, HFSR) or the firmware reported
+    /// an error (message: what and the device log).
     Fault,
     /// The config cannot run on the model (message: why).
     Invalid,
-    /// Anything else went wrong (message: what). Also what a row without a status reads as.
+    /// Anything else went wrong (message: what), the emulator dying mid-run among it. Also
+    /// what a row without a status reads as.
     #[default]
     Error,
 }

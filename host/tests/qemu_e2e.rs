@@ -463,3 +463,42 @@ fn device_failures_on_qemu_end_as_their_own_status_with_the_reason() {
     // A corrupt or foreign stream is never taken as a measurement.
     assert!(rows[2].cycles_median.is_none() && rows[4].cycles_median.is_none());
 }
+
+#[test]
+fn an_emulator_dying_mid_run_ends_the_run_as_error_with_its_stderr() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench"))
+        .args(["run", "--model", "tiny", "--board", "qemu-m4", "--inject", "hang", "--timeout", "120"])
+        .arg("--out")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // The emulator that runs the image (not the `qemu-system-arm --version` of the tool check).
+    let qemu = loop {
+        let emulator = children(run.id()).into_iter().find(|(pid, name)| {
+            name.starts_with("qemu-system")
+                && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.windows(7).any(|w| w == b"-kernel"))
+        });
+        if let Some((pid, _)) = emulator {
+            break pid;
+        }
+        assert!(run.try_wait().unwrap().is_none(), "patchbench run ended before its emulator started");
+        assert!(start.elapsed() < Duration::from_secs(600), "no emulator started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) of a live process this test found; QEMU says who terminated it.
+    assert_eq!(unsafe { libc::kill(qemu as libc::pid_t, libc::SIGTERM) }, 0);
+    let out = run.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a run whose emulator died must fail");
+    assert!(start.elapsed() < Duration::from_secs(100), "noticed long before the 120 s timeout");
+    let rows = results::read(&dir.path().join("runs.csv")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, Status::Error, "{}", rows[0].message);
+    assert!(rows[0].message.contains("QEMU exited"), "{}", rows[0].message);
+    assert!(rows[0].message.contains("terminating on signal"), "QEMU's stderr: {}", rows[0].message);
+}

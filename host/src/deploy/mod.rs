@@ -24,7 +24,7 @@ pub enum DeployError {
         /// What the device logged on RTT channel 0.
         log: String,
     },
-    /// The device stopped working: the emulator exited, or the firmware reported an error.
+    /// The device stopped working: a HardFault, or the firmware reported an error.
     #[error("the device failed: {reason}{}", log_suffix(.log))]
     Fault {
         /// What happened.
@@ -35,7 +35,8 @@ pub enum DeployError {
     /// The device sent something that is not a valid record stream of this protocol.
     #[error("the device's record stream is invalid: {0}")]
     Protocol(String),
-    /// The host could not talk to the target (emulator, probe, USB, flash).
+    /// The host could not talk to the target, or the target went away (the emulator exited,
+    /// the probe, USB or flashing failed).
     #[error("{0:#}")]
     Transport(anyhow::Error),
 }
@@ -118,7 +119,7 @@ pub fn stream(link: &mut dyn Link, rtt_address: u64, timeout: Duration) -> Resul
             return Err(DeployError::Timeout { seconds: timeout.as_secs(), log: text() });
         }
         if let Err(reason) = link.check_alive() {
-            return Err(DeployError::Fault { reason, log: text() });
+            return Err(DeployError::Transport(anyhow::anyhow!("{reason}{}", log_suffix(&text()))));
         }
         link.resume()?;
     }
@@ -230,9 +231,9 @@ mod tests {
         // No end record: a timeout.
         let e = stream(&mut link(frames[..2].to_vec(), None), 0x2000_0000, Duration::from_millis(300)).unwrap_err();
         assert!(matches!(e, DeployError::Timeout { .. }), "{e}");
-        // The target dies: a fault.
+        // The emulator dies: an error of the host's tools, not a device fault.
         let e = stream(&mut link(frames[..1].to_vec(), Some(2)), 0x2000_0000, Duration::from_secs(5)).unwrap_err();
-        assert!(matches!(e, DeployError::Fault { .. }) && e.to_string().contains("QEMU exited"), "{e}");
+        assert!(matches!(e, DeployError::Transport(_)) && e.to_string().contains("QEMU exited"), "{e}");
         // The firmware reports an error: a fault naming it.
         let err = frame(&Record::Error { message: "arena too small" });
         let e = stream(&mut link(vec![frame(&header()), err], None), 0x2000_0000, Duration::from_secs(5)).unwrap_err();

@@ -97,7 +97,18 @@ impl Target for QemuTarget {
 
 impl Link for Qemu {
     fn pause(&mut self) -> anyhow::Result<&mut dyn Memory> {
-        self.halt()?;
+        if let Err(e) = self.halt() {
+            // A gdbstub that went away because QEMU died: say why QEMU died (its exit status
+            // may lag the closed socket a little).
+            let since = Instant::now();
+            while self.alive() && since.elapsed() < Duration::from_millis(500) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Err(match self.check_alive() {
+                Err(died) => anyhow::anyhow!(died),
+                Ok(()) => e,
+            });
+        }
         Ok(self.memory())
     }
 
