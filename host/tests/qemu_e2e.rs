@@ -380,33 +380,47 @@ fn sweeps_killed_at_random_moments_lose_no_row_and_leave_no_process() {
          splits = [6]\npatches = [\"2x2\", \"3x1\", \"1x3\"]\n",
     )
     .unwrap();
-    let out = dir.path().join("k");
-    let csv = out.join("runs.csv");
-    let args = ["sweep", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-figures", "--jobs", "2"];
+    let sweep_args = |out: &std::path::Path| -> Vec<String> {
+        let mut a: Vec<String> = ["sweep", spec.to_str().unwrap(), "--out"].map(String::from).to_vec();
+        a.push(out.display().to_string());
+        a.extend(["--no-figures", "--jobs", "2"].map(String::from));
+        a
+    };
+    let complete = |csv: &std::path::Path| {
+        let keys = rows_after_kill(csv);
+        assert_eq!(keys.len(), 8, "2 models x (layer-wise + 3 grids): {keys:?}");
+    };
+    // A sweep that ends before its kill is checked whole, and the next round starts afresh.
+    let (mut round, mut landed, mut in_run) = (0, 0, 0);
     let mut before: Vec<Key> = Vec::new();
-    let (mut landed, mut in_run) = (0, 0);
-    for k in 0..kills {
+    while landed < kills {
+        let out = dir.path().join(format!("k{round}"));
+        let csv = out.join("runs.csv");
         let mut sweep = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench"))
-            .args(args)
+            .args(sweep_args(&out))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         let pid = sweep.id();
-        let at = Duration::from_millis(rng.gen_range(0..5000));
+        let at = Duration::from_millis(rng.gen_range(0..4000));
         let start = std::time::Instant::now();
         let mut started = std::collections::BTreeSet::new();
         while start.elapsed() < at && sweep.try_wait().unwrap().is_none() {
             started.extend(children(pid));
             std::thread::sleep(Duration::from_millis(5));
         }
-        if sweep.try_wait().unwrap().is_some() {
-            eprintln!("kill {k}: the sweep finished first");
-            break;
+        if let Some(status) = sweep.try_wait().unwrap() {
+            assert!(status.success(), "round {round}: the sweep failed");
+            complete(&csv);
+            eprintln!("round {round}: the sweep finished before its kill at {at:?}");
+            (round, before) = (round + 1, Vec::new());
+            assert!(round <= kills + 10, "the sweep is too quick to be killed");
+            continue;
         }
         // Whatever runs now must die with the sweep.
         started.extend(children(pid));
-        let signal = if k % 2 == 0 { libc::SIGKILL } else { libc::SIGTERM };
+        let signal = if landed % 2 == 0 { libc::SIGKILL } else { libc::SIGTERM };
         // SAFETY: plain kill(2) of our own child, which has not been reaped.
         assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
         sweep.wait().unwrap();
@@ -419,14 +433,20 @@ fn sweeps_killed_at_random_moments_lose_no_row_and_leave_no_process() {
         }
         let now = rows_after_kill(&csv);
         assert!(before.iter().all(|key| now.contains(key)), "a kill lost rows: {before:?} -> {now:?}");
-        eprintln!("kill {k} at {at:?} (signal {signal}): {} rows, {} children ran", now.len(), started.len());
+        eprintln!(
+            "round {round}: killed at {at:?} (signal {signal}): {} rows, {} children ran",
+            now.len(),
+            started.len()
+        );
         before = now;
     }
     // The last sweep measures what is missing; every job ends with exactly one row.
-    patchbench(&args);
-    let keys = rows_after_kill(&csv);
-    assert_eq!(keys.len(), 8, "2 models x (layer-wise + 3 grids): {keys:?}");
-    eprintln!("{landed} kills landed, {in_run} while an emulator ran; no row lost, no process left");
+    let out = dir.path().join(format!("k{round}"));
+    patchbench(&sweep_args(&out).iter().map(String::as_str).collect::<Vec<_>>());
+    complete(&out.join("runs.csv"));
+    eprintln!(
+        "{landed} kills landed, {in_run} while an emulator ran, {round} sweeps ended first; no row lost, none left"
+    );
 }
 
 #[test]
