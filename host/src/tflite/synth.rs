@@ -3,8 +3,8 @@
 //! has seen: the differential tests compare the engine with TFLM on hundreds of them.
 
 use super::ops;
+use super::reader::{INT32, INT8};
 use super::schema_generated::tflite as fb;
-use super::{INT32, INT8};
 use rand::{Rng, SeedableRng};
 
 /// A TFLite model under construction (one subgraph, one input, one output).

@@ -1,12 +1,15 @@
 //! Importer tests on small flatbuffers written with the generated builder: what maps, how it
 //! maps, and that everything unsupported is refused by op index, name and reason.
 
+use super::params::fused_clamp;
+use super::reader::INT8;
 use super::schema_generated::tflite as fb;
 use super::synth::{quant, Builder as Synth};
 use super::*;
 use harness::exec;
-use harness::model::ModelBuf;
+use harness::model::{Clamp, ModelBuf, Tensor};
 use harness::plan::{plan, Grid, PatchConfig};
+use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 use rand::{Rng, SeedableRng};
 
 const FLOAT32: i8 = 0;

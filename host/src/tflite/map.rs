@@ -1,0 +1,320 @@
+//! Mapping TFLite operators to IR ops: one function per operator, which checks what the
+//! engine can run exactly and derives the op's parameters (`params`).
+
+use super::params::{channel_multipliers, check_per_channel, fused_clamp, padding, small};
+use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
+use super::{fb, ops, SUPPORTED_OPS};
+use harness::model::{AddParams, Conv, FcParams, MeanParams, OpKind, PadParams, Pool, SoftmaxParams, Tensor, Window};
+use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
+
+impl Importer<'_> {
+    pub(super) fn map_op(&mut self, builtin: i32, io: &OpIo) -> Result<OpKind, String> {
+        match builtin {
+            ops::CONV_2D => self.conv(io, false),
+            ops::DEPTHWISE_CONV_2D => self.conv(io, true),
+            ops::AVERAGE_POOL_2D => Ok(OpKind::AveragePool2d(self.pool(io)?)),
+            ops::MAX_POOL_2D => Ok(OpKind::MaxPool2d(self.pool(io)?)),
+            ops::ADD => self.add(io),
+            ops::PAD => self.pad(io),
+            ops::RESHAPE => {
+                self.in_tensor(&io.inputs, 0)?;
+                Ok(OpKind::Reshape)
+            }
+            ops::FULLY_CONNECTED => self.fully_connected(io),
+            ops::SOFTMAX => self.softmax(io),
+            ops::MEAN => self.mean(io),
+            ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),
+            _ => Err(format!("operator not supported; supported: {SUPPORTED_OPS}")),
+        }
+    }
+
+    /// CONV_2D (filter OHWI) or DEPTHWISE_CONV_2D (filter 1HWC, depth multiplier 1).
+    fn conv(&mut self, io: &OpIo, depthwise: bool) -> Result<OpKind, String> {
+        let o = match (io.options()?, depthwise) {
+            (Some(fb::BuiltinOptionsRef::Conv2DOptions(o)), false) => {
+                ConvOptions::from(fb::Conv2DOptions::try_from(o).map_err(|e| e.to_string())?)
+            }
+            (Some(fb::BuiltinOptionsRef::DepthwiseConv2DOptions(o)), true) => {
+                let o = fb::DepthwiseConv2DOptions::try_from(o).map_err(|e| e.to_string())?;
+                if o.depth_multiplier > 1 {
+                    return Err(format!("depth multiplier {}; only 1 is supported", o.depth_multiplier));
+                }
+                ConvOptions::from(o)
+            }
+            _ => return Err(OPTIONS_MISSING.into()),
+        };
+        if o.dilation != (1, 1) {
+            return Err(format!("dilation {}x{}; only dilation 1 is supported", o.dilation.0, o.dilation.1));
+        }
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let filter_t = *io.inputs.get(1).ok_or("the filter input is missing")?;
+        let fshape = self.shape(filter_t)?;
+        let &[_, kh, kw, fi] = fshape else {
+            return Err(format!("the filter has shape {fshape:?}; a 4-D filter is expected"));
+        };
+        let oc = usize::from(out.c);
+        let (filter, fq) = if depthwise {
+            if out.c != x.c {
+                return Err(format!(
+                    "depth multiplier {} ({} output channels for {} input channels); only 1 is supported",
+                    f64::from(out.c) / f64::from(x.c),
+                    out.c,
+                    x.c
+                ));
+            }
+            let r = self.weights(filter_t, "filter", &[1, kh, kw, i32::from(out.c)])?;
+            check_per_channel(&r.1, oc, 3)?;
+            r
+        } else {
+            if fi != i32::from(x.c) {
+                return Err(format!(
+                    "the filter reads {fi} channels of an input with {}; grouped convolution is not supported",
+                    x.c
+                ));
+            }
+            let r = self.weights(filter_t, "filter", &[i32::from(out.c), kh, kw, fi])?;
+            check_per_channel(&r.1, oc, 0)?;
+            r
+        };
+        let bias = self.bias(&io.inputs, 2, oc)?;
+        let (multiplier, shift) = channel_multipliers(x.scale, &fq, out.scale, oc);
+        let window =
+            self.window(WindowSpec { padding: o.padding, kernel: (kh, kw), stride: o.stride }, &x, io.output)?;
+        let conv = Conv {
+            window,
+            filter: self.ir.push_weights(filter),
+            bias: self.ir.push_params(&bias),
+            multiplier: self.ir.push_params(&multiplier),
+            shift: self.ir.push_params(&shift),
+            clamp: fused_clamp(o.activation, &out)?,
+        };
+        Ok(if depthwise { OpKind::DepthwiseConv2d(conv) } else { OpKind::Conv2d(conv) })
+    }
+
+    /// AVERAGE_POOL_2D or MAX_POOL_2D.
+    fn pool(&mut self, io: &OpIo) -> Result<Pool, String> {
+        let Some(fb::BuiltinOptionsRef::Pool2DOptions(o)) = io.options()? else { return Err(OPTIONS_MISSING.into()) };
+        let o = fb::Pool2DOptions::try_from(o).map_err(|e| e.to_string())?;
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        // int8 pooling does not requantize; TFLM refuses a model that asks it to.
+        if (x.scale - out.scale).abs() > 1e-6 || x.zero_point != out.zero_point {
+            return Err(format!(
+                "input quantization (scale {}, zero point {}) differs from the output's (scale {}, zero point {}); int8 pooling keeps its input's",
+                x.scale, x.zero_point, out.scale, out.zero_point
+            ));
+        }
+        let spec = WindowSpec {
+            padding: o.padding,
+            kernel: (o.filter_height, o.filter_width),
+            stride: (o.stride_h, o.stride_w),
+        };
+        Ok(Pool { window: self.window(spec, &x, io.output)?, clamp: fused_clamp(o.fused_activation_function, &out)? })
+    }
+
+    /// PAD of the height and width of a 4-D tensor with its zero point (TFLM: the output's).
+    fn pad(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let t = *io.inputs.get(1).ok_or("the paddings input is missing")?;
+        let tensor = self.tensor(t)?;
+        let data = self.data(t)?.ok_or_else(|| format!("the paddings ({}) are not a constant", self.describe(t)))?;
+        let values: Vec<i64> = match tensor.type_ {
+            INT32 => data.chunks_exact(4).map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect(),
+            INT64 => data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default())).collect(),
+            other => return Err(format!("the paddings are {}; INT32 or INT64 expected", type_name(other))),
+        };
+        let &[b0, b1, top, bottom, left, right, c0, c1] = &values[..] else {
+            return Err(format!("{} padding values; a 4-D input needs 4 x 2", values.len()));
+        };
+        if (b0, b1, c0, c1) != (0, 0, 0, 0) {
+            return Err("padding of the batch or channel dimension is not supported (height and width are)".into());
+        }
+        let side = |v: i64| u8::try_from(v).map_err(|_| format!("padding {v}; 0..=255 rows or columns are supported"));
+        Ok(OpKind::Pad(PadParams {
+            top: side(top)?,
+            bottom: side(bottom)?,
+            left: side(left)?,
+            right: side(right)?,
+            value: out.zero_point as i8,
+        }))
+    }
+
+    /// ADD of two activations of the same shape.
+    fn add(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let Some(fb::BuiltinOptionsRef::AddOptions(o)) = io.options()? else { return Err(OPTIONS_MISSING.into()) };
+        let act = o.fused_activation_function().map_err(|e| e.to_string())?;
+        if io.inputs.len() != 2 {
+            return Err(format!("{} inputs; ADD takes 2", io.inputs.len()));
+        }
+        let (a, b) = (self.in_tensor(&io.inputs, 0)?, self.in_tensor(&io.inputs, 1)?);
+        let out = self.out_tensor(io.output)?;
+        if (a.h, a.w, a.c) != (b.h, b.w, b.c) {
+            return Err(format!(
+                "inputs of shapes {}x{}x{} and {}x{}x{}; broadcasting is not supported",
+                a.h, a.w, a.c, b.h, b.w, b.c
+            ));
+        }
+        let [input1, input2, output] = add_params(a.scale, b.scale, out.scale);
+        Ok(OpKind::Add(AddParams { input1, input2, output, clamp: fused_clamp(act, &out)? }))
+    }
+
+    /// FULLY_CONNECTED over the whole input (batch 1), weights `[outputs, inputs]`.
+    fn fully_connected(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let Some(fb::BuiltinOptionsRef::FullyConnectedOptions(o)) = io.options()? else {
+            return Err(OPTIONS_MISSING.into());
+        };
+        let o = fb::FullyConnectedOptions::try_from(o).map_err(|e| e.to_string())?;
+        if o.weights_format != 0 {
+            return Err("shuffled weights (SHUFFLED4x16INT8) are not supported".into());
+        }
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let filter_t = *io.inputs.get(1).ok_or("the weights input is missing")?;
+        let (n_out, n_in) = match *self.shape(filter_t)? {
+            [o, i] => (o, i),
+            ref s => return Err(format!("the weights have shape {s:?}; [outputs, inputs] expected")),
+        };
+        if usize::try_from(n_in).ok() != Some(x.len()) {
+            return Err(format!(
+                "the weights take {n_in} inputs but the input tensor has {} values (batch > 1 is not supported)",
+                x.len()
+            ));
+        }
+        let (filter, fq) = self.weights(filter_t, "weights", &[n_out, n_in])?;
+        let n = n_out as usize;
+        check_per_channel(&fq, n, 0)?;
+        let bias = self.bias(&io.inputs, 2, n)?;
+        let (multiplier, shift): (Vec<i32>, Vec<i32>) = if fq.scales.len() == 1 {
+            // TFLM `GetQuantizedConvolutionMultipler`: the scale product in float.
+            let (m, s) = quantize_multiplier(f64::from(x.scale * fq.scales[0]) / f64::from(out.scale));
+            (vec![m], vec![s])
+        } else {
+            channel_multipliers(x.scale, &fq, out.scale, n)
+        };
+        Ok(OpKind::FullyConnected(FcParams {
+            filter: self.ir.push_weights(filter),
+            bias: self.ir.push_params(&bias),
+            multiplier: self.ir.push_params(&multiplier),
+            shift: self.ir.push_params(&shift),
+            clamp: fused_clamp(o.fused_activation_function, &out)?,
+        }))
+    }
+
+    /// MEAN of a 4-D tensor over height and width (axes 1 and 2, in any order or negative),
+    /// with or without kept dimensions: the same bytes either way.
+    fn mean(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let rank = self.shape(io.inputs[0])?.len();
+        let t = *io.inputs.get(1).ok_or("the axis input is missing")?;
+        let data = self.data(t)?.ok_or_else(|| format!("the axes ({}) are not a constant", self.describe(t)))?;
+        if self.tensor(t)?.type_ != INT32 {
+            return Err(format!("the axes are {}; INT32 expected", type_name(self.tensor(t)?.type_)));
+        }
+        let mut axes: Vec<i32> = data
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .map(|a| if a < 0 { a + rank as i32 } else { a })
+            .collect();
+        axes.sort_unstable();
+        axes.dedup();
+        if rank != 4 || axes != [1, 2] {
+            return Err(format!(
+                "a mean over axes {axes:?} of a rank-{rank} tensor; only over height and width (axes 1 and 2 of NHWC) is supported"
+            ));
+        }
+        if out.c != x.c {
+            return Err(format!("the output has {} channels, the input {}", out.c, x.c));
+        }
+        let pixels = u32::from(x.h) * u32::from(x.w);
+        let (multiplier, shift) = mean_params(x.scale, out.scale, pixels);
+        Ok(OpKind::Mean(MeanParams { multiplier, shift }))
+    }
+
+    /// int8 SOFTMAX with TFLM's fixed output quantization.
+    fn softmax(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let Some(fb::BuiltinOptionsRef::SoftmaxOptions(o)) = io.options()? else { return Err(OPTIONS_MISSING.into()) };
+        let beta = o.beta().map_err(|e| e.to_string())?;
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        // TFLM's int8 SOFTMAX writes probabilities in 1/256 steps from -128.
+        if out.zero_point != -128 || (out.scale - 1.0 / 256.0).abs() > 0.001 / 256.0 {
+            return Err(format!(
+                "output scale {} and zero point {}; int8 SOFTMAX needs 1/256 and -128",
+                out.scale, out.zero_point
+            ));
+        }
+        let (input_multiplier, input_left_shift, diff_min) = softmax_params(beta, x.scale);
+        if input_left_shift < 0 {
+            return Err(format!(
+                "beta {beta} times input scale {} is below 2^-27; TFLM's int8 SOFTMAX cannot represent it",
+                x.scale
+            ));
+        }
+        Ok(OpKind::Softmax(SoftmaxParams { input_multiplier, input_left_shift, diff_min }))
+    }
+
+    /// The sliding window with TFLite's padding (`ComputePaddingHeightWidth`, dilation 1),
+    /// resolved against the output tensor's declared size.
+    fn window(&self, spec: WindowSpec, x: &Tensor, out_t: usize) -> Result<Window, String> {
+        let (kh, kw) = (small("kernel height", spec.kernel.0)?, small("kernel width", spec.kernel.1)?);
+        let (sh, sw) = (small("stride", spec.stride.0)?, small("stride", spec.stride.1)?);
+        let padding = padding(spec.padding);
+        let (oh, ow) = (Window::out_size(padding, x.h, kh, sh), Window::out_size(padding, x.w, kw, sw));
+        let shape = self.shape(out_t)?;
+        if shape.len() != 4 || (shape[1], shape[2]) != (i32::from(oh), i32::from(ow)) {
+            return Err(format!(
+                "the output has shape {shape:?}, but a {kh}x{kw} window with stride {sh}x{sw} and {padding:?} padding on a {}x{} input gives {oh}x{ow}",
+                x.h, x.w
+            ));
+        }
+        Ok(Window {
+            kh,
+            kw,
+            sh,
+            sw,
+            padding,
+            pad_top: Window::leading_pad(padding, x.h, oh, kh, sh),
+            pad_left: Window::leading_pad(padding, x.w, ow, kw, sw),
+        })
+    }
+}
+
+/// A window as TFLite declares it: `(height, width)` pairs.
+struct WindowSpec {
+    padding: fb::Padding,
+    kernel: (i32, i32),
+    stride: (i32, i32),
+}
+
+/// What CONV_2D and DEPTHWISE_CONV_2D options share: `(height, width)` pairs.
+struct ConvOptions {
+    padding: fb::Padding,
+    stride: (i32, i32),
+    dilation: (i32, i32),
+    activation: i8,
+}
+
+impl From<fb::Conv2DOptions> for ConvOptions {
+    fn from(o: fb::Conv2DOptions) -> Self {
+        ConvOptions {
+            padding: o.padding,
+            stride: (o.stride_h, o.stride_w),
+            dilation: (o.dilation_h_factor, o.dilation_w_factor),
+            activation: o.fused_activation_function,
+        }
+    }
+}
+
+impl From<fb::DepthwiseConv2DOptions> for ConvOptions {
+    fn from(o: fb::DepthwiseConv2DOptions) -> Self {
+        ConvOptions {
+            padding: o.padding,
+            stride: (o.stride_h, o.stride_w),
+            dilation: (o.dilation_h_factor, o.dilation_w_factor),
+            activation: o.fused_activation_function,
+        }
+    }
+}
