@@ -18,7 +18,7 @@ use rtt_target::{rprintln, rtt_init, UpChannel};
 #[allow(clippy::all, clippy::pedantic)]
 mod gen {
     use harness::model::*;
-    use harness::model::{OpKind::*, Padding::*};
+    use harness::model::{DType::*, OpKind::*, Padding::*};
     use harness::plan::{InputPlacement, Region};
     use harness::record::CycleSource;
     include!(env!("PATCHBENCH_MODEL_RS"));
@@ -184,7 +184,7 @@ fn main() -> ! {
         tensors: &gen::TENSORS,
         ops: &gen::OPS,
         input: gen::INPUT,
-        output: gen::OUTPUT,
+        outputs: &gen::OUTPUTS,
         weights: bytemuck::cast_slice(&gen::WEIGHTS),
         params: &gen::PARAMS,
     };
@@ -251,8 +251,13 @@ fn main() -> ! {
         let result = harness::run(&model, &plan, arena, input);
         let cycles = counter.since(start);
         match result {
-            Ok(out) => {
-                let mut output_crc = CRC32.checksum(bytemuck::cast_slice(out));
+            Ok(outputs) => {
+                // Over every graph output's raw bytes, in the graph's order (as the host does).
+                let mut digest = CRC32.digest();
+                for part in outputs.iter() {
+                    digest.update(bytemuck::cast_slice(part));
+                }
+                let mut output_crc = digest.finalize();
                 if gen::INJECT == INJECT_WRONG_OUTPUT {
                     output_crc ^= 1;
                 }

@@ -4,7 +4,7 @@
 //! the offset the plan gave it ([`ExecPlan::offsets`]); the executor never allocates.
 
 use crate::kernels::{reference, AddArgs, ConvArgs, FcArgs, PadArgs, PoolArgs, View, ViewMut};
-use crate::model::{Conv, Model, Op, OpKind, Pool, Span, TensorId};
+use crate::model::{Conv, DType, Model, Op, OpKind, Pool, Span, TensorId, MAX_OUTPUTS};
 use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH, NO_ROW_BUFFER};
 use core::ops::Range;
 
@@ -163,7 +163,7 @@ fn run_op(
     let Place::Arena(out_off) = ctx.place(ctx.model.ops[i].output) else {
         return Err(ExecError::PlanMismatch);
     };
-    let (row_buffer, row) = (row_buffer as usize, out_t.w as usize * out_t.c as usize);
+    let (row_buffer, row) = (row_buffer as usize, out_t.w as usize * out_t.pixel_bytes());
     // Row buffers belong to layer-wise ops, which compute whole rows of a whole tensor.
     if compute.x0 != 0 || compute.w != out_t.w || out_stored != Region::full(out_t) {
         return Err(ExecError::PlanMismatch);
@@ -198,8 +198,9 @@ fn run_op_into(
     let out_t = model.tensor(op.output);
     let mut srcs: [Option<(Place, usize)>; 2] = [None, None];
     let mut chans = [0usize; 2];
+    // Views count bytes per pixel: channels for int8, 4 x channels for float.
     for (k, t) in op.input_ids().enumerate() {
-        let c = model.tensor(t).c as usize;
+        let c = model.tensor(t).pixel_bytes();
         chans[k] = c;
         srcs[k] = Some((ctx.place(t), in_stored[k].pixels() * c));
     }
@@ -215,10 +216,10 @@ fn run_op_into(
             }
         }
     }
-    let out_len = out_stored.pixels() * out_t.c as usize;
+    let out_len = out_stored.pixels() * out_t.pixel_bytes();
     let (out, ins) = borrow(arena, input, out_off..out_off + out_len, srcs)?;
     let view = |k: usize| View { data: ins[k], stored: in_stored[k], c: chans[k] };
-    let mut out_view = ViewMut { data: out, stored: out_stored, c: out_t.c as usize };
+    let mut out_view = ViewMut { data: out, stored: out_stored, c: out_t.pixel_bytes() };
     match &op.kind {
         OpKind::Conv2d(c) => reference::conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute),
         OpKind::DepthwiseConv2d(c) => {
@@ -276,16 +277,35 @@ fn run_op_into(
             let zero_points = (model.tensor(op.inputs[0]).zero_point, out_t.zero_point);
             reference::mean(p, zero_points, ins[0], out_view.data)
         }
+        OpKind::Quantize(q) => {
+            let input_t = model.tensor(op.inputs[0]);
+            match input_t.dtype {
+                DType::F32 => reference::quantize_f32(out_t.scale, out_t.zero_point, &view(0), &mut out_view, compute),
+                dtype => reference::quantize_int(
+                    (q.multiplier, q.shift),
+                    (input_t.zero_point, out_t.zero_point),
+                    dtype == DType::U8,
+                    &view(0),
+                    &mut out_view,
+                    compute,
+                ),
+            }
+        }
+        OpKind::Dequantize => {
+            let input_t = model.tensor(op.inputs[0]);
+            reference::dequantize(input_t.scale, input_t.zero_point, &view(0), &mut out_view, compute)
+        }
     }
     Ok(())
 }
 
-/// Runs one inference of `model` under `plan` in `arena` and returns the output tensor.
+/// Runs one inference of `model` under `plan` in `arena` and returns the graph outputs.
 ///
-/// `input` is the model input (raw int8, NHWC). With [`InputPlacement::Arena`] it is first
+/// `input` is the model input: raw bytes in its element type (int8, uint8, or little-endian
+/// float), NHWC. With [`InputPlacement::Arena`] it is first
 /// copied into the arena, as a sensor would write it; with [`InputPlacement::Flash`] it is
 /// read in place.
-pub fn run<'a>(model: &Model, plan: &ExecPlan, arena: &'a mut [u8], input: &'a [i8]) -> Result<&'a [i8], ExecError> {
+pub fn run<'a>(model: &Model, plan: &ExecPlan, arena: &'a mut [u8], input: &'a [i8]) -> Result<Outputs<'a>, ExecError> {
     run_observed(model, plan, arena, input, |_, _| {})
 }
 
@@ -298,7 +318,7 @@ pub fn run_observed<'a>(
     arena: &'a mut [u8],
     input: &'a [i8],
     observe: impl FnMut(usize, &[i8]),
-) -> Result<&'a [i8], ExecError> {
+) -> Result<Outputs<'a>, ExecError> {
     struct Full<F>(F);
     impl<F: FnMut(usize, &[i8])> Trace for Full<F> {
         fn full(&mut self, op: usize, output: &[i8]) {
@@ -331,10 +351,10 @@ pub fn run_traced<'a>(
     arena: &'a mut [u8],
     input: &'a [i8],
     trace: &mut impl Trace,
-) -> Result<&'a [i8], ExecError> {
+) -> Result<Outputs<'a>, ExecError> {
     let in_t = model.tensor(model.input);
-    if input.len() != in_t.len() {
-        return Err(ExecError::InputSize { expected: in_t.len() as u32, given: input.len() as u32 });
+    if input.len() != in_t.bytes() {
+        return Err(ExecError::InputSize { expected: in_t.bytes() as u32, given: input.len() as u32 });
     }
     if arena.len() < plan.arena_bytes as usize {
         return Err(ExecError::ArenaTooSmall { needed: plan.arena_bytes, given: arena.len() as u32 });
@@ -375,7 +395,7 @@ pub fn run_traced<'a>(
                 let Place::Arena(off) = ctx.place(op.output) else {
                     return Err(ExecError::PlanMismatch);
                 };
-                let len = tiles[i].h as usize * tiles[i].w as usize * model.tensor(op.output).c as usize;
+                let len = tiles[i].pixels() * model.tensor(op.output).pixel_bytes();
                 trace.tile(
                     i,
                     tiles[i],
@@ -399,12 +419,53 @@ pub fn run_traced<'a>(
         trace.full(i, tensor_bytes(&ctx, arena, input, op.output));
     }
 
-    Ok(tensor_bytes(&ctx, arena, input, model.output))
+    let mut outputs = Outputs { parts: [&[]; MAX_OUTPUTS], count: model.outputs.len().min(MAX_OUTPUTS) };
+    for (part, &t) in outputs.parts.iter_mut().zip(model.outputs) {
+        *part = tensor_bytes(&ctx, arena, input, t);
+    }
+    Ok(outputs)
+}
+
+/// The graph outputs of one inference, in the graph's order: each output's raw bytes in its
+/// own element type (int8, or little-endian float after a DEQUANTIZE).
+#[derive(Clone, Copy, Debug)]
+pub struct Outputs<'a> {
+    parts: [&'a [i8]; MAX_OUTPUTS],
+    count: usize,
+}
+
+impl<'a> Outputs<'a> {
+    /// Number of graph outputs.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True for a model without outputs (never, once validated).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Output `k`.
+    pub fn get(&self, k: usize) -> Option<&'a [i8]> {
+        self.parts[..self.count].get(k).copied()
+    }
+
+    /// The outputs in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [i8]> + '_ {
+        self.parts[..self.count].iter().copied()
+    }
+
+    /// All outputs' bytes, one after another (what `infer --output` writes and the device's
+    /// output CRC covers).
+    #[cfg(feature = "std")]
+    pub fn concat(&self) -> Vec<i8> {
+        self.iter().flatten().copied().collect()
+    }
 }
 
 /// The bytes of a whole tensor (wherever it lives).
 fn tensor_bytes<'a>(ctx: &Ctx, arena: &'a [u8], input: &'a [i8], t: TensorId) -> &'a [i8] {
-    let len = ctx.model.tensor(t).len();
+    let len = ctx.model.tensor(t).bytes();
     match ctx.place(t) {
         Place::Input => &input[..len],
         Place::Arena(off) => bytemuck::cast_slice(&arena[off..off + len]),

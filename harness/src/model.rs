@@ -10,8 +10,44 @@ pub type TensorId = u16;
 /// Most activation tensors a model may have (validation keeps a fixed-size table).
 pub const MAX_TENSORS: usize = 1024;
 
+/// Most graph outputs a model may have (detection heads have a few).
+pub const MAX_OUTPUTS: usize = 8;
+
 /// Marker for an unused second op input.
 pub const NO_TENSOR: TensorId = TensorId::MAX;
+
+/// The element type of an activation tensor. Every op computes in int8; QUANTIZE and
+/// DEQUANTIZE convert at the graph's boundaries, where a model may take or give another type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum DType {
+    /// int8, quantized.
+    #[default]
+    I8,
+    /// uint8, quantized (zero point in 0..=255).
+    U8,
+    /// IEEE-754 binary32, little-endian; not quantized.
+    F32,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub const fn bytes(self) -> usize {
+        match self {
+            DType::I8 | DType::U8 => 1,
+            DType::F32 => 4,
+        }
+    }
+
+    /// TFLite's name for the type.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::I8 => "INT8",
+            DType::U8 => "UINT8",
+            DType::F32 => "FLOAT32",
+        }
+    }
+}
 
 /// An activation tensor: shape `1 x h x w x c` (NHWC, batch 1) with per-tensor quantization.
 /// Flat tensors (FULLY_CONNECTED, SOFTMAX) are `1 x 1 x c`.
@@ -24,16 +60,34 @@ pub struct Tensor {
     pub w: u16,
     /// Channels.
     pub c: u16,
-    /// Real value = scale * (q - zero_point).
+    /// Real value = scale * (q - zero_point) (1 and 0 for a float tensor).
     pub scale: f32,
-    /// Zero point, within the int8 range.
+    /// Zero point, within the element type's range.
     pub zero_point: i32,
+    /// Element type.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub dtype: DType,
 }
 
 impl Tensor {
-    /// Number of elements (= bytes, int8).
+    /// An int8 tensor.
+    pub const fn int8(h: u16, w: u16, c: u16, scale: f32, zero_point: i32) -> Tensor {
+        Tensor { h, w, c, scale, zero_point, dtype: DType::I8 }
+    }
+
+    /// Number of elements.
     pub const fn len(&self) -> usize {
         self.h as usize * self.w as usize * self.c as usize
+    }
+
+    /// Bytes of the whole tensor.
+    pub const fn bytes(&self) -> usize {
+        self.len() * self.dtype.bytes()
+    }
+
+    /// Bytes of one pixel (all channels): the unit every tile and view is counted in.
+    pub const fn pixel_bytes(&self) -> usize {
+        self.c as usize * self.dtype.bytes()
     }
 
     /// True for a tensor with no elements.
@@ -237,6 +291,18 @@ pub struct MeanParams {
     pub shift: i32,
 }
 
+/// QUANTIZE into int8: from float (`round(x / scale) + zero_point`, in f32 as TFLM does), or
+/// a requantization from int8 or uint8 (`multiplier`, `shift`: input scale over output
+/// scale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct QuantizeParams {
+    /// Q31 multiplier of `input_scale / output_scale` (integer inputs only).
+    pub multiplier: i32,
+    /// Shift that goes with `multiplier`.
+    pub shift: i32,
+}
+
 /// What an op computes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -261,6 +327,10 @@ pub enum OpKind {
     Softmax(SoftmaxParams),
     /// MEAN over height and width.
     Mean(MeanParams),
+    /// QUANTIZE: float, uint8 or int8 into int8.
+    Quantize(QuantizeParams),
+    /// DEQUANTIZE: int8 into float.
+    Dequantize,
 }
 
 impl OpKind {
@@ -277,6 +347,8 @@ impl OpKind {
             OpKind::FullyConnected(_) => "FULLY_CONNECTED",
             OpKind::Softmax(_) => "SOFTMAX",
             OpKind::Mean(_) => "MEAN",
+            OpKind::Quantize(_) => "QUANTIZE",
+            OpKind::Dequantize => "DEQUANTIZE",
         }
     }
 
@@ -300,6 +372,8 @@ impl OpKind {
                 | OpKind::AveragePool2d(_)
                 | OpKind::MaxPool2d(_)
                 | OpKind::Pad(_)
+                | OpKind::Quantize(_)
+                | OpKind::Dequantize
         )
     }
 }
@@ -335,8 +409,8 @@ pub struct Model<'a> {
     pub ops: &'a [Op],
     /// The model input tensor.
     pub input: TensorId,
-    /// The model output tensor.
-    pub output: TensorId,
+    /// The model output tensors, in the graph's order (1 to [`MAX_OUTPUTS`]).
+    pub outputs: &'a [TensorId],
     /// int8 weight pool.
     pub weights: &'a [i8],
     /// int32 pool: biases, multipliers, shifts.
@@ -372,6 +446,16 @@ pub enum ModelError {
         /// Op index.
         op: u16,
     },
+    /// An op reads or writes an element type it does not compute in.
+    BadType {
+        /// Op index.
+        op: u16,
+    },
+    /// The graph outputs are none, too many, repeated, or not produced by any op.
+    Outputs {
+        /// Graph outputs declared.
+        count: u32,
+    },
 }
 
 impl core::fmt::Display for ModelError {
@@ -390,6 +474,14 @@ impl core::fmt::Display for ModelError {
             ModelError::BadSpan { op } => {
                 write!(f, "op {op}: weights or parameters out of range or of the wrong length")
             }
+            ModelError::BadType { op } => write!(
+                f,
+                "op {op}: ops compute in int8; only QUANTIZE reads (and DEQUANTIZE writes) another element type"
+            ),
+            ModelError::Outputs { count } => write!(
+                f,
+                "{count} graph outputs: 1 to {MAX_OUTPUTS} distinct tensors, each produced by an op, are supported"
+            ),
         }
     }
 }
@@ -420,8 +512,16 @@ impl<'a> Model<'a> {
         if n > MAX_TENSORS {
             return Err(ModelError::TooManyTensors { count: n as u32 });
         }
-        if self.input as usize >= n || self.output as usize >= n {
+        if self.input as usize >= n {
             return Err(ModelError::BadTensor { op: 0 });
+        }
+        if self.outputs.is_empty() || self.outputs.len() > MAX_OUTPUTS {
+            return Err(ModelError::Outputs { count: self.outputs.len() as u32 });
+        }
+        for (k, &t) in self.outputs.iter().enumerate() {
+            if t as usize >= n || self.outputs[..k].contains(&t) {
+                return Err(ModelError::Outputs { count: self.outputs.len() as u32 });
+            }
         }
         produced[self.input as usize] = true;
         for (i, op) in self.ops.iter().enumerate() {
@@ -440,9 +540,28 @@ impl<'a> Model<'a> {
                 return Err(ModelError::NotTopological { op: opi });
             }
             produced[op.output as usize] = true;
+            if !self.types_ok(op) {
+                return Err(ModelError::BadType { op: opi });
+            }
             self.validate_op(op).map_err(|e| e(opi))?;
         }
+        if self.outputs.iter().any(|&t| !produced[t as usize]) {
+            return Err(ModelError::Outputs { count: self.outputs.len() as u32 });
+        }
         Ok(())
+    }
+
+    /// Element types: ops compute in int8; QUANTIZE takes float, uint8 or int8; DEQUANTIZE
+    /// gives float; RESHAPE keeps its input's type.
+    fn types_ok(&self, op: &Op) -> bool {
+        let out = self.tensor(op.output).dtype;
+        let input = self.tensor(op.inputs[0]).dtype;
+        match op.kind {
+            OpKind::Quantize(_) => out == DType::I8,
+            OpKind::Dequantize => input == DType::I8 && out == DType::F32,
+            OpKind::Reshape => input == out,
+            _ => out == DType::I8 && op.input_ids().all(|t| self.tensor(t).dtype == DType::I8),
+        }
     }
 
     fn span_ok(&self, s: Span, weights: bool, len: usize) -> bool {
@@ -535,6 +654,11 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
+            OpKind::Quantize(_) | OpKind::Dequantize => {
+                if (input.h, input.w, input.c) != (out.h, out.w, out.c) {
+                    return Err(bad_shape);
+                }
+            }
         }
         Ok(())
     }
@@ -562,6 +686,7 @@ impl<'a> Model<'a> {
             h.write(&t.c.to_le_bytes());
             h.write(&t.scale.to_bits().to_le_bytes());
             h.write(&t.zero_point.to_le_bytes());
+            h.write(&[t.dtype as u8]);
         }
         for op in self.ops {
             // The Debug form covers every parameter; it is stable for a given source tree.
@@ -569,7 +694,9 @@ impl<'a> Model<'a> {
             let _ = core::fmt::write(&mut w, format_args!("{op:?}"));
         }
         h.write(&self.input.to_le_bytes());
-        h.write(&self.output.to_le_bytes());
+        for t in self.outputs {
+            h.write(&t.to_le_bytes());
+        }
         h.write(bytemuck::cast_slice(self.weights));
         for p in self.params {
             h.write(&p.to_le_bytes());
@@ -616,8 +743,8 @@ pub struct ModelBuf {
     pub ops: Vec<Op>,
     /// Model input.
     pub input: TensorId,
-    /// Model output.
-    pub output: TensorId,
+    /// Model outputs, in the graph's order.
+    pub outputs: Vec<TensorId>,
     /// int8 weight pool.
     pub weights: Vec<i8>,
     /// int32 parameter pool.
@@ -633,7 +760,7 @@ impl ModelBuf {
             tensors: &self.tensors,
             ops: &self.ops,
             input: self.input,
-            output: self.output,
+            outputs: &self.outputs,
             weights: &self.weights,
             params: &self.params,
         }

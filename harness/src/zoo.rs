@@ -52,14 +52,14 @@ impl Builder {
     /// A model with an `h x w x c` input (scale 1/255, zero point -128: an image in [0, 1]).
     pub fn new(name: &str, h: u16, w: u16, c: u16, seed: u64) -> (Self, TensorId) {
         let mut m = ModelBuf { name: name.to_string(), ..Default::default() };
-        let input = m.add_tensor(Tensor { h, w, c, scale: 1.0 / 255.0, zero_point: -128 });
+        let input = m.add_tensor(Tensor::int8(h, w, c, 1.0 / 255.0, -128));
         m.input = input;
         (Builder { m, rng: ChaCha8Rng::seed_from_u64(seed) }, input)
     }
 
     /// Finishes the model with `output` as its output tensor.
     pub fn finish(mut self, output: TensorId) -> ModelBuf {
-        self.m.output = output;
+        self.m.outputs = vec![output];
         self.m
     }
 
@@ -135,7 +135,7 @@ impl Builder {
         let taps = k as usize * k as usize * t.c as usize;
         let [filter, bias, multiplier, shift] = self.weights(out_c as usize, taps, t.scale, scale, true);
         let kind = OpKind::Conv2d(Conv { window, filter, bias, multiplier, shift, clamp });
-        self.push(kind, [x, NO_TENSOR], Tensor { h: oh, w: ow, c: out_c, scale, zero_point })
+        self.push(kind, [x, NO_TENSOR], Tensor::int8(oh, ow, out_c, scale, zero_point))
     }
 
     /// DEPTHWISE_CONV_2D `k x k`, stride `s`, SAME padding, depth multiplier 1.
@@ -149,7 +149,7 @@ impl Builder {
         let hwc: Vec<i8> = (0..taps * t.c as usize).map(|_| self.rng.gen_range(-127..=127)).collect();
         let filter = self.m.push_weights(&hwc);
         let kind = OpKind::DepthwiseConv2d(Conv { window, filter, bias, multiplier, shift, clamp });
-        self.push(kind, [x, NO_TENSOR], Tensor { h: oh, w: ow, c: t.c, scale, zero_point })
+        self.push(kind, [x, NO_TENSOR], Tensor::int8(oh, ow, t.c, scale, zero_point))
     }
 
     /// ADD of two same-shape tensors.
@@ -194,7 +194,7 @@ impl Builder {
         let (scale, zero_point, clamp) = self.out_quant(act);
         let [filter, bias, multiplier, shift] = self.weights(n as usize, t.len(), t.scale, scale, false);
         let kind = OpKind::FullyConnected(FcParams { filter, bias, multiplier, shift, clamp });
-        self.push(kind, [x, NO_TENSOR], Tensor { h: 1, w: 1, c: n, scale, zero_point })
+        self.push(kind, [x, NO_TENSOR], Tensor::int8(1, 1, n, scale, zero_point))
     }
 
     /// SOFTMAX (beta 1), output scale 1/256 and zero point -128 as TFLite requires.

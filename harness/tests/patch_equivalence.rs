@@ -28,7 +28,7 @@ fn infer_with(m: &ModelBuf, config: PatchConfig, options: PlanOptions, input: &[
     let model = m.as_model();
     let p = plan_with(&model, config, options).unwrap_or_else(|e| panic!("{}: {config:?}: {e}", m.name));
     let mut arena = vec![0xa5u8; p.arena_peak_bytes];
-    let out = exec::run(&model, &p.exec(), &mut arena, input).unwrap().to_vec();
+    let out = exec::run(&model, &p.exec(), &mut arena, input).unwrap().concat();
     (out, p.arena_peak_bytes)
 }
 

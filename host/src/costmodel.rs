@@ -112,7 +112,9 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                     w[13] += model.tensor(op.inputs[0]).len() as f64 * c * pixels;
                     w[14] += elems;
                 }
-                OpKind::Add(_) => w[15] += elems,
+                // Element-wise, one requantization per value, like ADD (no model in the fit
+                // has QUANTIZE or DEQUANTIZE inside its measured time yet).
+                OpKind::Add(_) | OpKind::Quantize(_) | OpKind::Dequantize => w[15] += elems,
                 OpKind::Pad(_) => {
                     w[16] += elems;
                     w[17] += pixels;
@@ -134,7 +136,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
         }
     }
     if plan.config.input_in == harness::plan::InputPlacement::Arena {
-        w[16] += model.tensor(model.input).len() as f64;
+        w[16] += model.tensor(model.input).bytes() as f64;
         w[17] += 1.0;
     }
     w[20] = patches as f64;

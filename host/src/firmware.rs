@@ -5,7 +5,6 @@ use crate::boards::Board;
 use anyhow::{bail, Context};
 use harness::model::Model;
 use harness::plan::Plan;
-use rand::{Rng, SeedableRng};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,10 +12,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The deterministic input every image embeds (and the host checks against): seeded by the
-/// model hash, uniform int8.
+/// model hash, [`crate::models::random_input`].
 pub fn input_for(model: &Model) -> Vec<i8> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(model.hash());
-    (0..model.tensor(model.input).len()).map(|_| rng.gen()).collect()
+    crate::models::random_input(model, model.hash())
 }
 
 /// The host workspace root (where `firmware/` and `target/` are).
@@ -131,7 +129,8 @@ pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inj
     let _ = writeln!(s, "pub const PATCHES: u16 = {};", plan.exec().patches);
     let _ = writeln!(s, "pub const INPUT_IN: InputPlacement = InputPlacement::{:?};", plan.config.input_in);
     let _ = writeln!(s, "pub const ARENA_BYTES: usize = {};", plan.arena_peak_bytes);
-    let _ = writeln!(s, "pub const INPUT: u16 = {};\npub const OUTPUT: u16 = {};", model.input, model.output);
+    let _ = writeln!(s, "pub const INPUT: u16 = {};", model.input);
+    let _ = writeln!(s, "pub static OUTPUTS: [u16; {}] = {:?};", model.outputs.len(), model.outputs);
     // The IR types are plain data whose Debug form is a valid Rust expression once their
     // names are in scope (the firmware's `gen` module imports them).
     let list = |items: Vec<String>| items.join(",\n    ");

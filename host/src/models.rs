@@ -105,3 +105,27 @@ mod tests {
         assert!(load_model("random:x").unwrap_err().to_string().contains("random:SEED"));
     }
 }
+
+/// A random input for `model`, the same for the same `seed`: raw bytes in the input's element
+/// type. int8 and uint8 inputs take every byte value; a float input takes values spread over
+/// the range its QUANTIZE can represent (and a little beyond, to exercise clamping), so that
+/// the int8 inside sees every level; without a QUANTIZE reading it, values in [-1, 1].
+pub fn random_input(model: &harness::Model, seed: u64) -> Vec<i8> {
+    use harness::model::{DType, OpKind};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let input = model.tensor(model.input);
+    match input.dtype {
+        DType::I8 | DType::U8 => (0..input.len()).map(|_| rng.gen()).collect(),
+        DType::F32 => {
+            let quantize =
+                model.ops.iter().find(|op| matches!(op.kind, OpKind::Quantize(_)) && op.inputs[0] == model.input);
+            let (lo, hi) = quantize.map_or((-1.0, 1.0), |op| {
+                let q = model.tensor(op.output);
+                let real = |v: i32| (v - q.zero_point) as f32 * q.scale;
+                (real(-132), real(131))
+            });
+            (0..input.len()).flat_map(|_| rng.gen_range(lo..=hi).to_le_bytes()).map(|b| b as i8).collect()
+        }
+    }
+}

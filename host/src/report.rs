@@ -97,8 +97,8 @@ pub struct PlanJson<'a> {
     pub model: &'a str,
     /// `[1, h, w, c]`.
     pub input_shape: [u16; 4],
-    /// `[1, h, w, c]`.
-    pub output_shape: [u16; 4],
+    /// `[1, h, w, c]` of each graph output, in the graph's order.
+    pub output_shapes: Vec<[u16; 4]>,
     /// Ops in the patch stage (0: layer-wise).
     pub split: u16,
     /// `"NxM"`.
@@ -125,11 +125,10 @@ impl<'a> PlanJson<'a> {
     /// Wraps a plan.
     pub fn new(model: &Model, p: &'a Plan) -> Self {
         let [h, w, c] = p.input_shape;
-        let [oh, ow, oc] = p.output_shape;
         PlanJson {
             model: &p.model,
             input_shape: [1, h, w, c],
-            output_shape: [1, oh, ow, oc],
+            output_shapes: p.output_shapes.iter().map(|&[h, w, c]| [1, h, w, c]).collect(),
             split: p.split,
             patches: p.config.effective().grid,
             input_in: p.config.input_in,

@@ -98,8 +98,17 @@ pub fn host_output_crc(model: &ModelBuf, p: &Plan) -> anyhow::Result<u32> {
     let m = model.as_model();
     let input = firmware::input_for(&m);
     let mut arena = vec![0u8; p.arena_peak_bytes];
-    let out = harness::run(&m, &p.exec(), &mut arena, &input).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(CRC32.checksum(bytemuck::cast_slice(out)))
+    let outputs = harness::run(&m, &p.exec(), &mut arena, &input).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(output_crc(&outputs))
+}
+
+/// The CRC the device reports: over every graph output's raw bytes, in the graph's order.
+pub fn output_crc(outputs: &harness::exec::Outputs) -> u32 {
+    let mut digest = CRC32.digest();
+    for part in outputs.iter() {
+        digest.update(bytemuck::cast_slice(part));
+    }
+    digest.finalize()
 }
 
 /// A job whose plan and image sources are made, so its image key is known before anything

@@ -215,3 +215,64 @@ pub fn mean(p: &MeanParams, (input_zero_point, output_zero_point): (i32, i32), i
         *o = (v + output_zero_point).clamp(-128, 127) as i8;
     }
 }
+
+/// `round(x)`, halves away from zero (C's `round`, TFLM's `TfLiteRound`), saturating to the
+/// i32 range; `core` has no `f32::round`.
+fn round_half_away(x: f32) -> i32 {
+    // 2^23: from there on every f32 is an integer.
+    if x.is_nan() || x.abs() >= 8_388_608.0 {
+        return x as i32;
+    }
+    let t = x as i32; // toward zero
+    let frac = x - t as f32; // exact below 2^23
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+/// QUANTIZE of a float tensor into int8 (TFLM `AffineQuantize`: `round(x / scale)` in f32,
+/// plus the zero point, clamped). Input pixels are `4 x c` little-endian bytes.
+pub fn quantize_f32(scale: f32, zero_point: i32, input: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (o, b) in px.iter_mut().zip(input.pixel(oy, ox).chunks_exact(4)) {
+            let x = f32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+            *o = round_half_away(x / scale).saturating_add(zero_point).clamp(-128, 127) as i8;
+        }
+    });
+}
+
+/// QUANTIZE of an int8 or uint8 (`unsigned`) tensor into int8: TFLM `Requantize`,
+/// `(x - input_zero_point) * input_scale / output_scale + output_zero_point`, clamped.
+pub fn quantize_int(
+    (multiplier, shift): (i32, i32),
+    (input_zero_point, output_zero_point): (i32, i32),
+    unsigned: bool,
+    input: &View,
+    out: &mut ViewMut,
+    compute: Region,
+) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (o, &b) in px.iter_mut().zip(input.pixel(oy, ox)) {
+            let x = if unsigned { i32::from(b as u8) } else { i32::from(b) };
+            let v = multiply_by_quantized_multiplier(x - input_zero_point, multiplier, shift) + output_zero_point;
+            *o = v.clamp(-128, 127) as i8;
+        }
+    });
+}
+
+/// DEQUANTIZE of int8 into float (TFLM `Dequantize`: `scale * (x - zero_point)` in double,
+/// rounded to f32). Output pixels are `4 x c` little-endian bytes.
+pub fn dequantize(scale: f32, zero_point: i32, input: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (o, &q) in px.chunks_exact_mut(4).zip(input.pixel(oy, ox)) {
+            let y = (f64::from(scale) * f64::from(i32::from(q) - zero_point)) as f32;
+            for (d, s) in o.iter_mut().zip(y.to_le_bytes()) {
+                *d = s as i8;
+            }
+        }
+    });
+}

@@ -46,8 +46,8 @@ pub struct Plan {
     pub split: u16,
     /// Input shape `[h, w, c]`.
     pub input_shape: [u16; 3],
-    /// Output shape `[h, w, c]`.
-    pub output_shape: [u16; 3],
+    /// Shape `[h, w, c]` of each graph output.
+    pub output_shapes: Vec<[u16; 3]>,
     /// Per-op lines.
     pub ops: Vec<OpReport>,
     /// MACs of one layer-wise inference.
@@ -162,7 +162,7 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         *it = [it[0].max(input.h), it[1].max(input.w)];
         for i in 0..split {
             let op = &model.ops[i];
-            let bytes = r[i].pixels() * model.tensor(op.output).c as usize;
+            let bytes = r[i].pixels() * model.tensor(op.output).pixel_bytes();
             if bytes > tile_bytes[i] {
                 tile_bytes[i] = bytes;
                 tile_max[i] = r[i];
@@ -188,14 +188,14 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
     let input_s = storage[model.input as usize];
     used[input_s] = true;
     first[input_s] = 0;
-    size[input_s] = model.tensor(model.input).len();
+    size[input_s] = model.tensor(model.input).bytes();
     for (i, op) in model.ops.iter().enumerate() {
         let s = storage[op.output as usize];
         if s == op.output as usize {
             used[s] = true;
             // The stage output is assembled patch by patch: live from the first stage step.
             first[s] = if split > 0 && i == split - 1 { 0 } else { i };
-            size[s] = if i + 1 < split { tile_bytes[i] } else { model.tensor(op.output).len() };
+            size[s] = if i + 1 < split { tile_bytes[i] } else { model.tensor(op.output).bytes() };
         }
         last[s] = last[s].max(i);
         for t in op.input_ids() {
@@ -207,8 +207,11 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
     if split > 0 {
         last[input_s] = last[input_s].max(split - 1);
     }
-    let out_s = storage[model.output as usize];
-    last[out_s] = last[out_s].max(n.saturating_sub(1));
+    // The graph outputs are read after the last op.
+    for &t in model.outputs {
+        let s = storage[t as usize];
+        last[s] = last[s].max(n.saturating_sub(1));
+    }
 
     let arena_storages: Vec<usize> = (0..nt).filter(|&s| used[s] && Some(s) != flash_storage).collect();
     let intervals: Vec<Interval> = arena_storages
@@ -222,7 +225,6 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
 
     // Layer-wise ops whose output may overwrite an input that dies with them.
     let mut overlaps: Vec<Overlap> = Vec::new();
-    let result = storage[model.output as usize];
     for (i, op) in model.ops.iter().enumerate().skip(split).filter(|_| options.overlap) {
         let out_s = storage[op.output as usize];
         let Some(later) = interval_of[out_s].filter(|_| out_s == op.output as usize) else { continue };
@@ -230,12 +232,12 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         for t in op.input_ids() {
             let s = storage[t as usize];
             let Some(earlier) = interval_of[s] else { continue };
-            if last[s] != i || s == out_s || s == result {
+            if last[s] != i || s == out_s || model.outputs.iter().any(|&t| storage[t as usize] == s) {
                 continue;
             }
             if let Some(lag) = overlap_lag(op, model.tensor(t), out) {
                 let tie = Tie { earlier, later, lag: lag.next_multiple_of(ALIGN) };
-                overlaps.push(Overlap { op: i, tie, row_bytes: out.w as usize * out.c as usize });
+                overlaps.push(Overlap { op: i, tie, row_bytes: out.w as usize * out.pixel_bytes() });
                 break;
             }
         }
@@ -282,7 +284,7 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         config,
         split: split as u16,
         input_shape: shape(model, model.input),
-        output_shape: shape(model, model.output),
+        output_shapes: model.outputs.iter().map(|&t| shape(model, t)).collect(),
         ops,
         macs,
         planned_macs,
@@ -292,7 +294,7 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         arena_peak_bytes: lay.peak,
         arena_lower_bound_bytes: live.iter().copied().max().unwrap_or(0),
         layout_order: lay.order,
-        input_bytes: model.tensor(model.input).len(),
+        input_bytes: model.tensor(model.input).bytes(),
         input_tile,
         offsets,
         regions,

@@ -301,7 +301,7 @@ pub fn check_split(model: &Model, split: u16) -> Result<(), ConfigError> {
             model.ops[..split as usize].iter().position(|op| op.output == t).map(|i| i as u16)
         }
     };
-    let leaving = model.ops[split as usize..].iter().flat_map(|op| op.input_ids()).chain([model.output]);
+    let leaving = model.ops[split as usize..].iter().flat_map(|op| op.input_ids()).chain(model.outputs.iter().copied());
     for t in leaving {
         if t != stage_output && t != NO_TENSOR {
             if let Some(producer) = stage_producer(t) {

@@ -112,7 +112,7 @@ pub fn overlap_lag(op: &Op, input: &Tensor, out: &Tensor) -> Option<usize> {
     if !op.kind.is_spatial() {
         return None;
     }
-    let (in_row, out_row) = (input.w as usize * input.c as usize, out.w as usize * out.c as usize);
+    let (in_row, out_row) = (input.w as usize * input.pixel_bytes(), out.w as usize * out.pixel_bytes());
     let mut lag = 0;
     for r in 1..out.h {
         // The first input row that output rows r.. read (the rows above it are dead).
@@ -176,7 +176,7 @@ mod tests {
         use crate::model::PadParams;
         let pad = PadParams { top: 2, bottom: 2, left: 1, right: 0, value: -3 };
         let op = Op { kind: OpKind::Pad(pad), inputs: [0, crate::model::NO_TENSOR], output: 1 };
-        let input = Tensor { h: 1, w: 2, c: 5, scale: 1.0, zero_point: 0 };
+        let input = Tensor::int8(1, 2, 5, 1.0, 0);
         let border = input_region(&op, &input, Region { y0: 0, x0: 0, h: 1, w: 3 });
         assert!(border.is_empty() && border.y0 <= input.h && border.x0 <= input.w, "{border:?}");
         let middle = input_region(&op, &input, Region { y0: 2, x0: 0, h: 1, w: 3 });
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn overlap_lag_is_what_later_rows_still_need() {
         use crate::model::{Clamp, Conv, OpKind, Pool, Span};
-        let t = |h, w, c| Tensor { h, w, c, scale: 1.0, zero_point: 0 };
+        let t = |h, w, c| Tensor::int8(h, w, c, 1.0, 0);
         let window =
             |k, s, pad| Window { kh: k, kw: k, sh: s, sw: s, padding: Padding::Same, pad_top: pad, pad_left: pad };
         let conv = |k, s, pad| {

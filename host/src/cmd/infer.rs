@@ -13,10 +13,12 @@ pub struct Cmd {
     model: ModelArgs,
     #[command(flatten)]
     config: ConfigArgs,
-    /// Raw int8 input tensor, NHWC order.
+    /// The input tensor's raw bytes, NHWC order, in the model input's type (int8, uint8, or
+    /// little-endian float32 for a model that starts with QUANTIZE).
     #[arg(long)]
     input: PathBuf,
-    /// Where to write the raw int8 output tensor.
+    /// Where to write the graph outputs: their raw bytes one after another, in the graph's
+    /// order, each in its own type (int8, or little-endian float32 after a DEQUANTIZE).
     #[arg(long)]
     output: PathBuf,
     /// Write every op's output as DIR/opNN.bin (NN = op index, TFLite operator order). Inside
@@ -32,16 +34,17 @@ impl Cmd {
         let p = plan(&model, self.config.config()).with_context(|| format!("planning {}", m.name))?;
         let raw = std::fs::read(&self.input).with_context(|| format!("reading {}", self.input.display()))?;
         let t = model.tensor(model.input);
-        if raw.len() != t.len() {
+        if raw.len() != t.bytes() {
             bail!(
-                "{} has {} bytes but model {} takes a 1x{}x{}x{} int8 input ({} bytes)",
+                "{} has {} bytes but model {} takes a 1x{}x{}x{} {} input ({} bytes)",
                 self.input.display(),
                 raw.len(),
                 m.name,
                 t.h,
                 t.w,
                 t.c,
-                t.len()
+                t.dtype.name(),
+                t.bytes()
             );
         }
         let input: &[i8] = bytemuck::cast_slice(&raw);
@@ -50,18 +53,28 @@ impl Cmd {
         }
         let mut arena = vec![0u8; p.arena_peak_bytes];
         let mut dumps = Dumps::new(&model, p.split);
-        let out =
-            exec::run_traced(&model, &p.exec(), &mut arena, input, &mut dumps).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let out = exec::run_traced(&model, &p.exec(), &mut arena, input, &mut dumps)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .concat();
         if let Some(dir) = &self.dump {
             dumps.fill_uncomputed(&model, input)?;
             dumps.write(dir)?;
         }
-        std::fs::write(&self.output, bytemuck::cast_slice::<i8, u8>(out))
+        std::fs::write(&self.output, bytemuck::cast_slice::<i8, u8>(&out))
             .with_context(|| format!("writing {}", self.output.display()))?;
+        let shapes: Vec<String> = model
+            .outputs
+            .iter()
+            .map(|&o| {
+                let t = model.tensor(o);
+                format!("1x{}x{}x{} {}", t.h, t.w, t.c, t.dtype.name())
+            })
+            .collect();
         eprintln!(
-            "{}: {} output bytes written to {} (arena {} B, {} MACs planned)",
+            "{}: {} output bytes ({}) written to {} (arena {} B, {} MACs planned)",
             m.name,
             out.len(),
+            shapes.join(" + "),
             self.output.display(),
             p.arena_peak_bytes,
             p.planned_macs
@@ -73,7 +86,7 @@ impl Cmd {
 /// Op outputs collected for `--dump`: whole tensors, and the stage ops' outputs assembled
 /// from their tiles (with a mask of the pixels some patch computed).
 struct Dumps {
-    /// Channels and width of each op's output.
+    /// Bytes per pixel and width of each op's output.
     shapes: Vec<(usize, usize)>,
     outputs: Vec<Option<Vec<i8>>>,
     computed: Vec<Vec<bool>>,
@@ -100,9 +113,9 @@ impl Dumps {
     fn new(model: &Model, split: u16) -> Self {
         let stage = usize::from(split).saturating_sub(1);
         let outs: Vec<&Tensor> = model.ops.iter().map(|op| model.tensor(op.output)).collect();
-        let outputs = outs.iter().enumerate().map(|(i, t)| (i < stage).then(|| vec![0i8; t.len()])).collect();
+        let outputs = outs.iter().enumerate().map(|(i, t)| (i < stage).then(|| vec![0i8; t.bytes()])).collect();
         let computed = outs[..stage].iter().map(|t| vec![false; usize::from(t.h) * usize::from(t.w)]).collect();
-        let shapes = outs.iter().map(|t| (usize::from(t.c), usize::from(t.w))).collect();
+        let shapes = outs.iter().map(|t| (t.pixel_bytes(), usize::from(t.w))).collect();
         Dumps { shapes, outputs, computed }
     }
 

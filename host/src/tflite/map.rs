@@ -4,7 +4,10 @@
 use super::params::{channel_multipliers, check_per_channel, fused_clamp, padding, small};
 use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
-use harness::model::{AddParams, Conv, FcParams, MeanParams, OpKind, PadParams, Pool, SoftmaxParams, Tensor, Window};
+use harness::model::{
+    AddParams, Conv, DType, FcParams, MeanParams, OpKind, PadParams, Pool, QuantizeParams, SoftmaxParams, Tensor,
+    Window,
+};
 use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 
 impl Importer<'_> {
@@ -23,6 +26,8 @@ impl Importer<'_> {
             ops::FULLY_CONNECTED => self.fully_connected(io),
             ops::SOFTMAX => self.softmax(io),
             ops::MEAN => self.mean(io),
+            ops::QUANTIZE => self.quantize(io),
+            ops::DEQUANTIZE => self.dequantize(io),
             ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),
             _ => Err(format!("operator not supported; supported: {SUPPORTED_OPS}")),
         }
@@ -231,6 +236,35 @@ impl Importer<'_> {
         let pixels = u32::from(x.h) * u32::from(x.w);
         let (multiplier, shift) = mean_params(x.scale, out.scale, pixels);
         Ok(OpKind::Mean(MeanParams { multiplier, shift }))
+    }
+
+    /// QUANTIZE into int8: from float (the output's scale and zero point do it all), or a
+    /// requantization from int8 or uint8 (TFLM: `double(input_scale) / double(output_scale)`).
+    fn quantize(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        if out.dtype != DType::I8 {
+            return Err(format!("into {}; QUANTIZE into int8 is supported", out.dtype.name()));
+        }
+        let (multiplier, shift) = match x.dtype {
+            DType::F32 => (0, 0),
+            DType::I8 | DType::U8 => quantize_multiplier(f64::from(x.scale) / f64::from(out.scale)),
+        };
+        Ok(OpKind::Quantize(QuantizeParams { multiplier, shift }))
+    }
+
+    /// DEQUANTIZE of int8 into float.
+    fn dequantize(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        if (x.dtype, out.dtype) != (DType::I8, DType::F32) {
+            return Err(format!(
+                "{} into {}; DEQUANTIZE of int8 into float32 is supported",
+                x.dtype.name(),
+                out.dtype.name()
+            ));
+        }
+        Ok(OpKind::Dequantize)
     }
 
     /// int8 SOFTMAX with TFLM's fixed output quantization.

@@ -21,7 +21,7 @@ mod tests;
 #[rustfmt::skip]
 mod schema_generated;
 
-use harness::model::{ModelBuf, Op, OpKind, NO_TENSOR};
+use harness::model::{DType, ModelBuf, Op, OpKind, MAX_OUTPUTS, NO_TENSOR};
 use planus::ReadAsRoot;
 use reader::{Importer, OpIo};
 use schema_generated::tflite as fb;
@@ -59,8 +59,7 @@ pub enum ImportError {
 }
 
 /// The TFLite operators the importer maps, for messages.
-pub const SUPPORTED_OPS: &str =
-    "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (over height and width), PAD, RESHAPE, FULLY_CONNECTED, SOFTMAX";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (over height and width), PAD, RESHAPE, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
 
 /// Reads and imports a `.tflite` file; the model is named after the file stem.
 pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
@@ -112,12 +111,12 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
             graph_inputs.len()
         )));
     };
-    let [output] = graph_outputs[..] else {
+    if graph_outputs.is_empty() || graph_outputs.len() > MAX_OUTPUTS {
         return Err(ImportError::Model(format!(
-            "{} graph outputs; patchbench imports models with one output tensor",
+            "{} graph outputs; patchbench imports models with 1 to {MAX_OUTPUTS}",
             graph_outputs.len()
         )));
-    };
+    }
     im.ir.input = im.new_activation(input).map_err(|e| ImportError::Model(format!("graph input: {e}")))?;
 
     for (index, op) in operators.iter().enumerate() {
@@ -136,6 +135,7 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         let inputs = read_ints(op.inputs()).map_err(|e| err(e.to_string()))?;
         let outputs = read_ints(op.outputs()).map_err(|e| err(e.to_string()))?;
         let io = OpIo { output: *outputs.first().ok_or_else(|| err("no output".into()))?, inputs, op };
+        check_types(&im, builtin, &io).map_err(err)?;
         let kind = im.map_op(builtin, &io).map_err(err)?;
         let inputs = io.inputs;
         let act_inputs: Vec<usize> = match kind {
@@ -152,7 +152,13 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         let output = im.new_activation(out).map_err(err)?;
         im.ir.ops.push(Op { kind, inputs: ir_inputs, output });
     }
-    im.ir.output = im.activation(output).map_err(|e| ImportError::Model(format!("graph output: {e}")))?;
+    for (k, &t) in graph_outputs.iter().enumerate() {
+        let id = im.activation(t).map_err(|e| ImportError::Model(format!("graph output {k}: {e}")))?;
+        if im.ir.outputs.contains(&id) {
+            return Err(ImportError::Model(format!("graph output {k} repeats an earlier output")));
+        }
+        im.ir.outputs.push(id);
+    }
     // A flat input that only a RESHAPE reads (audio models: [1, 1960] -> [1, 49, 40, 1]) takes
     // the reshaped shape: the same bytes, and the RESHAPE becomes a copy that may run in a
     // patch stage.
@@ -161,7 +167,7 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         let out = im.ir.tensors[usize::from(op.output)];
         let input = &mut im.ir.tensors[usize::from(im.ir.input)];
         // (A RESHAPE of another size is malformed; validation below refuses it.)
-        if matches!(op.kind, OpKind::Reshape) && im.ir.output != im.ir.input && input.len() == out.len() {
+        if matches!(op.kind, OpKind::Reshape) && !im.ir.outputs.contains(&im.ir.input) && input.len() == out.len() {
             (input.h, input.w, input.c) = (out.h, out.w, out.c);
         }
     }
@@ -184,6 +190,36 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         other => ImportError::Model(other.to_string()),
     })?;
     Ok((ir, sources))
+}
+
+/// Ops compute in int8; only QUANTIZE reads (and DEQUANTIZE writes) another type, and RESHAPE
+/// keeps its input's. Checked before an op is mapped, so the message names the type rather
+/// than a quantization the op would refuse.
+fn check_types(im: &Importer, builtin: i32, io: &OpIo) -> Result<(), String> {
+    if matches!(builtin, ops::QUANTIZE | ops::DEQUANTIZE | ops::RESHAPE) {
+        return Ok(());
+    }
+    // Activations only: constant operands (weights, biases, shapes) have types of their own.
+    let inputs = io.inputs.iter().filter(|&&t| im.ids.get(t).copied().flatten().is_some());
+    for &t in inputs.chain([&io.output]) {
+        let name = ops::builtin_name(builtin).unwrap_or("the op");
+        match im.dtype(t)? {
+            DType::I8 => {}
+            DType::F32 => {
+                return Err(format!(
+                    "{name} would compute in float; patchbench runs int8 models (convert with full-integer quantization; float is supported at the graph's boundaries, through QUANTIZE and DEQUANTIZE)"
+                ))
+            }
+            d => {
+                return Err(format!(
+                    "{name} on {} tensors; it computes in int8 (a QUANTIZE converts {} into int8)",
+                    d.name(),
+                    d.name()
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A flatbuffer vector of tables, as owned values (absent = empty).

@@ -224,6 +224,8 @@ pub fn builtin_name(code: i32) -> Option<&'static str> {
 pub const ADD: i32 = 0;
 /// `AVERAGE_POOL_2D`.
 pub const AVERAGE_POOL_2D: i32 = 1;
+/// `DEQUANTIZE`.
+pub const DEQUANTIZE: i32 = 6;
 /// `CONV_2D`.
 pub const CONV_2D: i32 = 3;
 /// `DEPTHWISE_CONV_2D`.
@@ -240,5 +242,7 @@ pub const PAD: i32 = 34;
 pub const RESHAPE: i32 = 22;
 /// `SOFTMAX`.
 pub const SOFTMAX: i32 = 25;
+/// `QUANTIZE`.
+pub const QUANTIZE: i32 = 114;
 /// A custom operator (named by its `custom_code`).
 pub const CUSTOM: i32 = 32;

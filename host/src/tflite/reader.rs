@@ -2,7 +2,7 @@
 //! the op mappings ask for them. Nothing here knows an operator.
 
 use super::fb;
-use harness::model::{ModelBuf, Tensor, TensorId};
+use harness::model::{DType, ModelBuf, Tensor, TensorId};
 
 /// TFLite `TensorType` names, by value.
 const TENSOR_TYPES: [&str; 19] = [
@@ -26,9 +26,12 @@ const TENSOR_TYPES: [&str; 19] = [
     "INT4",
     "BFLOAT16",
 ];
-pub(super) const INT8: i8 = 9;
+pub(super) const FLOAT32: i8 = 0;
 pub(super) const INT32: i8 = 2;
+pub(super) const UINT8: i8 = 3;
 pub(super) const INT64: i8 = 4;
+pub(super) const INT16: i8 = 7;
+pub(super) const INT8: i8 = 9;
 
 pub(super) fn type_name(t: i8) -> String {
     usize::try_from(t).ok().and_then(|i| TENSOR_TYPES.get(i)).map_or_else(|| format!("type {t}"), |s| s.to_string())
@@ -105,16 +108,29 @@ impl<'a> Importer<'a> {
         Err(format!("{} is read before any op produced it", self.describe(t)))
     }
 
-    /// Declares TFLite tensor `t` as a new IR activation: int8, per-tensor quantized, batch 1.
+    /// The element type of activation `t`.
+    pub(super) fn dtype(&self, t: usize) -> Result<DType, String> {
+        match self.tensor(t)?.type_ {
+            INT8 => Ok(DType::I8),
+            UINT8 => Ok(DType::U8),
+            FLOAT32 => Ok(DType::F32),
+            INT16 => Err(format!(
+                "{} is INT16: 16-bit activations (16x8 quantization) are not supported; convert with int8 activations",
+                self.describe(t)
+            )),
+            other => Err(format!(
+                "{} is {}; patchbench runs int8 models (with float, uint8 or int8 at the graph's boundaries)",
+                self.describe(t),
+                type_name(other)
+            )),
+        }
+    }
+
+    /// Declares TFLite tensor `t` as a new IR activation: batch 1, per-tensor quantized (or
+    /// float).
     pub(super) fn new_activation(&mut self, t: usize) -> Result<TensorId, String> {
         let tensor = self.tensor(t)?;
-        if tensor.type_ != INT8 {
-            return Err(format!(
-                "{} is {}; patchbench runs int8 models (convert with full-integer quantization)",
-                self.describe(t),
-                type_name(tensor.type_)
-            ));
-        }
+        let dtype = self.dtype(t)?;
         if tensor.is_variable {
             return Err(format!("{} is a variable (stateful) tensor; not supported", self.describe(t)));
         }
@@ -139,7 +155,7 @@ impl<'a> Importer<'a> {
         let (Some(h), Some(w), Some(c)) = (dim(dims[0]), dim(dims[1]), dim(dims[2])) else {
             return Err(format!("{} has shape {shape:?}; each dimension must be 1..=65535", self.describe(t)));
         };
-        let id = self.ir.add_tensor(Tensor { h, w, c, scale, zero_point });
+        let id = self.ir.add_tensor(Tensor { h, w, c, scale, zero_point, dtype });
         self.ids[t] = Some(id);
         Ok(id)
     }
@@ -155,25 +171,31 @@ impl<'a> Importer<'a> {
     /// it is declared).
     pub(super) fn out_tensor(&self, t: usize) -> Result<Tensor, String> {
         let (scale, zero_point) = self.activation_quant(t)?;
+        let dtype = self.dtype(t)?;
         let shape = self.shape(t)?;
         let c = shape.last().and_then(|&c| u16::try_from(c).ok()).filter(|&c| c > 0);
         let c = c.ok_or_else(|| format!("{} has shape {shape:?}; its channels must be 1..=65535", self.describe(t)))?;
-        Ok(Tensor { h: 0, w: 0, c, scale, zero_point })
+        Ok(Tensor { h: 0, w: 0, c, scale, zero_point, dtype })
     }
 
-    /// Per-tensor int8 quantization of an activation: a positive scale and a zero point in
-    /// the int8 range.
+    /// Per-tensor quantization of an activation: a positive scale and a zero point in its
+    /// type's range; `(1, 0)` for a float tensor.
     pub(super) fn activation_quant(&self, t: usize) -> Result<(f32, i32), String> {
+        let dtype = self.dtype(t)?;
+        if dtype == DType::F32 {
+            return Ok((1.0, 0));
+        }
         let q = self.quant(t)?;
         if q.scales.len() != 1 {
             return Err(format!("{} has per-channel quantization; activations must be per-tensor", self.describe(t)));
         }
         let (scale, zero_point) = (q.scales[0], q.zero_points[0]);
-        let usable = (-128..=127).contains(&zero_point) && scale.is_finite() && scale > 0.0;
-        if !usable {
+        let range = if dtype == DType::U8 { 0..=255 } else { -128..=127 };
+        if !(range.contains(&zero_point) && scale.is_finite() && scale > 0.0) {
             return Err(format!(
-                "{} has scale {scale} and zero point {zero_point}; int8 needs a positive scale and a zero point in -128..=127",
-                self.describe(t)
+                "{} has scale {scale} and zero point {zero_point}; {} needs a positive scale and a zero point in {range:?}",
+                self.describe(t),
+                dtype.name()
             ));
         }
         Ok((scale, zero_point as i32))

@@ -108,13 +108,18 @@ impl Builder {
 
     /// The `.tflite` bytes, with `input` and `output` as the graph's tensors.
     pub fn bytes(&self, input: i32, output: i32) -> Vec<u8> {
+        self.bytes_with(input, &[output])
+    }
+
+    /// The `.tflite` bytes of a graph with several outputs.
+    pub fn bytes_with(&self, input: i32, outputs: &[i32]) -> Vec<u8> {
         let model = fb::Model {
             version: 3,
             operator_codes: Some(self.codes.clone()),
             subgraphs: Some(vec![fb::SubGraph {
                 tensors: Some(self.tensors.clone()),
                 inputs: Some(vec![input]),
-                outputs: Some(vec![output]),
+                outputs: Some(outputs.to_vec()),
                 operators: Some(self.ops.clone()),
                 name: Some("main".into()),
             }]),

@@ -7,12 +7,13 @@ use super::schema_generated::tflite as fb;
 use super::synth::{quant, Builder as Synth};
 use super::*;
 use harness::exec;
-use harness::model::{Clamp, ModelBuf, Tensor};
+use harness::model::{Clamp, DType, ModelBuf, Tensor};
 use harness::plan::{plan, Grid, PatchConfig};
 use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 use rand::{Rng, SeedableRng};
 
 const FLOAT32: i8 = 0;
+const UINT8: i8 = 3;
 const INT16: i8 = 7;
 
 fn conv_options(stride: i32, activation: i8, dilation: i32) -> fb::BuiltinOptions {
@@ -145,7 +146,7 @@ fn every_supported_op_maps_with_tflm_parameters() {
 
 #[test]
 fn relu_clamps_are_quantized_zero_and_six() {
-    let out = Tensor { h: 1, w: 1, c: 1, scale: 0.05, zero_point: -10 };
+    let out = Tensor::int8(1, 1, 1, 0.05, -10);
     assert_eq!(fused_clamp(1, &out).unwrap(), Clamp { min: -10, max: 127 });
     assert_eq!(fused_clamp(3, &out).unwrap(), Clamp { min: -10, max: 110 });
     assert_eq!(fused_clamp(2, &out).unwrap(), Clamp { min: -30, max: 10 });
@@ -253,7 +254,7 @@ fn unsupported_parameters_are_refused_with_what_is_missing() {
         ),
         (
             edited(|s| s.tensors[s.ops[2].outputs.as_ref().unwrap()[0] as usize].type_ = INT16),
-            "op 2 (CONV_2D): tensor 8 `pw` is INT16; patchbench runs int8 models",
+            "op 2 (CONV_2D): tensor 8 `pw` is INT16: 16-bit activations (16x8 quantization) are not supported",
         ),
         (
             edited(|s| s.tensors[s.ops[0].outputs.as_ref().unwrap()[0] as usize].shape = Some(vec![1, 7, 8, 4])),
@@ -298,16 +299,108 @@ fn broadcasting_add_and_constant_operands_are_refused() {
 }
 
 #[test]
-fn float_models_are_refused_at_the_input() {
+fn float_models_are_refused_at_their_first_float_op_and_uint8_needs_a_quantize() {
     let mut s = Synth::new();
     let x = s.tensor("in", &[1, 4, 4, 2], FLOAT32, None, None);
     let y = s.tensor("out", &[1, 4, 4, 2], FLOAT32, None, None);
     s.op(ops::ADD, &[x, x], &[y], Some(fb::BuiltinOptions::AddOptions(Box::default())));
     let e = refusal(&s.bytes(x, y));
+    assert!(
+        e.starts_with("op 0 (ADD): ADD would compute in float; patchbench runs int8 models (convert with full-integer"),
+        "{e}"
+    );
+    // A uint8 input read by anything but QUANTIZE: already quantized, so the message must not
+    // ask for quantization.
+    let mut s = Synth::new();
+    let x = s.tensor("in", &[1, 4, 4, 2], UINT8, None, quant(&[0.1], &[128], 0));
+    let y = s.act("out", &[1, 2, 2, 2], 0.1, 0);
+    let pool = fb::Pool2DOptions { filter_width: 2, filter_height: 2, stride_w: 2, stride_h: 2, ..Default::default() };
+    s.op(ops::MAX_POOL_2D, &[x], &[y], Some(fb::BuiltinOptions::Pool2DOptions(Box::new(pool))));
+    let e = refusal(&s.bytes(x, y));
     assert_eq!(
         e,
-        "graph input: tensor 0 `in` is FLOAT32; patchbench runs int8 models (convert with full-integer quantization)"
+        "op 0 (MAX_POOL_2D): MAX_POOL_2D on UINT8 tensors; it computes in int8 (a QUANTIZE converts UINT8 into int8)"
     );
+}
+
+/// float -> QUANTIZE -> CONV -> DEQUANTIZE, and the int8 conv output as a second graph output.
+fn boundary_model(input_type: i8) -> (Vec<u8>, f32, i64) {
+    let (scale, zp) = if input_type == UINT8 { (0.05, 130) } else { (0.05, -3) };
+    let mut s = Synth::new();
+    let x = match input_type {
+        FLOAT32 => s.tensor("in", &[1, 3, 3, 2], FLOAT32, None, None),
+        t => s.tensor("in", &[1, 3, 3, 2], t, None, quant(&[scale], &[zp], 0)),
+    };
+    let q = s.act("q", &[1, 3, 3, 2], 0.04, 5);
+    s.op(ops::QUANTIZE, &[x], &[q], None);
+    let f = s.weights("w", &[2, 1, 1, 2], &[3, -2, 1, 4], &[0.02], 0);
+    let c = s.act("conv", &[1, 3, 3, 2], 0.03, -1);
+    s.op(ops::CONV_2D, &[q, f, -1], &[c], Some(conv_options(1, 0, 1)));
+    let d = s.tensor("out", &[1, 3, 3, 2], FLOAT32, None, None);
+    s.op(ops::DEQUANTIZE, &[c], &[d], None);
+    (s.bytes_with(x, &[d, c]), scale, zp)
+}
+
+#[test]
+fn quantize_and_dequantize_keep_the_graph_types_and_several_outputs_come_out_in_order() {
+    let (bytes, _, _) = boundary_model(FLOAT32);
+    let m = import(&bytes, "boundary").unwrap();
+    let model = m.as_model();
+    assert_eq!(model.tensor(model.input).dtype, DType::F32);
+    assert_eq!(model.outputs.len(), 2);
+    assert_eq!(model.tensor(model.outputs[0]).dtype, DType::F32);
+    assert_eq!(model.tensor(model.outputs[1]).dtype, DType::I8);
+    let xs: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) * 0.137).collect();
+    let input: Vec<i8> = xs.iter().flat_map(|x| x.to_le_bytes()).map(|b| b as i8).collect();
+    let p = plan(&model, PatchConfig::LAYERWISE).unwrap();
+    let mut arena = vec![0u8; p.arena_peak_bytes];
+    let outs = exec::run(&model, &p.exec(), &mut arena, &input).unwrap();
+    let (floats, conv) = (outs.get(0).unwrap(), outs.get(1).unwrap());
+    assert_eq!((floats.len(), conv.len()), (72, 18));
+    // QUANTIZE: round(x / 0.04) + 5, halves away from zero; DEQUANTIZE: 0.03 * (q + 1).
+    let q: Vec<i32> = xs.iter().map(|x| ((x / 0.04f32).round() as i32 + 5).clamp(-128, 127)).collect();
+    for (k, v) in conv.iter().enumerate() {
+        let expect = f64::from(0.03f32) * f64::from(i32::from(*v) + 1);
+        let got = f32::from_le_bytes(bytemuck::cast_slice::<i8, u8>(&floats[4 * k..4 * k + 4]).try_into().unwrap());
+        assert_eq!(got, expect as f32);
+    }
+    // The conv read the quantized values: pixel 0's channel 0 is 3 * (q0 - 5) + -2 * (q1 - 5).
+    let acc = 3 * (q[0] - 5) - 2 * (q[1] - 5);
+    let (mult, shift) = quantize_multiplier(f64::from(0.04f32) * f64::from(0.02f32) / f64::from(0.03f32));
+    let expect = harness::fixedpoint::multiply_by_quantized_multiplier(acc, mult, shift) - 1;
+    assert_eq!(i32::from(conv[0]), expect.clamp(-128, 127));
+    // The same bytes under patches.
+    for grid in [Grid::new(2, 2), Grid::new(3, 1)] {
+        let p = plan(&model, PatchConfig::new(2, grid.nh, grid.nw)).unwrap();
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        let patched = exec::run(&model, &p.exec(), &mut arena, &input).unwrap().concat();
+        assert_eq!(patched, outs.concat(), "{grid}");
+    }
+}
+
+#[test]
+fn quantize_requantizes_int8_and_uint8_inputs() {
+    for t in [INT8, UINT8] {
+        let (bytes, scale, zp) = boundary_model(t);
+        let m = import(&bytes, "boundary").unwrap();
+        let model = m.as_model();
+        let input: Vec<i8> = (0..18).map(|i| (i * 14 - 120) as i8).collect();
+        let p = plan(&model, PatchConfig::LAYERWISE).unwrap();
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        let outs = exec::run(&model, &p.exec(), &mut arena, &input).unwrap();
+        let (mult, shift) = quantize_multiplier(f64::from(scale as f32) / f64::from(0.04f32));
+        let q: Vec<i32> = input
+            .iter()
+            .map(|&b| {
+                let v = if t == UINT8 { i32::from(b as u8) } else { i32::from(b) };
+                (harness::fixedpoint::multiply_by_quantized_multiplier(v - zp as i32, mult, shift) + 5).clamp(-128, 127)
+            })
+            .collect();
+        let acc = 3 * (q[0] - 5) - 2 * (q[1] - 5);
+        let (m2, s2) = quantize_multiplier(f64::from(0.04f32) * f64::from(0.02f32) / f64::from(0.03f32));
+        let expect = (harness::fixedpoint::multiply_by_quantized_multiplier(acc, m2, s2) - 1).clamp(-128, 127);
+        assert_eq!(i32::from(outs.get(1).unwrap()[0]), expect, "type {t}");
+    }
 }
 
 #[test]
@@ -493,7 +586,7 @@ fn run_config(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> Vec<i8> {
     let model = m.as_model();
     let p = plan(&model, config).unwrap_or_else(|e| panic!("{config:?}: {e}"));
     let mut arena = vec![0u8; p.arena_peak_bytes];
-    exec::run(&model, &p.exec(), &mut arena, input).unwrap().to_vec()
+    exec::run(&model, &p.exec(), &mut arena, input).unwrap().concat()
 }
 
 #[test]

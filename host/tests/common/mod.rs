@@ -26,7 +26,7 @@ pub fn run(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> (Vec<i8>, Outputs
     let p = plan(&model, config).unwrap_or_else(|e| panic!("{} {config:?}: {e}", m.name));
     let mut arena = vec![0x5au8; p.arena_peak_bytes];
     let mut outputs = Outputs::default();
-    let out = exec::run_traced(&model, &p.exec(), &mut arena, input, &mut outputs).unwrap().to_vec();
+    let out = exec::run_traced(&model, &p.exec(), &mut arena, input, &mut outputs).unwrap().concat();
     (out, outputs)
 }
 
