@@ -87,25 +87,6 @@ pub fn load_model(spec: &str) -> Result<ModelBuf, ModelSourceError> {
     Ok(m)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_that_are_not_files_say_what_they_are() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = load_model(dir.path().to_str().unwrap()).unwrap_err().to_string();
-        assert!(e.contains("is a directory") && e.contains("tiny"), "{e}");
-        if Path::new("/dev/null").exists() {
-            let e = load_model("/dev/null").unwrap_err().to_string();
-            assert!(e.contains("not a regular file"), "{e}");
-        }
-        let e = load_model("nope.tflite").unwrap_err().to_string();
-        assert!(e.contains("no such file"), "{e}");
-        assert!(load_model("random:x").unwrap_err().to_string().contains("random:SEED"));
-    }
-}
-
 /// A random input for `model`, the same for the same `seed`: raw bytes in the input's element
 /// type. int8 and uint8 inputs take every byte value; a float input takes values spread over
 /// the range its QUANTIZE can represent (and a little beyond, to exercise clamping), so that
@@ -127,5 +108,24 @@ pub fn random_input(model: &harness::Model, seed: u64) -> Vec<i8> {
             });
             (0..input.len()).flat_map(|_| rng.gen_range(lo..=hi).to_le_bytes()).map(|b| b as i8).collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_are_not_files_say_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_model(dir.path().to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("is a directory") && e.contains("tiny"), "{e}");
+        if Path::new("/dev/null").exists() {
+            let e = load_model("/dev/null").unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        let e = load_model("nope.tflite").unwrap_err().to_string();
+        assert!(e.contains("no such file"), "{e}");
+        assert!(load_model("random:x").unwrap_err().to_string().contains("random:SEED"));
     }
 }

@@ -388,7 +388,7 @@ fn quantize_requantizes_int8_and_uint8_inputs() {
         let p = plan(&model, PatchConfig::LAYERWISE).unwrap();
         let mut arena = vec![0u8; p.arena_peak_bytes];
         let outs = exec::run(&model, &p.exec(), &mut arena, &input).unwrap();
-        let (mult, shift) = quantize_multiplier(f64::from(scale as f32) / f64::from(0.04f32));
+        let (mult, shift) = quantize_multiplier(f64::from(scale) / f64::from(0.04f32));
         let q: Vec<i32> = input
             .iter()
             .map(|&b| {
