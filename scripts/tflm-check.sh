@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks patchbench against TensorFlow Lite for Microcontrollers on a model of your own:
-# random int8 inputs run through TFLM (scripts/tflm-run.py) and through `patchbench infer
-# --dump` with the options you give (a patch config, say), and every op's output and the
-# model output must be the same bytes.
+# random inputs in the model input's type (`patchbench random-input`) run through TFLM
+# (scripts/tflm-run.py) and through `patchbench infer --dump` with the options you give (a
+# patch config, say), and every op's output and the model output must be the same bytes.
 #
 # usage: scripts/tflm-check.sh MODEL.tflite [--seeds N] [infer options: --split S --patches NxM --input-in arena]
 # Exit status 0 when every seed matches; 1 with the first op that differs otherwise; 2 when
@@ -37,15 +37,14 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# The input size, from the plan (the importer may have reshaped a flat input: same bytes).
-bytes="$("$patchbench" plan --json --model "$model" | "$python" -c 'import json, sys, math; print(math.prod(json.load(sys.stdin)["input_shape"]))')" ||
-  { echo "patchbench cannot plan $model (see above)" >&2; exit 2; }
+"$patchbench" plan --model "$model" >/dev/null || { echo "patchbench cannot plan $model (see above)" >&2; exit 2; }
 failed=0
 for seed in $(seq 1 "$seeds"); do
   case_dir="$work/seed$seed"
   mkdir -p "$case_dir"
   cp "$model" "$case_dir/model.tflite"
-  "$python" -c "import numpy as np, sys; np.random.default_rng($seed).integers(-128, 128, size=$bytes).astype(np.int8).tofile(sys.argv[1])" "$case_dir/input.bin"
+  # Raw bytes in the input's type (int8, uint8, or float over its QUANTIZE's range).
+  "$patchbench" random-input --model "$model" --seed "$seed" --out "$case_dir/input.bin" >/dev/null
   "$python" "$root/scripts/tflm-run.py" "$case_dir"
   if [ -f "$case_dir/error.txt" ]; then
     echo "seed $seed: TFLM did not run the model: $(cat "$case_dir/error.txt")" >&2

@@ -4,9 +4,10 @@ reference kernels): the oracle of patchbench's differential tests.
 
 usage: tflm-run.py CASE_DIR...
 
-Each CASE_DIR holds model.tflite and input.bin (raw int8, NHWC order). Writes output.bin and
-every operator's output as opNN.bin (raw int8, TFLite operator order, as `patchbench infer
---dump` names them); with a tensors.txt (TFLite tensor indices, one per line), writes those
+Each CASE_DIR holds model.tflite and input.bin (raw bytes in the input's type, NHWC order).
+Writes output.bin (every graph output's raw bytes, in the graph's order) and every operator's
+output as opNN.bin (raw bytes in its type, TFLite operator order, as `patchbench infer --dump`
+names them); with a tensors.txt (TFLite tensor indices, one per line), writes those
 tensors as tNN.bin instead. When TFLM refuses or fails on a model, writes error.txt instead
 and goes on.
 """
@@ -26,23 +27,27 @@ def run(case: pathlib.Path) -> None:
         arena_size=16 * 1024 * 1024,
         intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
     )
+    model = model_editor.read((case / "model.tflite").read_bytes())
+    graph = model.subgraphs[0]
     details = interpreter.get_input_details(0)
-    x = np.fromfile(case / "input.bin", dtype=np.int8).reshape(details["shape"])
+    raw = (case / "input.bin").read_bytes()
+    x = np.frombuffer(raw, dtype=details["dtype"]).reshape(details["shape"])
     interpreter.set_input(x, 0)
     interpreter.invoke()
-    np.asarray(interpreter.get_output(0), dtype=np.int8).tofile(case / "output.bin")
+    # Every graph output's raw bytes in its own type, one after another in the graph's order.
+    outputs = b"".join(np.asarray(interpreter.get_output(k)).tobytes() for k in range(len(graph.outputs)))
+    (case / "output.bin").write_bytes(outputs)
 
     def write(index: int, name: str) -> None:
         t = interpreter.GetTensor(index, 0)
-        np.asarray(t["tensor_data"], dtype=np.int8).tofile(case / name)
+        (case / name).write_bytes(np.asarray(t["tensor_data"]).tobytes())
 
     listed = case / "tensors.txt"
     if listed.exists():
         for line in listed.read_text().split():
             write(int(line), f"t{int(line)}.bin")
     else:
-        model = model_editor.read((case / "model.tflite").read_bytes())
-        for i, op in enumerate(model.subgraphs[0].operators):
+        for i, op in enumerate(graph.operators):
             write(op.outputs[0].index, f"op{i:02d}.bin")
 
 

@@ -37,8 +37,7 @@ impl Case {
         let (model, sources) = tflite::import_mapped(&bytes, &name)
             .unwrap_or_else(|e| panic!("seed {seed}: a random CNN of supported ops was refused: {e}"));
         let m = model.as_model();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-        let input: Vec<i8> = (0..m.tensor(m.input).len()).map(|_| rng.gen()).collect();
+        let input = patchbench::models::random_input(&m, seed ^ 0x5eed);
         let dir = root.join(&name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("model.tflite"), &bytes).unwrap();
@@ -76,6 +75,7 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
     let cases: Vec<Case> = (0..MODELS).map(|seed| Case::new(root.path(), seed)).collect();
     run_tflm(&python, &cases);
     let (mut ops, mut patched, mut kinds) = (0, 0, BTreeMap::<&str, usize>::new());
+    let mut several_outputs = 0;
     for case in &cases {
         let model = case.model.as_model();
         let expected = case.tflm("output.bin");
@@ -96,6 +96,7 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
             ops += 1;
         }
         assert_eq!(out, expected, "seed {}: output", case.seed);
+        several_outputs += usize::from(model.outputs.len() > 1);
         // Every valid config of the first models (every split, every grid, both input
         // placements in turn); of the others, every split with a random grid and placement.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case.seed);
@@ -121,13 +122,17 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
             patched += 1;
         }
     }
-    eprintln!("{MODELS} random CNNs: {ops} op outputs equal TFLM's layer-wise, {patched} patch configs; ops {kinds:?}");
-    // The generator reaches every supported op.
-    for kind in ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RESHAPE", "MEAN"] {
+    eprintln!(
+        "{MODELS} random CNNs ({several_outputs} with two outputs): {ops} op outputs equal TFLM's layer-wise, {patched} patch configs; ops {kinds:?}"
+    );
+    // The generator reaches every supported op, and graphs of several outputs.
+    let every = ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RESHAPE", "MEAN"];
+    for kind in every.into_iter().chain(["QUANTIZE", "DEQUANTIZE"]) {
         assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");
     }
     assert!(kinds["FULLY_CONNECTED"] >= 20 && kinds["SOFTMAX"] >= 20, "{kinds:?}");
     assert!(patched >= MODELS as usize, "{patched} patch configs");
+    assert!(several_outputs >= 20, "{several_outputs} models with several outputs");
 }
 
 /// `patchbench infer` on random models: `--output` and every `--dump` file, layer-wise and
@@ -213,7 +218,7 @@ fn the_check_script_compares_every_op_with_tflm() {
     std::fs::write(
         &fake,
         format!(
-            "#!/usr/bin/env bash\nif [ \"$1\" = plan ]; then exec {} \"$@\"; fi\n\
+            "#!/usr/bin/env bash\ncase $1 in plan|random-input) exec {} \"$@\";; esac\n\
              while [ $# -gt 0 ]; do case $1 in --output) out=$2;; --dump) dump=$2;; esac; shift; done\n\
              mkdir -p \"$dump\"; head -c 4096 /dev/zero > \"$out\"; for i in $(seq -w 0 40); do head -c 4096 /dev/zero > \"$dump/op$i.bin\"; done\n",
             env!("CARGO_BIN_EXE_patchbench")

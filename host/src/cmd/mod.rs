@@ -46,6 +46,8 @@ pub enum Command {
     Fit(fit::Cmd),
     /// Write a random int8 CNN as a .tflite file (the differential tests' generator).
     RandomModel(random::Cmd),
+    /// Write a random input for a model: raw bytes in its input's type (for `infer --input`).
+    RandomInput(random::InputCmd),
 }
 
 impl Command {
@@ -64,6 +66,7 @@ impl Command {
             Command::Recommend(c) => c.run(),
             Command::Fit(c) => c.run(),
             Command::RandomModel(c) => c.run(),
+            Command::RandomInput(c) => c.run(),
         }
     }
 }

@@ -23,3 +23,30 @@ impl Cmd {
         Ok(())
     }
 }
+
+/// `patchbench random-input`: a random input for a model, raw bytes in its input's type (what
+/// `infer --input` and TFLM read), the same for the same seed.
+#[derive(clap::Parser)]
+pub struct InputCmd {
+    #[command(flatten)]
+    model: super::ModelArgs,
+    /// Seed: the same seed gives the same input.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// File to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl InputCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let m = self.model.load()?;
+        let model = m.as_model();
+        let input = patchbench::models::random_input(&model, self.seed);
+        std::fs::write(&self.out, bytemuck::cast_slice::<i8, u8>(&input))
+            .with_context(|| format!("writing {}", self.out.display()))?;
+        let t = model.tensor(model.input);
+        println!("{}: 1x{}x{}x{} {} ({} bytes)", self.out.display(), t.h, t.w, t.c, t.dtype.name(), input.len());
+        Ok(())
+    }
+}

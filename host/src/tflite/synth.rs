@@ -3,7 +3,7 @@
 //! has seen: the differential tests compare the engine with TFLM on hundreds of them.
 
 use super::ops;
-use super::reader::{INT32, INT8};
+use super::reader::{FLOAT32, INT32, INT8, UINT8};
 use super::schema_generated::tflite as fb;
 use rand::{Rng, SeedableRng};
 
@@ -409,21 +409,26 @@ impl Random {
 /// (random kernels up to 7x7, strides 1 to 3 per axis, SAME or VALID padding, per-channel or
 /// per-tensor weights, with or without bias, every supported fused activation, random scales
 /// and zero points), then usually a classifier (global AVERAGE_POOL_2D and RESHAPE or MEAN,
-/// FULLY_CONNECTED, and SOFTMAX with a random beta).
+/// FULLY_CONNECTED, and SOFTMAX with a random beta). At the graph's boundaries, sometimes a
+/// float, uint8 or int8 input through QUANTIZE, a float output through DEQUANTIZE, and an
+/// intermediate activation as a second graph output.
 pub fn random_cnn(seed: u64) -> Vec<u8> {
-    let (b, input, output) = random_cnn_builder(seed);
-    b.bytes(input, output)
+    let (b, input, outputs) = random_cnn_builder(seed);
+    b.bytes_with(input, &outputs)
 }
 
-/// [`random_cnn`] before it is written: the builder, its input and its output tensor.
-pub fn random_cnn_builder(seed: u64) -> (Builder, i32, i32) {
+/// [`random_cnn`] before it is written: the builder, its input and its output tensors.
+pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
     let mut r = Random { rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed), b: Builder::new(), acts: Vec::new() };
+    // The boundaries draw from their own stream: the int8 core of a seed's model stays the
+    // same whether or not they are there.
+    let mut edge = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xb0da_2e55);
     let shape = (r.rng.gen_range(4..=16), r.rng.gen_range(4..=16), r.rng.gen_range(1..=4));
     let scale = r.rng.gen_range(0.005..0.1);
     let zp = r.zero_point();
     let input = r.new_act("input", shape, scale, zp);
     // Sometimes a flat graph input and a RESHAPE to the image, as audio models have it.
-    let graph_input = if r.rng.gen_bool(0.1) {
+    let mut graph_input = if r.rng.gen_bool(0.1) {
         let name = r.name("flat_input");
         let flat = r.b.act(&name, &[1, shape.0 * shape.1 * shape.2], scale, zp);
         let name = r.name("shape");
@@ -433,6 +438,24 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, i32) {
     } else {
         input.id
     };
+    // Sometimes the model takes another type (or int8 at another scale) and QUANTIZEs it.
+    let quantized = graph_input;
+    let from = match edge.gen_range(0..20) {
+        0..=3 => Some((FLOAT32, 1.0, 0)),
+        4..=5 => Some((UINT8, scale * edge.gen_range(0.5..2.0), edge.gen_range(0..=255))),
+        6 => Some((INT8, scale * edge.gen_range(0.5..2.0), edge.gen_range(-128..=127))),
+        _ => None,
+    };
+    if let Some((type_, in_scale, in_zp)) = from {
+        let dims = r.b.tensors[quantized as usize].shape.clone().unwrap_or_default();
+        let q = (type_ != FLOAT32).then(|| quant(&[in_scale], &[in_zp], 0)).flatten();
+        let name = r.name("raw_input");
+        graph_input = r.b.tensor(&name, &dims, type_, None, q);
+        // QUANTIZE must come first: move it ahead of the ops written so far.
+        r.b.op(ops::QUANTIZE, &[graph_input], &[quantized], None);
+        let quantize = r.b.ops.pop().expect("just pushed");
+        r.b.ops.insert(0, quantize);
+    }
     let mut x = input;
     for _ in 0..r.rng.gen_range(2..=7) {
         x = match r.rng.gen_range(0..10) {
@@ -444,6 +467,19 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, i32) {
             _ => r.pad(x),
         };
     }
-    let output = if r.rng.gen_bool(0.7) { r.classifier(x) } else { x.id };
-    (r.b, graph_input, output)
+    let body = x.id;
+    let mut output = if r.rng.gen_bool(0.7) { r.classifier(x) } else { x.id };
+    if edge.gen_bool(0.25) {
+        let dims = r.b.tensors[output as usize].shape.clone().unwrap_or_default();
+        let name = r.name("float_output");
+        let float = r.b.tensor(&name, &dims, FLOAT32, None, None);
+        r.b.op(ops::DEQUANTIZE, &[output], &[float], None);
+        output = float;
+    }
+    let mut outputs = vec![output];
+    // A second output, as detection heads have: an activation the graph computed on the way.
+    if edge.gen_bool(0.2) && body != output {
+        outputs.push(body);
+    }
+    (r.b, graph_input, outputs)
 }
