@@ -116,7 +116,7 @@ fn imported_tflite_models_run_on_qemu_with_the_host_output() {
 }
 
 #[test]
-fn random_cnns_with_mean_pad_and_a_leading_reshape_run_on_qemu_with_the_host_output() {
+fn random_cnns_with_mean_pad_a_leading_reshape_and_float_boundaries_run_on_qemu_with_the_host_output() {
     require_qemu();
     // The largest patch stage of at least 2x2 pixels that holds an op `wanted` (the
     // differential tests compare such models with TFLM on the host).
@@ -142,9 +142,17 @@ fn random_cnns_with_mean_pad_and_a_leading_reshape_run_on_qemu_with_the_host_out
         first(&|m| stage_with(m, "PAD").filter(|_| m.ops.iter().any(|op| op.kind.name() == "MEAN")));
     // A flat input whose RESHAPE runs as the stage's first op.
     let with_flat_input = first(&|m| stage_with(m, "RESHAPE").filter(|_| m.ops[0].kind.name() == "RESHAPE"));
+    // A float input QUANTIZEd in the stage, a float output from DEQUANTIZE, two graph outputs:
+    // the device CRC covers both outputs' raw bytes.
+    let with_boundaries = first(&|m| {
+        let model = m.as_model();
+        let float = |t| model.tensor(t).dtype == harness::model::DType::F32;
+        let ok = float(model.input) && model.outputs.len() == 2 && model.outputs.iter().any(|&t| float(t));
+        stage_with(m, "QUANTIZE").filter(|_| ok)
+    });
     let dir = tempfile::tempdir().unwrap();
     let mut jobs = Vec::new();
-    for (seed, bytes, config) in [with_mean_and_pad, with_flat_input] {
+    for (seed, bytes, config) in [with_mean_and_pad, with_flat_input, with_boundaries] {
         let path = dir.path().join(format!("random{seed}.tflite"));
         std::fs::write(&path, bytes).unwrap();
         let path = path.to_string_lossy().into_owned();
