@@ -192,7 +192,7 @@ impl Clamp {
     pub const NONE: Clamp = Clamp { min: -128, max: 127 };
 }
 
-/// CONV_2D or DEPTHWISE_CONV_2D (depth multiplier 1) with per-channel requantization.
+/// CONV_2D or DEPTHWISE_CONV_2D with per-channel requantization.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Conv {
@@ -309,7 +309,7 @@ pub struct QuantizeParams {
 pub enum OpKind {
     /// CONV_2D.
     Conv2d(Conv),
-    /// DEPTHWISE_CONV_2D, depth multiplier 1.
+    /// DEPTHWISE_CONV_2D (any depth multiplier: output channels over input channels).
     DepthwiseConv2d(Conv),
     /// ADD.
     Add(AddParams),
@@ -585,7 +585,8 @@ impl<'a> Model<'a> {
         match &op.kind {
             OpKind::Conv2d(c) | OpKind::DepthwiseConv2d(c) => {
                 let depthwise = matches!(op.kind, OpKind::DepthwiseConv2d(_));
-                if !window_ok(c.window) || (depthwise && input.c != out.c) {
+                // A depthwise conv gives each input channel `out.c / input.c` outputs.
+                if !window_ok(c.window) || (depthwise && out.c % input.c != 0) {
                     return Err(bad_shape);
                 }
                 let per_filter = c.window.kh as usize * c.window.kw as usize;

@@ -67,17 +67,20 @@ pub fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
 /// DEPTHWISE_CONV_2D with depth multiplier 1, per-channel requantization. Filter HWC.
 pub fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
     let c = input.c;
+    // Depth multiplier: output channel `ch` filters input channel `ch / m` (TFLite's order).
+    let m = out.c / c;
     for_each_output(out, compute, |oy, ox, px| {
         let (iy0, ky_lo, ky_hi) = window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
         let (ix0, kx_lo, kx_hi) = window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
         for (ch, o) in px.iter_mut().enumerate() {
+            let ic = if m == 1 { ch } else { ch / m };
             let mut acc = 0i32;
             for ky in ky_lo..ky_hi {
                 let iy = (iy0 + ky as isize) as usize;
                 for kx in kx_lo..kx_hi {
                     let ix = (ix0 + kx as isize) as usize;
-                    let xv = input.data[input.index(iy, ix) + ch];
-                    let wv = a.filter[(ky * a.kw + kx) * c + ch];
+                    let xv = input.data[input.index(iy, ix) + ic];
+                    let wv = a.filter[(ky * a.kw + kx) * c * m + ch];
                     acc += i32::from(wv) * (i32::from(xv) + a.input_offset);
                 }
             }

@@ -33,17 +33,17 @@ impl Importer<'_> {
         }
     }
 
-    /// CONV_2D (filter OHWI) or DEPTHWISE_CONV_2D (filter 1HWC, depth multiplier 1).
+    /// CONV_2D (filter OHWI) or DEPTHWISE_CONV_2D (filter 1HWC, C = input channels x depth
+    /// multiplier).
     fn conv(&mut self, io: &OpIo, depthwise: bool) -> Result<OpKind, String> {
+        let mut depth_multiplier = 1;
         let o = match (io.options()?, depthwise) {
             (Some(fb::BuiltinOptionsRef::Conv2DOptions(o)), false) => {
                 ConvOptions::from(fb::Conv2DOptions::try_from(o).map_err(|e| e.to_string())?)
             }
             (Some(fb::BuiltinOptionsRef::DepthwiseConv2DOptions(o)), true) => {
                 let o = fb::DepthwiseConv2DOptions::try_from(o).map_err(|e| e.to_string())?;
-                if o.depth_multiplier > 1 {
-                    return Err(format!("depth multiplier {}; only 1 is supported", o.depth_multiplier));
-                }
+                depth_multiplier = o.depth_multiplier;
                 ConvOptions::from(o)
             }
             _ => return Err(OPTIONS_MISSING.into()),
@@ -60,12 +60,13 @@ impl Importer<'_> {
         };
         let oc = usize::from(out.c);
         let (filter, fq) = if depthwise {
-            if out.c != x.c {
+            // TFLM takes the multiplier from the shapes and checks the option agrees (files
+            // written before the option existed leave it 0).
+            let from_shapes = out.c / x.c;
+            if out.c % x.c != 0 || (depth_multiplier != 0 && i32::from(from_shapes) != depth_multiplier) {
                 return Err(format!(
-                    "depth multiplier {} ({} output channels for {} input channels); only 1 is supported",
-                    f64::from(out.c) / f64::from(x.c),
-                    out.c,
-                    x.c
+                    "{} output channels for {} input channels with depth multiplier {depth_multiplier}; the output must have input channels x depth multiplier",
+                    out.c, x.c
                 ));
             }
             let r = self.weights(filter_t, "filter", &[1, kh, kw, i32::from(out.c)])?;

@@ -223,7 +223,9 @@ impl Random {
     fn conv(&mut self, x: Act, depthwise: bool) -> Act {
         let max_kernel = if self.rng.gen_bool(0.1) { 7 } else { 5 };
         let (kh, kw, sh, sw, same) = self.window(x, max_kernel);
-        let cout = if depthwise { x.c } else { self.rng.gen_range(1..=8) };
+        // A depth multiplier above 1 now and then (as a 1-channel image's first layer has).
+        let multiplier = if depthwise && x.c <= 2 && self.rng.gen_bool(0.4) { self.rng.gen_range(2..=8) } else { 1 };
+        let cout = if depthwise { x.c * multiplier } else { self.rng.gen_range(1..=8) };
         let shape = if depthwise { [1, kh, kw, cout] } else { [cout, kh, kw, x.c] };
         let values: Vec<i8> = (0..shape.iter().product::<i32>()).map(|_| self.rng.gen()).collect();
         let per_channel = self.rng.gen_bool(0.7);
@@ -252,7 +254,7 @@ impl Random {
                 padding,
                 stride_w: sw,
                 stride_h: sh,
-                depth_multiplier: 1,
+                depth_multiplier: multiplier,
                 fused_activation_function: activation,
                 dilation_w_factor: 1,
                 dilation_h_factor: 1,

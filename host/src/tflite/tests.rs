@@ -272,18 +272,21 @@ fn unsupported_parameters_are_refused_with_what_is_missing() {
 }
 
 #[test]
-fn depth_multiplier_above_one_is_refused() {
+fn a_depth_multiplier_the_shapes_do_not_agree_with_is_refused() {
     let mut s = Synth::new();
     let x = s.act("in", &[1, 4, 4, 2], 0.1, 0);
     let f = s.weights("w", &[1, 3, 3, 4], &[1; 36], &[0.1], 3);
+    let b = s.bias("b", &[0; 4]);
     let y = s.act("out", &[1, 2, 2, 4], 0.1, 0);
-    s.op(ops::DEPTHWISE_CONV_2D, &[x, f, -1], &[y], Some(dw_options(2, 1)));
+    s.op(ops::DEPTHWISE_CONV_2D, &[x, f, b], &[y], Some(dw_options(3, 1)));
     let e = refusal(&s.bytes(x, y));
-    assert_eq!(e, "op 0 (DEPTHWISE_CONV_2D): depth multiplier 2; only 1 is supported");
-    // The same graph with the option left at 1 but the shapes saying 2.
-    s.ops[0].builtin_options = Some(dw_options(1, 1));
-    let e = refusal(&s.bytes(x, y));
-    assert!(e.starts_with("op 0 (DEPTHWISE_CONV_2D): depth multiplier 2 (4 output channels for 2 input"), "{e}");
+    assert!(
+        e.starts_with("op 0 (DEPTHWISE_CONV_2D): 4 output channels for 2 input channels with depth multiplier 3"),
+        "{e}"
+    );
+    // The option and the shapes agree: imported.
+    s.ops[0].builtin_options = Some(dw_options(2, 1));
+    import(&s.bytes(x, y), "dw").unwrap();
 }
 
 #[test]
