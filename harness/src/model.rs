@@ -586,7 +586,7 @@ impl<'a> Model<'a> {
             OpKind::Conv2d(c) | OpKind::DepthwiseConv2d(c) => {
                 let depthwise = matches!(op.kind, OpKind::DepthwiseConv2d(_));
                 // A depthwise conv gives each input channel `out.c / input.c` outputs.
-                if !window_ok(c.window) || (depthwise && out.c % input.c != 0) {
+                if !window_ok(c.window) || (depthwise && !out.c.is_multiple_of(input.c)) {
                     return Err(bad_shape);
                 }
                 let per_filter = c.window.kh as usize * c.window.kw as usize;

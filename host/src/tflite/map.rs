@@ -63,7 +63,7 @@ impl Importer<'_> {
             // TFLM takes the multiplier from the shapes and checks the option agrees (files
             // written before the option existed leave it 0).
             let from_shapes = out.c / x.c;
-            if out.c % x.c != 0 || (depth_multiplier != 0 && i32::from(from_shapes) != depth_multiplier) {
+            if !out.c.is_multiple_of(x.c) || (depth_multiplier != 0 && i32::from(from_shapes) != depth_multiplier) {
                 return Err(format!(
                     "{} output channels for {} input channels with depth multiplier {depth_multiplier}; the output must have input channels x depth multiplier",
                     out.c, x.c
