@@ -274,8 +274,14 @@ fn run_op_into(
         }
         OpKind::Softmax(s) => reference::softmax(s, ins[0], out_view.data, out_t.c as usize),
         OpKind::Mean(p) => {
-            let zero_points = (model.tensor(op.inputs[0]).zero_point, out_t.zero_point);
-            reference::mean(p, zero_points, ins[0], out_view.data)
+            let input_t = model.tensor(op.inputs[0]);
+            let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);
+            reference::mean(p, (input_t.zero_point, out_t.zero_point), dims, ins[0], out_view.data)
+        }
+        OpKind::Transpose(t) => {
+            let input_t = model.tensor(op.inputs[0]);
+            let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);
+            reference::transpose(t.perm, dims, ins[0], out_view.data)
         }
         OpKind::Quantize(q) => {
             let input_t = model.tensor(op.inputs[0]);

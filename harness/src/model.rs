@@ -279,16 +279,35 @@ pub struct SoftmaxParams {
     pub diff_min: i32,
 }
 
-/// int8 MEAN over height and width (a global average, Keras' `GlobalAveragePooling2D`),
-/// TFLM's arithmetic (`QuantizedMeanOrSum`, which TFLM runs whether or not input and output
-/// share their quantization).
+/// int8 MEAN over any of height, width and channels (over height and width: a global
+/// average, Keras' `GlobalAveragePooling2D`), TFLM's arithmetic (`QuantizedMeanOrSum`, which
+/// TFLM runs whether or not input and output share their quantization). The output holds the
+/// kept axes in their order, whatever shape the model gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MeanParams {
-    /// Requantization of the zero-point-corrected sum to the output, `1 / pixels` folded in.
+    /// Requantization of the zero-point-corrected sum to the output, `1 / count` folded in.
     pub multiplier: i32,
     /// Shift that goes with `multiplier`.
     pub shift: i32,
+    /// Reduced axes: [`AXIS_H`], [`AXIS_W`], [`AXIS_C`] or'd.
+    pub axes: u8,
+}
+
+/// Height in an axis mask.
+pub const AXIS_H: u8 = 1;
+/// Width in an axis mask.
+pub const AXIS_W: u8 = 2;
+/// Channels in an axis mask.
+pub const AXIS_C: u8 = 4;
+
+/// TRANSPOSE of height, width and channels (batch stays first): output axis `k` is input axis
+/// `perm[k]` (0 height, 1 width, 2 channels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TransposeParams {
+    /// The permutation.
+    pub perm: [u8; 3],
 }
 
 /// QUANTIZE into int8: from float (`round(x / scale) + zero_point`, in f32 as TFLM does), or
@@ -325,8 +344,10 @@ pub enum OpKind {
     FullyConnected(FcParams),
     /// SOFTMAX.
     Softmax(SoftmaxParams),
-    /// MEAN over height and width.
+    /// MEAN over some axes.
     Mean(MeanParams),
+    /// TRANSPOSE.
+    Transpose(TransposeParams),
     /// QUANTIZE: float, uint8 or int8 into int8.
     Quantize(QuantizeParams),
     /// DEQUANTIZE: int8 into float.
@@ -347,6 +368,7 @@ impl OpKind {
             OpKind::FullyConnected(_) => "FULLY_CONNECTED",
             OpKind::Softmax(_) => "SOFTMAX",
             OpKind::Mean(_) => "MEAN",
+            OpKind::Transpose(_) => "TRANSPOSE",
             OpKind::Quantize(_) => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
         }
@@ -650,8 +672,23 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::Mean(_) => {
-                if (out.h, out.w, out.c) != (1, 1, input.c) {
+            OpKind::Mean(p) => {
+                let dims = [input.h, input.w, input.c];
+                let kept: usize = (0..3).filter(|k| p.axes & (1 << k) == 0).map(|k| usize::from(dims[k])).product();
+                if p.axes == 0 || p.axes > 7 || out.len() != kept {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::Transpose(t) => {
+                let dims = [input.h, input.w, input.c];
+                let mut seen = [false; 3];
+                for &a in &t.perm {
+                    if a > 2 || core::mem::replace(&mut seen[usize::from(a)], true) {
+                        return Err(bad_shape);
+                    }
+                }
+                let [a, b, c] = t.perm.map(|a| dims[usize::from(a)]);
+                if (out.h, out.w, out.c) != (a, b, c) {
                     return Err(bad_shape);
                 }
             }

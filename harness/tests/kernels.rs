@@ -295,24 +295,58 @@ macro_rules! kernel_suite {
             // (2^30 << 5) / 42 with shift 1 - 5 = -4, so it rounds twice (not nearest).
             let (multiplier, shift) = harness::quant::mean_params(0.5, 0.5, 42);
             assert_eq!((multiplier, shift), (818_089_008, -4));
-            let p = MeanParams { multiplier, shift };
+            let p = MeanParams { multiplier, shift, axes: harness::model::AXIS_H | harness::model::AXIS_W };
             // Channel 0: values -14 x 41 and 6, sum -568; zero point -19: (-568 + 798) = 230
             // -> 230 * 0.380952 = 87.6 -> 88 -> 88 / 16 = 5.5 -> 6 -> -13, where the exact
             // mean -13.52 would round to -14. Channel 1: a constant 100 stays 100.
+            const DIMS: [usize; 3] = [6, 7, 2];
             let mut input = [0i8; 84];
             for (i, px) in input.chunks_exact_mut(2).enumerate() {
                 px[0] = if i == 0 { 6 } else { -14 };
                 px[1] = 100;
             }
             let mut out = [0i8; 2];
-            k::mean(&p, (-19, -19), &input, &mut out);
+            k::mean(&p, (-19, -19), DIMS, &input, &mut out);
             assert_eq!(out, [-13, 100]);
             // Ratio 8: the same multiplier, shift 4 - 5: 230 -> 88 -> 44; channel 1
             // ((100 + 19) * 8 = 952 per pixel) saturates at 127.
             let (multiplier, shift) = harness::quant::mean_params(1.0, 0.125, 42);
             assert_eq!((multiplier, shift), (818_089_008, -1));
-            k::mean(&MeanParams { multiplier, shift }, (-19, 0), &input, &mut out);
+            k::mean(
+                &MeanParams { multiplier, shift, axes: harness::model::AXIS_H | harness::model::AXIS_W },
+                (-19, 0),
+                DIMS,
+                &input,
+                &mut out,
+            );
             assert_eq!(out, [44, 127]);
+        }
+
+        #[test]
+        fn mean_over_any_axes_keeps_the_others_in_order() {
+            // 2x3x2, values 0..12; the mean over width (3 values) of (y, ch), exactly 1:1.
+            let input: Vec<i8> = (0..12).collect();
+            let (multiplier, shift) = harness::quant::mean_params(1.0, 1.0, 3);
+            let axes = harness::model::AXIS_W;
+            let mut out = [0i8; 4];
+            k::mean(&MeanParams { multiplier, shift, axes }, (0, 0), [2, 3, 2], &input, &mut out);
+            // (0+2+4)/3 = 2, (1+3+5)/3 = 3, (6+8+10)/3 = 8, (7+9+11)/3 = 9.
+            assert_eq!(out, [2, 3, 8, 9]);
+            // Over channels and height: (0+1+6+7)/4 = 3.5 -> 4 (half away), 5.5 -> 6, 7.5 -> 8.
+            let (multiplier, shift) = harness::quant::mean_params(1.0, 1.0, 4);
+            let axes = harness::model::AXIS_H | harness::model::AXIS_C;
+            let mut out = [0i8; 3];
+            k::mean(&MeanParams { multiplier, shift, axes }, (0, 0), [2, 3, 2], &input, &mut out);
+            assert_eq!(out, [4, 6, 8]);
+        }
+
+        #[test]
+        fn transpose_moves_axes() {
+            // 2x3x2 to channels, height, width (NHWC to NCHW).
+            let input: Vec<i8> = (0..12).collect();
+            let mut out = [0i8; 12];
+            k::transpose([2, 0, 1], [2, 3, 2], &input, &mut out);
+            assert_eq!(out, [0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11]);
         }
 
         #[test]

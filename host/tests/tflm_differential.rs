@@ -97,6 +97,11 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
             if kind == "DEPTHWISE_CONV_2D" && model.tensor(op.output).c != model.tensor(op.inputs[0]).c {
                 *kinds.entry("DEPTHWISE_CONV_2D (depth multiplier > 1)").or_default() += 1;
             }
+            if let harness::model::OpKind::Mean(p) = op.kind {
+                if p.axes.count_ones() == 1 {
+                    *kinds.entry("MEAN (one axis)").or_default() += 1;
+                }
+            }
             ops += 1;
         }
         assert_eq!(out, expected, "seed {}: output", case.seed);
@@ -131,7 +136,8 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
     );
     // The generator reaches every supported op, and graphs of several outputs.
     let every = ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RESHAPE", "MEAN"];
-    for kind in every.into_iter().chain(["QUANTIZE", "DEQUANTIZE", "DEPTHWISE_CONV_2D (depth multiplier > 1)"]) {
+    let new = ["QUANTIZE", "DEQUANTIZE", "DEPTHWISE_CONV_2D (depth multiplier > 1)", "TRANSPOSE", "MEAN (one axis)"];
+    for kind in every.into_iter().chain(new) {
         assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");
     }
     assert!(kinds["FULLY_CONNECTED"] >= 20 && kinds["SOFTMAX"] >= 20, "{kinds:?}");

@@ -206,16 +206,55 @@ pub fn softmax(p: &SoftmaxParams, input: &[i8], out: &mut [i8], depth: usize) {
     }
 }
 
-/// MEAN over every pixel of `input` (NHWC, `out.len()` channels), per channel, as TFLM's
-/// int8 MEAN: the zero-point-corrected sum requantized with `1 / pixels` folded into the
-/// multiplier.
-pub fn mean(p: &MeanParams, (input_zero_point, output_zero_point): (i32, i32), input: &[i8], out: &mut [i8]) {
-    let c = out.len();
-    let pixels = (input.len() / c) as i32;
-    for (ch, o) in out.iter_mut().enumerate() {
-        let sum: i32 = input[ch..].iter().step_by(c).map(|&v| i32::from(v)).sum();
-        let v = multiply_by_quantized_multiplier(sum - input_zero_point * pixels, p.multiplier, p.shift);
-        *o = (v + output_zero_point).clamp(-128, 127) as i8;
+/// MEAN of `input` (`dims` = height, width, channels) over the axes of `p`, as TFLM's int8
+/// MEAN: the zero-point-corrected sum requantized with `1 / count` folded into the
+/// multiplier. The output holds the kept axes in order.
+pub fn mean(
+    p: &MeanParams,
+    (input_zero_point, output_zero_point): (i32, i32),
+    dims: [usize; 3],
+    input: &[i8],
+    out: &mut [i8],
+) {
+    let reduced = |k: usize| p.axes & (1 << k) != 0;
+    let extent = |k: usize| if reduced(k) { 1 } else { dims[k] };
+    let range = |k: usize, o: usize| if reduced(k) { 0..dims[k] } else { o..o + 1 };
+    let count = (0..3).filter(|&k| reduced(k)).map(|k| dims[k]).product::<usize>() as i32;
+    let mut next = out.iter_mut();
+    for oy in 0..extent(0) {
+        for ox in 0..extent(1) {
+            for oc in 0..extent(2) {
+                let mut sum = 0i32;
+                for y in range(0, oy) {
+                    for x in range(1, ox) {
+                        let row = &input[(y * dims[1] + x) * dims[2]..][..dims[2]];
+                        sum += row[range(2, oc)].iter().map(|&v| i32::from(v)).sum::<i32>();
+                    }
+                }
+                let v = multiply_by_quantized_multiplier(sum - input_zero_point * count, p.multiplier, p.shift);
+                if let Some(o) = next.next() {
+                    *o = (v + output_zero_point).clamp(-128, 127) as i8;
+                }
+            }
+        }
+    }
+}
+
+/// TRANSPOSE of `input` (`dims` = height, width, channels): output axis `k` is input axis
+/// `perm[k]`.
+pub fn transpose(perm: [u8; 3], dims: [usize; 3], input: &[i8], out: &mut [i8]) {
+    let out_dims = perm.map(|a| dims[usize::from(a)]);
+    let strides = [dims[1] * dims[2], dims[2], 1];
+    let step = perm.map(|a| strides[usize::from(a)]);
+    let mut next = out.iter_mut();
+    for a in 0..out_dims[0] {
+        for b in 0..out_dims[1] {
+            for c in 0..out_dims[2] {
+                if let Some(o) = next.next() {
+                    *o = input[a * step[0] + b * step[1] + c * step[2]];
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
     AddParams, Conv, DType, FcParams, MeanParams, OpKind, PadParams, Pool, QuantizeParams, SoftmaxParams, Tensor,
-    Window,
+    TransposeParams, Window,
 };
 use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 
@@ -26,6 +26,7 @@ impl Importer<'_> {
             ops::FULLY_CONNECTED => self.fully_connected(io),
             ops::SOFTMAX => self.softmax(io),
             ops::MEAN => self.mean(io),
+            ops::TRANSPOSE => self.transpose(io),
             ops::QUANTIZE => self.quantize(io),
             ops::DEQUANTIZE => self.dequantize(io),
             ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),
@@ -208,35 +209,69 @@ impl Importer<'_> {
         }))
     }
 
-    /// MEAN of a 4-D tensor over height and width (axes 1 and 2, in any order or negative),
-    /// with or without kept dimensions: the same bytes either way.
+    /// MEAN over any axes (negative ones count from the end), with or without kept
+    /// dimensions: the same bytes either way.
     fn mean(&mut self, io: &OpIo) -> Result<OpKind, String> {
         let x = self.in_tensor(&io.inputs, 0)?;
         let out = self.out_tensor(io.output)?;
         let rank = self.shape(io.inputs[0])?.len();
-        let t = *io.inputs.get(1).ok_or("the axis input is missing")?;
+        let axes = self.axes(io, 1, rank)?;
+        let mut mask = 0u8;
+        for &a in &axes {
+            // The batch of 1 reduces to itself.
+            if let Some(k) = ir_axis(rank, a) {
+                mask |= 1 << k;
+            }
+        }
+        if mask == 0 {
+            return Err(format!("a mean over axes {axes:?} of a rank-{rank} tensor reduces nothing but the batch"));
+        }
+        let dims = [x.h, x.w, x.c];
+        let count: u32 = (0..3).filter(|k| mask & (1 << k) != 0).map(|k| u32::from(dims[k])).product();
+        let (multiplier, shift) = mean_params(x.scale, out.scale, count);
+        Ok(OpKind::Mean(MeanParams { multiplier, shift, axes: mask }))
+    }
+
+    /// TRANSPOSE that keeps the batch first.
+    fn transpose(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        self.in_tensor(&io.inputs, 0)?;
+        let rank = self.shape(io.inputs[0])?.len();
+        let perm = self.axes(io, 1, rank)?;
+        if perm.len() != rank {
+            return Err(format!("a permutation of {} axes for a rank-{rank} tensor", perm.len()));
+        }
+        let mut ir = [0u8, 1, 2];
+        for (k, &a) in perm.iter().enumerate() {
+            match (ir_axis(rank, k as i32), ir_axis(rank, a)) {
+                (None, None) => {}
+                (Some(to), Some(from)) => ir[to] = from as u8,
+                _ => {
+                    return Err(format!(
+                        "permutation {perm:?} moves the batch; only height, width and channels may move"
+                    ))
+                }
+            }
+        }
+        Ok(OpKind::Transpose(TransposeParams { perm: ir }))
+    }
+
+    /// A constant int32 axis list (input `k`), negative axes resolved against `rank`.
+    fn axes(&self, io: &OpIo, k: usize, rank: usize) -> Result<Vec<i32>, String> {
+        let t = *io.inputs.get(k).ok_or("the axis input is missing")?;
         let data = self.data(t)?.ok_or_else(|| format!("the axes ({}) are not a constant", self.describe(t)))?;
         if self.tensor(t)?.type_ != INT32 {
             return Err(format!("the axes are {}; INT32 expected", type_name(self.tensor(t)?.type_)));
         }
-        let mut axes: Vec<i32> = data
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .map(|a| if a < 0 { a + rank as i32 } else { a })
-            .collect();
-        axes.sort_unstable();
-        axes.dedup();
-        if rank != 4 || axes != [1, 2] {
-            return Err(format!(
-                "a mean over axes {axes:?} of a rank-{rank} tensor; only over height and width (axes 1 and 2 of NHWC) is supported"
-            ));
+        let mut axes = Vec::new();
+        for b in data.chunks_exact(4) {
+            let a = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let resolved = if a < 0 { a + rank as i32 } else { a };
+            if !(0..rank as i32).contains(&resolved) {
+                return Err(format!("axis {a} of a rank-{rank} tensor"));
+            }
+            axes.push(resolved);
         }
-        if out.c != x.c {
-            return Err(format!("the output has {} channels, the input {}", out.c, x.c));
-        }
-        let pixels = u32::from(x.h) * u32::from(x.w);
-        let (multiplier, shift) = mean_params(x.scale, out.scale, pixels);
-        Ok(OpKind::Mean(MeanParams { multiplier, shift }))
+        Ok(axes)
     }
 
     /// QUANTIZE into int8: from float (the output's scale and zero point do it all), or a
@@ -314,6 +349,17 @@ impl Importer<'_> {
             pad_top: Window::leading_pad(padding, x.h, oh, kh, sh),
             pad_left: Window::leading_pad(padding, x.w, ow, kw, sw),
         })
+    }
+}
+
+/// The IR axis (0 height, 1 width, 2 channels) of TFLite axis `a` of a rank-`rank` tensor,
+/// which the reader stores as `[1, h, w, c]`, `[1, w, c]`, `[1, c]` or `[c]`; `None` for the
+/// batch.
+fn ir_axis(rank: usize, a: i32) -> Option<usize> {
+    match rank {
+        1 => Some(2),
+        _ if a == 0 => None,
+        _ => usize::try_from(a as i64 + 3 - rank as i64).ok().filter(|&k| k < 3),
     }
 }
 

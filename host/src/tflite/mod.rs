@@ -59,7 +59,7 @@ pub enum ImportError {
 }
 
 /// The TFLite operators the importer maps, for messages.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (over height and width), PAD, RESHAPE, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, PAD, RESHAPE, TRANSPOSE, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
 
 /// Reads and imports a `.tflite` file; the model is named after the file stem.
 pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
@@ -185,7 +185,8 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         | harness::ModelError::BadSpan { op } => ImportError::Op {
             index: usize::from(op),
             name: ir.ops.get(usize::from(op)).map_or("?", |o| o.kind.name()).to_string(),
-            what: e.to_string(),
+            // The op is named once, by this error.
+            what: e.to_string().trim_start_matches(&format!("op {op}: ")).to_string(),
         },
         other => ImportError::Model(other.to_string()),
     })?;

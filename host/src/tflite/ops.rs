@@ -234,6 +234,8 @@ pub const DEPTHWISE_CONV_2D: i32 = 4;
 pub const FULLY_CONNECTED: i32 = 9;
 /// `MAX_POOL_2D`.
 pub const MAX_POOL_2D: i32 = 17;
+/// `TRANSPOSE`.
+pub const TRANSPOSE: i32 = 39;
 /// `MEAN`.
 pub const MEAN: i32 = 40;
 /// `PAD`.

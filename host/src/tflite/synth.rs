@@ -359,10 +359,66 @@ impl Random {
         Act { id, h: 1, w: 1, c: x.c, scale, zero_point }
     }
 
-    /// A global average (AVERAGE_POOL_2D and RESHAPE to `[1, c]`, or MEAN over height and
-    /// width, Keras' `GlobalAveragePooling2D`), FULLY_CONNECTED, and maybe SOFTMAX.
+    /// MEAN over `axes` of a rank-4 `x` into `shape`, requantizing or not.
+    fn mean_into(&mut self, x: i32, axes: &[i32], shape: &[i32], (scale, zero_point): (f32, i64)) -> i32 {
+        let name = self.name("axes");
+        let axes = self.b.bias(&name, axes);
+        let (scale, zero_point) = if self.rng.gen_bool(0.5) {
+            (scale, zero_point)
+        } else {
+            (scale * self.rng.gen_range(0.3..2.0), self.zero_point())
+        };
+        let name = self.name("mean");
+        let id = self.b.act(&name, shape, scale, zero_point);
+        self.b.op(ops::MEAN, &[x, axes], &[id], None);
+        id
+    }
+
+    /// A global average over height and width as exporters write it: one axis at a time with
+    /// kept dimensions (squeeze-and-excite blocks), or a TRANSPOSE to NCHW and a MEAN over
+    /// the last axis twice (PyTorch through ONNX). Ends in `[1, c]`.
+    fn stepwise_mean(&mut self, x: Act) -> Act {
+        let q = (x.scale, x.zero_point);
+        if self.rng.gen_bool(0.5) {
+            let rows = self.mean_into(x.id, &[2], &[1, x.h, 1, x.c], q);
+            let q = self.quant_of(rows);
+            let all = self.mean_into(rows, &[1], &[1, 1, 1, x.c], q);
+            let (scale, zero_point) = self.quant_of(all);
+            let name = self.name("shape");
+            let shape = self.b.bias(&name, &[1, x.c]);
+            let name = self.name("flat");
+            let flat = self.b.act(&name, &[1, x.c], scale, zero_point);
+            self.b.op(ops::RESHAPE, &[all, shape], &[flat], None);
+            return Act { id: flat, h: 1, w: 1, c: x.c, scale, zero_point };
+        }
+        let name = self.name("perm");
+        let perm = self.b.bias(&name, &[0, 3, 1, 2]);
+        let name = self.name("nchw");
+        let nchw = self.b.act(&name, &[1, x.c, x.h, x.w], x.scale, x.zero_point);
+        self.b.op(ops::TRANSPOSE, &[x.id, perm], &[nchw], None);
+        let rows = self.mean_into(nchw, &[3], &[1, x.c, x.h], q);
+        let q = self.quant_of(rows);
+        let flat = self.mean_into(rows, &[-1], &[1, x.c], q);
+        let (scale, zero_point) = self.quant_of(flat);
+        Act { id: flat, h: 1, w: 1, c: x.c, scale, zero_point }
+    }
+
+    /// The scale and zero point of tensor `t`.
+    fn quant_of(&self, t: i32) -> (f32, i64) {
+        let q = self.b.tensors[t as usize].quantization.as_ref();
+        let scale = q.and_then(|q| q.scale.as_ref()).map_or(1.0, |s| s[0]);
+        let zero_point = q.and_then(|q| q.zero_point.as_ref()).map_or(0, |z| z[0]);
+        (scale, zero_point)
+    }
+
+    /// A global average (AVERAGE_POOL_2D and RESHAPE to `[1, c]`, MEAN over height and
+    /// width, Keras' `GlobalAveragePooling2D`, or [`Random::stepwise_mean`]),
+    /// FULLY_CONNECTED, and maybe SOFTMAX.
     fn classifier(&mut self, x: Act) -> i32 {
-        let (flat, x) = if self.rng.gen_bool(0.5) {
+        let (flat, x) = if self.rng.gen_bool(0.25) {
+            let flat = self.stepwise_mean(x);
+            (flat.id, flat)
+        } else if self.rng.gen_bool(0.5) {
             let pooled = self.pool(x, true, true);
             let name = self.name("shape");
             let shape = self.b.bias(&name, &[1, x.c]);

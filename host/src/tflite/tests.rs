@@ -495,30 +495,40 @@ fn padding_channels_or_batches_is_refused() {
     assert_eq!(e, "op 0 (PAD): padding of the batch or channel dimension is not supported (height and width are)");
 }
 
-/// `x [1,4,4,3] -> MEAN(axes) -> [1,3]`.
-fn mean_model(axes: &[i32], out_scale: f32) -> Vec<u8> {
+/// `x [1,4,4,3] -> MEAN(axes) -> out_shape`.
+fn mean_model(axes: &[i32], out_shape: &[i32], out_scale: f32) -> Vec<u8> {
     let mut s = Synth::new();
     let x = s.act("in", &[1, 4, 4, 3], 0.05, -7);
     let axes = s.bias("axes", axes);
-    let y = s.act("mean", &[1, 3], out_scale, 4);
+    let y = s.act("mean", out_shape, out_scale, 4);
     s.op(ops::MEAN, &[x, axes], &[y], None);
     s.bytes(x, y)
 }
 
 #[test]
-fn mean_over_height_and_width_maps_with_tflm_parameters() {
-    for axes in [[1, 2], [2, 1], [-3, -2]] {
-        let m = import(&mean_model(&axes, 0.02), "mean").unwrap();
+fn mean_over_any_axes_maps_with_tflm_parameters() {
+    use harness::model::{AXIS_C, AXIS_H, AXIS_W};
+    let cases: [(&[i32], &[i32], u8, u32); 6] = [
+        (&[1, 2], &[1, 3], AXIS_H | AXIS_W, 16),
+        (&[2, 1], &[1, 1, 1, 3], AXIS_H | AXIS_W, 16),
+        (&[-3, -2], &[1, 3], AXIS_H | AXIS_W, 16),
+        (&[2], &[1, 4, 1, 3], AXIS_W, 4),
+        (&[3], &[1, 4, 4], AXIS_C, 3),
+        (&[0, 1, 2, 3], &[1], AXIS_H | AXIS_W | AXIS_C, 48),
+    ];
+    for (axes, shape, mask, count) in cases {
+        let m = import(&mean_model(axes, shape, 0.02), "mean").unwrap_or_else(|e| panic!("{axes:?}: {e}"));
         let OpKind::Mean(p) = m.ops[0].kind else { panic!("{:?}", m.ops[0].kind) };
-        assert_eq!((p.multiplier, p.shift), mean_params(0.05, 0.02, 16), "axes {axes:?}");
-        let out = m.tensors[usize::from(m.ops[0].output)];
-        assert_eq!((out.h, out.w, out.c, out.zero_point), (1, 1, 3, 4));
+        assert_eq!((p.multiplier, p.shift), mean_params(0.05, 0.02, count), "axes {axes:?}");
+        assert_eq!(p.axes, mask, "axes {axes:?}");
     }
-    for axes in [&[3][..], &[1], &[0, 1, 2]] {
-        let e = refusal(&mean_model(axes, 0.02));
-        assert!(e.starts_with("op 0 (MEAN): a mean over axes"), "{e}");
-        assert!(e.ends_with("only over height and width (axes 1 and 2 of NHWC) is supported"), "{e}");
-    }
+    let e = refusal(&mean_model(&[0], &[1, 4, 4, 3], 0.02));
+    assert_eq!(e, "op 0 (MEAN): a mean over axes [0] of a rank-4 tensor reduces nothing but the batch");
+    let e = refusal(&mean_model(&[4], &[1, 4, 4, 3], 0.02));
+    assert_eq!(e, "op 0 (MEAN): axis 4 of a rank-4 tensor");
+    // An output shape that does not hold the kept axes.
+    let e = refusal(&mean_model(&[1], &[1, 3], 0.02));
+    assert!(e.starts_with("op 0 (MEAN): input and output shapes do not fit"), "{e}");
 }
 
 #[test]
