@@ -185,6 +185,7 @@ fn main() -> ! {
         ops: &gen::OPS,
         input: gen::INPUT,
         outputs: &gen::OUTPUTS,
+        constants: &gen::CONSTANTS,
         weights: bytemuck::cast_slice(&gen::WEIGHTS),
         params: &gen::PARAMS,
     };

@@ -3,7 +3,7 @@
 //! Both run the same kernels; the patch stage just hands them tiles. Every tensor lives at
 //! the offset the plan gave it ([`ExecPlan::offsets`]); the executor never allocates.
 
-use crate::kernels::{reference, AddArgs, ConvArgs, FcArgs, PadArgs, PoolArgs, View, ViewMut};
+use crate::kernels::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, MulArgs, PadArgs, PoolArgs, View, ViewMut};
 use crate::model::{Conv, DType, Model, Op, OpKind, Pool, Span, TensorId, MAX_OUTPUTS};
 use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH, NO_ROW_BUFFER};
 use core::ops::Range;
@@ -47,11 +47,13 @@ impl core::fmt::Display for ExecError {
 #[cfg(feature = "std")]
 impl std::error::Error for ExecError {}
 
-/// Where a tensor's bytes are: an arena range or the caller's input.
+/// Where a tensor's bytes are: an arena range, the caller's input, or a constant's values in
+/// the weight pool.
 #[derive(Clone, Copy)]
 enum Place {
     Arena(usize),
     Input,
+    Const(Span),
 }
 
 struct Ctx<'m, 'p> {
@@ -61,6 +63,9 @@ struct Ctx<'m, 'p> {
 
 impl Ctx<'_, '_> {
     fn place(&self, t: TensorId) -> Place {
+        if let Some(values) = self.model.constant(t) {
+            return Place::Const(values);
+        }
         match self.plan.offsets[t as usize] {
             IN_FLASH => Place::Input,
             off => Place::Arena(off as usize),
@@ -73,6 +78,7 @@ impl Ctx<'_, '_> {
 fn borrow<'a>(
     arena: &'a mut [u8],
     input: &'a [i8],
+    weights: &'a [i8],
     out: Range<usize>,
     ins: [Option<(Place, usize)>; 2],
 ) -> Result<(&'a mut [i8], [&'a [i8]; 2]), ExecError> {
@@ -87,6 +93,7 @@ fn borrow<'a>(
         *slot = match src {
             None => &[],
             Some((Place::Input, len)) => input.get(..len).ok_or(ExecError::PlanMismatch)?,
+            Some((Place::Const(values), _)) => weights.get(values.range()).ok_or(ExecError::PlanMismatch)?,
             Some((Place::Arena(off), len)) => {
                 let bytes = if off + len <= out.start {
                     &below[off..off + len]
@@ -100,6 +107,15 @@ fn borrow<'a>(
         };
     }
     Ok((bytemuck::cast_slice_mut(out_bytes), res))
+}
+
+/// How each input of an element-wise op broadcasts to its output.
+fn broadcasts(model: &Model, op: &Op) -> [Broadcast; 2] {
+    let out = model.tensor(op.output);
+    [0, 1].map(|k| {
+        let x = model.tensor(op.inputs[k]);
+        Broadcast { h: x.h != out.h, w: x.w != out.w, c: x.c != out.c }
+    })
 }
 
 fn span<T>(pool: &[T], s: Span) -> &[T] {
@@ -217,7 +233,7 @@ fn run_op_into(
         }
     }
     let out_len = out_stored.pixels() * out_t.pixel_bytes();
-    let (out, ins) = borrow(arena, input, out_off..out_off + out_len, srcs)?;
+    let (out, ins) = borrow(arena, input, model.weights, out_off..out_off + out_len, srcs)?;
     let view = |k: usize| View { data: ins[k], stored: in_stored[k], c: chans[k] };
     let mut out_view = ViewMut { data: out, stored: out_stored, c: out_t.pixel_bytes() };
     match &op.kind {
@@ -237,7 +253,17 @@ fn run_op_into(
                 output: a.output,
                 clamp: a.clamp,
             };
-            reference::add(&args, &view(0), &view(1), &mut out_view, compute)
+            reference::add(&args, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
+        }
+        OpKind::Mul(m) => {
+            let args = MulArgs {
+                input1_offset: -model.tensor(op.inputs[0]).zero_point,
+                input2_offset: -model.tensor(op.inputs[1]).zero_point,
+                output_offset: out_t.zero_point,
+                output: m.output,
+                clamp: m.clamp,
+            };
+            reference::mul(&args, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
         }
         OpKind::Pad(p) => {
             let input_t = model.tensor(op.inputs[0]);
@@ -475,5 +501,7 @@ fn tensor_bytes<'a>(ctx: &Ctx, arena: &'a [u8], input: &'a [i8], t: TensorId) ->
     match ctx.place(t) {
         Place::Input => &input[..len],
         Place::Arena(off) => bytemuck::cast_slice(&arena[off..off + len]),
+        // Op outputs and graph outputs are never constants (validation).
+        Place::Const(_) => &[],
     }
 }

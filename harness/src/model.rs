@@ -96,6 +96,17 @@ impl Tensor {
     }
 }
 
+/// A constant operand (the `3` and `1/6` of a hard sigmoid, a bias row): an int8 tensor whose
+/// values live in [`Model::weights`], never in the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Constant {
+    /// The tensor (its shape and quantization).
+    pub tensor: TensorId,
+    /// Its values.
+    pub values: Span,
+}
+
 /// A contiguous range of a model pool ([`Model::weights`] or [`Model::params`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -220,7 +231,8 @@ pub struct Pool {
     pub clamp: Clamp,
 }
 
-/// ADD of two int8 tensors of the same shape, each rescaled (TFLite's 20-bit left shift).
+/// ADD of two int8 tensors (either may broadcast along an axis of size 1), each rescaled
+/// (TFLite's 20-bit left shift).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AddParams {
@@ -229,6 +241,17 @@ pub struct AddParams {
     /// Q31 multiplier and shift of input 2.
     pub input2: (i32, i32),
     /// Q31 multiplier and shift of the sum.
+    pub output: (i32, i32),
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// MUL of two int8 tensors (either may broadcast): `(x1 - z1) * (x2 - z2)` requantized by
+/// `s1 * s2 / s_out`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MulParams {
+    /// Q31 multiplier and shift of the product.
     pub output: (i32, i32),
     /// Fused activation.
     pub clamp: Clamp,
@@ -332,6 +355,8 @@ pub enum OpKind {
     DepthwiseConv2d(Conv),
     /// ADD.
     Add(AddParams),
+    /// MUL.
+    Mul(MulParams),
     /// AVERAGE_POOL_2D.
     AveragePool2d(Pool),
     /// MAX_POOL_2D.
@@ -361,6 +386,7 @@ impl OpKind {
             OpKind::Conv2d(_) => "CONV_2D",
             OpKind::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
             OpKind::Add(_) => "ADD",
+            OpKind::Mul(_) => "MUL",
             OpKind::AveragePool2d(_) => "AVERAGE_POOL_2D",
             OpKind::MaxPool2d(_) => "MAX_POOL_2D",
             OpKind::Pad(_) => "PAD",
@@ -391,6 +417,7 @@ impl OpKind {
             OpKind::Conv2d(_)
                 | OpKind::DepthwiseConv2d(_)
                 | OpKind::Add(_)
+                | OpKind::Mul(_)
                 | OpKind::AveragePool2d(_)
                 | OpKind::MaxPool2d(_)
                 | OpKind::Pad(_)
@@ -406,7 +433,8 @@ impl OpKind {
 pub struct Op {
     /// What it computes.
     pub kind: OpKind,
-    /// Activation inputs; the second is [`NO_TENSOR`] unless the op is an ADD.
+    /// Inputs: activations or [`Model::constants`]; the second is [`NO_TENSOR`] unless the op
+    /// is an ADD or a MUL.
     pub inputs: [TensorId; 2],
     /// The activation it produces.
     pub output: TensorId,
@@ -433,6 +461,8 @@ pub struct Model<'a> {
     pub input: TensorId,
     /// The model output tensors, in the graph's order (1 to [`MAX_OUTPUTS`]).
     pub outputs: &'a [TensorId],
+    /// Constant operands (values in `weights`).
+    pub constants: &'a [Constant],
     /// int8 weight pool.
     pub weights: &'a [i8],
     /// int32 pool: biases, multipliers, shifts.
@@ -546,6 +576,14 @@ impl<'a> Model<'a> {
             }
         }
         produced[self.input as usize] = true;
+        for k in self.constants {
+            let t = k.tensor as usize;
+            let tensor = self.tensors.get(t).ok_or(ModelError::BadTensor { op: 0 })?;
+            if produced[t] || tensor.dtype != DType::I8 || !self.span_ok(k.values, true, tensor.bytes()) {
+                return Err(ModelError::BadTensor { op: 0 });
+            }
+            produced[t] = true;
+        }
         for (i, op) in self.ops.iter().enumerate() {
             let opi = i as u16;
             for t in op.input_ids().chain(core::iter::once(op.output)) {
@@ -567,7 +605,7 @@ impl<'a> Model<'a> {
             }
             self.validate_op(op).map_err(|e| e(opi))?;
         }
-        if self.outputs.iter().any(|&t| !produced[t as usize]) {
+        if self.outputs.iter().any(|&t| !produced[t as usize] || self.is_constant(t)) {
             return Err(ModelError::Outputs { count: self.outputs.len() as u32 });
         }
         Ok(())
@@ -631,10 +669,14 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::Add(_) => {
+            OpKind::Add(_) | OpKind::Mul(_) => {
+                if op.inputs[1] == NO_TENSOR {
+                    return Err(bad_shape);
+                }
+                // Each axis: the output's size in both inputs, or 1 in one of them.
                 let other = self.tensor(op.inputs[1]);
-                let same = |a: &Tensor, b: &Tensor| (a.h, a.w, a.c) == (b.h, b.w, b.c);
-                if op.inputs[1] == NO_TENSOR || !same(input, other) || !same(input, out) {
+                let fits = |a: u16, b: u16, o: u16| (a == o || a == 1) && (b == o || b == 1) && o == a.max(b);
+                if !(fits(input.h, other.h, out.h) && fits(input.w, other.w, out.w) && fits(input.c, other.c, out.c)) {
                     return Err(bad_shape);
                 }
             }
@@ -706,8 +748,25 @@ impl<'a> Model<'a> {
     /// as a flat model input reshaped to its image becomes on import).
     pub fn op_is_spatial(&self, op: &Op) -> bool {
         let same = |a: &Tensor, b: &Tensor| (a.h, a.w, a.c) == (b.h, b.w, b.c);
-        op.kind.is_spatial()
+        // A tile of an element-wise op reads the same tile of its inputs: an activation that
+        // broadcasts over height or width would be needed whole (constants always are).
+        let whole = |t: TensorId| {
+            let (x, out) = (self.tensor(t), self.tensor(op.output));
+            !self.is_constant(t) && (x.h, x.w) != (out.h, out.w)
+        };
+        let elementwise = matches!(op.kind, OpKind::Add(_) | OpKind::Mul(_));
+        (op.kind.is_spatial() && !(elementwise && op.input_ids().any(whole)))
             || (matches!(op.kind, OpKind::Reshape) && same(self.tensor(op.inputs[0]), self.tensor(op.output)))
+    }
+
+    /// The values of tensor `t` if it is a constant.
+    pub fn constant(&self, t: TensorId) -> Option<Span> {
+        self.constants.iter().find(|k| k.tensor == t).map(|k| k.values)
+    }
+
+    /// True for a constant tensor.
+    pub fn is_constant(&self, t: TensorId) -> bool {
+        self.constant(t).is_some()
     }
 
     /// Index of the op producing each tensor is its position; this finds it.
@@ -734,6 +793,11 @@ impl<'a> Model<'a> {
         h.write(&self.input.to_le_bytes());
         for t in self.outputs {
             h.write(&t.to_le_bytes());
+        }
+        for k in self.constants {
+            h.write(&k.tensor.to_le_bytes());
+            h.write(&k.values.start.to_le_bytes());
+            h.write(&k.values.len.to_le_bytes());
         }
         h.write(bytemuck::cast_slice(self.weights));
         for p in self.params {
@@ -783,6 +847,8 @@ pub struct ModelBuf {
     pub input: TensorId,
     /// Model outputs, in the graph's order.
     pub outputs: Vec<TensorId>,
+    /// Constant operands.
+    pub constants: Vec<Constant>,
     /// int8 weight pool.
     pub weights: Vec<i8>,
     /// int32 parameter pool.
@@ -799,6 +865,7 @@ impl ModelBuf {
             ops: &self.ops,
             input: self.input,
             outputs: &self.outputs,
+            constants: &self.constants,
             weights: &self.weights,
             params: &self.params,
         }

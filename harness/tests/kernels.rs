@@ -237,7 +237,14 @@ macro_rules! kernel_suite {
             let mut out = [0i8; 4];
             let v1 = View { data: &x1, stored: full(1, 4), c: 1 };
             let v2 = View { data: &x2, stored: full(1, 4), c: 1 };
-            k::add(&a, &v1, &v2, &mut ViewMut { data: &mut out, stored: full(1, 4), c: 1 }, full(1, 4));
+            k::add(
+                &a,
+                &v1,
+                &v2,
+                [harness::kernels::Broadcast::NONE; 2],
+                &mut ViewMut { data: &mut out, stored: full(1, 4), c: 1 },
+                full(1, 4),
+            );
             // (10 + 10) / 2 - 1 = 9; (-10 + 0) / 2 - 1 = -6; (127 + 131) / 2 - 1 = 128 -> 127;
             // (3 - 4) / 2 = -0.5 -> -1 (the rounding shift takes ties away from zero) - 1 = -2.
             assert_eq!(out, [9, -6, 127, -2]);

@@ -114,7 +114,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                 }
                 // Element-wise, one requantization per value, like ADD (no model in the fit
                 // has QUANTIZE or DEQUANTIZE inside its measured time yet).
-                OpKind::Add(_) | OpKind::Quantize(_) | OpKind::Dequantize => w[15] += elems,
+                OpKind::Add(_) | OpKind::Mul(_) | OpKind::Quantize(_) | OpKind::Dequantize => w[15] += elems,
                 OpKind::Pad(_) => {
                     w[16] += elems;
                     w[17] += pixels;

@@ -146,6 +146,12 @@ pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inj
         model.ops.len(),
         list(model.ops.iter().map(|o| format!("{o:?}")).collect())
     );
+    let _ = writeln!(
+        s,
+        "pub static CONSTANTS: [Constant; {}] = [\n    {}\n];",
+        model.constants.len(),
+        list(model.constants.iter().map(|k| format!("{k:?}")).collect())
+    );
     let _ = writeln!(s, "pub static PARAMS: [i32; {}] = {:?};", model.params.len(), model.params);
     let _ = writeln!(s, "pub static OFFSETS: [u32; {}] = {:?};", plan.offsets.len(), plan.offsets);
     let _ = writeln!(s, "pub static ROW_BUFFERS: [u32; {}] = {:?};", plan.row_buffers.len(), plan.row_buffers);

@@ -97,6 +97,14 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
             if kind == "DEPTHWISE_CONV_2D" && model.tensor(op.output).c != model.tensor(op.inputs[0]).c {
                 *kinds.entry("DEPTHWISE_CONV_2D (depth multiplier > 1)").or_default() += 1;
             }
+            if matches!(op.kind, harness::model::OpKind::Add(_) | harness::model::OpKind::Mul(_)) {
+                if op.input_ids().any(|t| model.is_constant(t)) {
+                    *kinds.entry("ADD or MUL (constant operand)").or_default() += 1;
+                }
+                if op.input_ids().any(|t| model.tensor(t).len() != model.tensor(op.output).len()) {
+                    *kinds.entry("ADD or MUL (broadcast)").or_default() += 1;
+                }
+            }
             if let harness::model::OpKind::Mean(p) = op.kind {
                 if p.axes.count_ones() == 1 {
                     *kinds.entry("MEAN (one axis)").or_default() += 1;
@@ -136,7 +144,16 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
     );
     // The generator reaches every supported op, and graphs of several outputs.
     let every = ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RESHAPE", "MEAN"];
-    let new = ["QUANTIZE", "DEQUANTIZE", "DEPTHWISE_CONV_2D (depth multiplier > 1)", "TRANSPOSE", "MEAN (one axis)"];
+    let new = [
+        "QUANTIZE",
+        "DEQUANTIZE",
+        "DEPTHWISE_CONV_2D (depth multiplier > 1)",
+        "TRANSPOSE",
+        "MEAN (one axis)",
+        "MUL",
+        "ADD or MUL (constant operand)",
+        "ADD or MUL (broadcast)",
+    ];
     for kind in every.into_iter().chain(new) {
         assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");
     }

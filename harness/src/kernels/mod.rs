@@ -37,6 +37,46 @@ impl<'a> View<'a> {
     }
 }
 
+/// The axes along which an element-wise op's input has size 1 and repeats over the output
+/// (TFLite broadcasting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Broadcast {
+    /// One row for every output row.
+    pub h: bool,
+    /// One column for every output column.
+    pub w: bool,
+    /// One channel for every output channel.
+    pub c: bool,
+}
+
+impl Broadcast {
+    /// No broadcasting: the input has the output's shape.
+    pub const NONE: Broadcast = Broadcast { h: false, w: false, c: false };
+
+    /// The value of output `(y, x, ch)` in `input`.
+    #[inline]
+    pub fn at(self, input: &View, y: usize, x: usize, ch: usize) -> i8 {
+        let y = if self.h { input.stored.y0 as usize } else { y };
+        let x = if self.w { input.stored.x0 as usize } else { x };
+        input.data[input.index(y, x) + if self.c { 0 } else { ch }]
+    }
+}
+
+/// Integer parameters of an int8 MUL.
+#[derive(Clone, Copy, Debug)]
+pub struct MulArgs {
+    /// `-zero_point` of input 1.
+    pub input1_offset: i32,
+    /// `-zero_point` of input 2.
+    pub input2_offset: i32,
+    /// Output zero point.
+    pub output_offset: i32,
+    /// Q31 multiplier and shift of the product.
+    pub output: (i32, i32),
+    /// Output clamp.
+    pub clamp: Clamp,
+}
+
 /// A writable stored rectangle of an int8 NHWC tensor.
 #[derive(Debug)]
 pub struct ViewMut<'a> {

@@ -1,6 +1,6 @@
 //! Portable reference kernels: straight loops, TFLite (TFLM reference) arithmetic bit for bit.
 
-use super::{AddArgs, ConvArgs, FcArgs, PadArgs, PoolArgs, View, ViewMut};
+use super::{AddArgs, Broadcast, ConvArgs, FcArgs, MulArgs, PadArgs, PoolArgs, View, ViewMut};
 use crate::fixedpoint::{
     exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
@@ -145,17 +145,41 @@ pub fn pad(a: &PadArgs, input: &View, out: &mut ViewMut, compute: Region) {
     });
 }
 
-/// ADD of two int8 tensors with separate quantization (TFLite's 20-bit left shift).
-pub fn add(a: &AddArgs, in1: &View, in2: &View, out: &mut ViewMut, compute: Region) {
+/// ADD of two int8 tensors with separate quantization (TFLite's 20-bit left shift); either
+/// input may broadcast (`bcast`).
+pub fn add(a: &AddArgs, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &mut ViewMut, compute: Region) {
     const LEFT_SHIFT: i32 = 20;
     // MultiplyByQuantizedMultiplierSmallerThanOneExp: identical for the shifts <= 0 it takes.
     let scale = |x: i32, (m, s): (i32, i32)| multiply_by_quantized_multiplier(x, m, s);
+    let sum = |v1: i8, v2: i8| {
+        let s1 = scale((i32::from(v1) + a.input1_offset) << LEFT_SHIFT, a.input1);
+        let s2 = scale((i32::from(v2) + a.input2_offset) << LEFT_SHIFT, a.input2);
+        clamp(scale(s1 + s2, a.output) + a.output_offset, a.clamp)
+    };
+    if bcast == [Broadcast::NONE; 2] {
+        for_each_output(out, compute, |oy, ox, px| {
+            for ((o, &v1), &v2) in px.iter_mut().zip(in1.pixel(oy, ox)).zip(in2.pixel(oy, ox)) {
+                *o = sum(v1, v2);
+            }
+        });
+    } else {
+        for_each_output(out, compute, |oy, ox, px| {
+            for (ch, o) in px.iter_mut().enumerate() {
+                *o = sum(bcast[0].at(in1, oy, ox, ch), bcast[1].at(in2, oy, ox, ch));
+            }
+        });
+    }
+}
+
+/// MUL of two int8 tensors (TFLM `MulElementwise` and `BroadcastMul4DSlow`: the product of
+/// the offset inputs requantized once); either input may broadcast (`bcast`).
+pub fn mul(a: &MulArgs, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &mut ViewMut, compute: Region) {
     for_each_output(out, compute, |oy, ox, px| {
-        let (x1, x2) = (in1.pixel(oy, ox), in2.pixel(oy, ox));
-        for ((o, &v1), &v2) in px.iter_mut().zip(x1).zip(x2) {
-            let s1 = scale((i32::from(v1) + a.input1_offset) << LEFT_SHIFT, a.input1);
-            let s2 = scale((i32::from(v2) + a.input2_offset) << LEFT_SHIFT, a.input2);
-            *o = clamp(scale(s1 + s2, a.output) + a.output_offset, a.clamp);
+        for (ch, o) in px.iter_mut().enumerate() {
+            let v1 = i32::from(bcast[0].at(in1, oy, ox, ch)) + a.input1_offset;
+            let v2 = i32::from(bcast[1].at(in2, oy, ox, ch)) + a.input2_offset;
+            let v = multiply_by_quantized_multiplier(v1 * v2, a.output.0, a.output.1) + a.output_offset;
+            *o = clamp(v, a.clamp);
         }
     });
 }

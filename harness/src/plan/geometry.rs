@@ -98,8 +98,14 @@ pub fn input_region(op: &Op, input: &Tensor, out: Region) -> Region {
             let (x0, w) = axis_halo(out.x0, out.w, 1, 1, p.left, input.w);
             Region { y0, x0, h, w }
         }
-        // Element-wise (ADD): the same pixels.
-        (None, _) => out,
+        // Element-wise (ADD, MUL, ...): the same pixels, or the one row or column an input
+        // broadcasts.
+        (None, _) => Region {
+            y0: if input.h == 1 { 0 } else { out.y0 },
+            h: if input.h == 1 { 1 } else { out.h },
+            x0: if input.w == 1 { 0 } else { out.x0 },
+            w: if input.w == 1 { 1 } else { out.w },
+        },
     }
 }
 

@@ -5,8 +5,8 @@ use super::params::{channel_multipliers, check_per_channel, fused_clamp, padding
 use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
-    AddParams, Conv, DType, FcParams, MeanParams, OpKind, PadParams, Pool, QuantizeParams, SoftmaxParams, Tensor,
-    TransposeParams, Window,
+    AddParams, Conv, DType, FcParams, MeanParams, MulParams, OpKind, PadParams, Pool, QuantizeParams, SoftmaxParams,
+    Tensor, TransposeParams, Window,
 };
 use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 
@@ -18,6 +18,7 @@ impl Importer<'_> {
             ops::AVERAGE_POOL_2D => Ok(OpKind::AveragePool2d(self.pool(io)?)),
             ops::MAX_POOL_2D => Ok(OpKind::MaxPool2d(self.pool(io)?)),
             ops::ADD => self.add(io),
+            ops::MUL => self.mul(io),
             ops::PAD => self.pad(io),
             ops::RESHAPE => {
                 self.in_tensor(&io.inputs, 0)?;
@@ -148,23 +149,52 @@ impl Importer<'_> {
         }))
     }
 
-    /// ADD of two activations of the same shape.
+    /// ADD of two operands (activations or constants); either may broadcast.
     fn add(&mut self, io: &OpIo) -> Result<OpKind, String> {
-        let Some(fb::BuiltinOptionsRef::AddOptions(o)) = io.options()? else { return Err(OPTIONS_MISSING.into()) };
-        let act = o.fused_activation_function().map_err(|e| e.to_string())?;
+        // Without options (as TFLM reads them): no fused activation.
+        let act = match io.options()? {
+            Some(fb::BuiltinOptionsRef::AddOptions(o)) => o.fused_activation_function().map_err(|e| e.to_string())?,
+            None => 0,
+            Some(_) => return Err(OPTIONS_MISSING.into()),
+        };
+        let (a, b, out) = self.binary_operands(io, "ADD")?;
+        let [input1, input2, output] = add_params(a.scale, b.scale, out.scale);
+        Ok(OpKind::Add(AddParams { input1, input2, output, clamp: fused_clamp(act, &out)? }))
+    }
+
+    /// MUL of two operands (activations or constants); either may broadcast. TFLM: the
+    /// product of the input scales over the output scale, in double.
+    fn mul(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let act = match io.options()? {
+            // Without options (as TFLM reads them): no fused activation.
+            Some(fb::BuiltinOptionsRef::MulOptions(o)) => o.fused_activation_function().map_err(|e| e.to_string())?,
+            None => 0,
+            Some(_) => return Err(OPTIONS_MISSING.into()),
+        };
+        let (a, b, out) = self.binary_operands(io, "MUL")?;
+        let output = quantize_multiplier(f64::from(a.scale) * f64::from(b.scale) / f64::from(out.scale));
+        Ok(OpKind::Mul(MulParams { output, clamp: fused_clamp(act, &out)? }))
+    }
+
+    /// The two operands of an element-wise op (a constant one is declared as a constant) and
+    /// its output; their shapes must broadcast (each axis the same, or 1 in one of them).
+    fn binary_operands(&mut self, io: &OpIo, name: &str) -> Result<(Tensor, Tensor, Tensor), String> {
         if io.inputs.len() != 2 {
-            return Err(format!("{} inputs; ADD takes 2", io.inputs.len()));
+            return Err(format!("{} inputs; {name} takes 2", io.inputs.len()));
         }
-        let (a, b) = (self.in_tensor(&io.inputs, 0)?, self.in_tensor(&io.inputs, 1)?);
+        let (a, b) = (self.operand(io.inputs[0])?, self.operand(io.inputs[1])?);
+        if self.data(io.inputs[0])?.is_some() && self.data(io.inputs[1])?.is_some() {
+            return Err("both inputs are constants (a converter folds such ops)".into());
+        }
         let out = self.out_tensor(io.output)?;
-        if (a.h, a.w, a.c) != (b.h, b.w, b.c) {
+        let fits = |x: u16, y: u16| x == y || x == 1 || y == 1;
+        if !(fits(a.h, b.h) && fits(a.w, b.w) && fits(a.c, b.c)) {
             return Err(format!(
-                "inputs of shapes {}x{}x{} and {}x{}x{}; broadcasting is not supported",
+                "inputs of shapes {}x{}x{} and {}x{}x{} do not broadcast (each axis must agree or be 1 in one of them)",
                 a.h, a.w, a.c, b.h, b.w, b.c
             ));
         }
-        let [input1, input2, output] = add_params(a.scale, b.scale, out.scale);
-        Ok(OpKind::Add(AddParams { input1, input2, output, clamp: fused_clamp(act, &out)? }))
+        Ok((a, b, out))
     }
 
     /// FULLY_CONNECTED over the whole input (batch 1), weights `[outputs, inputs]`.

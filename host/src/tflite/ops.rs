@@ -232,6 +232,8 @@ pub const CONV_2D: i32 = 3;
 pub const DEPTHWISE_CONV_2D: i32 = 4;
 /// `FULLY_CONNECTED`.
 pub const FULLY_CONNECTED: i32 = 9;
+/// `MUL`.
+pub const MUL: i32 = 18;
 /// `MAX_POOL_2D`.
 pub const MAX_POOL_2D: i32 = 17;
 /// `TRANSPOSE`.

@@ -2,7 +2,7 @@
 //! the op mappings ask for them. Nothing here knows an operator.
 
 use super::fb;
-use harness::model::{DType, ModelBuf, Tensor, TensorId};
+use harness::model::{Constant, DType, ModelBuf, Tensor, TensorId};
 
 /// TFLite `TensorType` names, by value.
 const TENSOR_TYPES: [&str; 19] = [
@@ -158,6 +158,32 @@ impl<'a> Importer<'a> {
         let id = self.ir.add_tensor(Tensor { h, w, c, scale, zero_point, dtype });
         self.ids[t] = Some(id);
         Ok(id)
+    }
+
+    /// The IR tensor of operand `t`: an activation an earlier op produced, or a constant,
+    /// declared (once) as a [`Constant`] whose int8 values go to the weight pool.
+    pub(super) fn operand(&mut self, t: usize) -> Result<Tensor, String> {
+        let Some(data) = self.data(t)? else {
+            return Ok(self.ir.tensors[usize::from(self.activation(t)?)]);
+        };
+        if let Some(id) = self.ids.get(t).copied().flatten() {
+            return Ok(self.ir.tensors[usize::from(id)]);
+        }
+        if self.tensor(t)?.type_ != INT8 {
+            return Err(format!(
+                "{} is a {} constant; int8 constants are supported",
+                self.describe(t),
+                type_name(self.tensor(t)?.type_)
+            ));
+        }
+        let id = self.new_activation(t)?;
+        let tensor = self.ir.tensors[usize::from(id)];
+        if data.len() != tensor.bytes() {
+            return Err(format!("{} holds {} bytes, its shape needs {}", self.describe(t), data.len(), tensor.bytes()));
+        }
+        let values = self.ir.push_weights(bytemuck::cast_slice(data));
+        self.ir.constants.push(Constant { tensor: id, values });
+        Ok(tensor)
     }
 
     /// The IR tensor that op input `k` will be (its quantization is needed before the op

@@ -310,6 +310,110 @@ impl Random {
         y
     }
 
+    /// A 1x1 CONV_2D to `cout` channels with fused activation `activation`.
+    fn pointwise(&mut self, x: Act, cout: i32, activation: i8) -> Act {
+        let values: Vec<i8> = (0..cout * x.c).map(|_| self.rng.gen()).collect();
+        let scales = [self.rng.gen_range(0.001..0.02)];
+        let name = self.name("pw");
+        let filter = self.b.weights(&name, &[cout, 1, 1, x.c], &values, &scales, 0);
+        let bias: Vec<i32> = (0..cout).map(|_| self.rng.gen_range(-5000..=5000)).collect();
+        let name = self.name("pw_bias");
+        let bias = self.quantized_bias(&name, &bias, x.scale, &scales);
+        let scale = self.product_scale(x.scale, scales[0], x.c);
+        let zp = if activation == 0 { self.zero_point() } else { -128 };
+        let y = self.new_act("pw", (x.h, x.w, cout), scale, zp);
+        let options = fb::BuiltinOptions::Conv2DOptions(Box::new(fb::Conv2DOptions {
+            padding: fb::Padding::Same,
+            stride_w: 1,
+            stride_h: 1,
+            fused_activation_function: activation,
+            dilation_w_factor: 1,
+            dilation_h_factor: 1,
+        }));
+        self.b.op(ops::CONV_2D, &[x.id, filter, bias], &[y.id], Some(options));
+        y
+    }
+
+    /// A constant int8 operand of `shape` with random values and quantization.
+    fn constant(&mut self, shape: &[i32], scale: f32) -> i32 {
+        let n: i32 = shape.iter().product();
+        let values: Vec<i8> = (0..n).map(|_| self.rng.gen()).collect();
+        let name = self.name("const");
+        let zp = self.rng.gen_range(-20..=20);
+        self.b.tensor(&name, shape, INT8, Some(bytemuck::cast_slice(&values).to_vec()), quant(&[scale], &[zp], 0))
+    }
+
+    /// ADD (code `ops::ADD`) or MUL of `a` and `b` (activations or constants, either may
+    /// broadcast) into a new activation of `shape`.
+    fn binary(&mut self, code: i32, (a, b): (i32, i32), shape: (i32, i32, i32), scale: f32, activation: i8) -> Act {
+        let zp = if activation == 0 { self.zero_point() } else { -128 };
+        let y = self.new_act(if code == ops::ADD { "add" } else { "mul" }, shape, scale, zp);
+        let options = if code == ops::ADD {
+            fb::BuiltinOptions::AddOptions(Box::new(fb::AddOptions { fused_activation_function: activation }))
+        } else {
+            fb::BuiltinOptions::MulOptions(Box::new(fb::MulOptions { fused_activation_function: activation }))
+        };
+        let (a, b) = if self.rng.gen_bool(0.5) { (a, b) } else { (b, a) };
+        self.b.op(code, &[a, b], &[y.id], Some(options));
+        y
+    }
+
+    /// MUL of `x` by an earlier activation of its shape, or by a constant (a scalar, one
+    /// value per channel, or a full tensor), or ADD of such a constant.
+    fn scale_op(&mut self, x: Act) -> Act {
+        let shape = (x.h, x.w, x.c);
+        let partner = self.acts.iter().copied().filter(|a| a.id != x.id && (a.h, a.w, a.c) == shape).next_back();
+        let (other, other_scale) = match (partner, self.rng.gen_range(0..4)) {
+            (Some(p), 0) => (p.id, p.scale),
+            (_, k) => {
+                let dims: &[i32] = match k {
+                    1 => &[1],
+                    2 => &[x.c],
+                    _ => &[1, 1, 1, x.c],
+                };
+                let scale = self.rng.gen_range(0.005..0.05);
+                (self.constant(dims, scale), scale)
+            }
+        };
+        let activation = self.activation();
+        if self.rng.gen_bool(0.7) {
+            // A product of two int8 values spreads about 73 * 73 steps of s1 * s2.
+            let scale = x.scale * other_scale * 40.0 * self.rng.gen_range(0.5..3.0);
+            self.binary(ops::MUL, (x.id, other), shape, scale, activation)
+        } else {
+            let scale = x.scale.max(other_scale) * self.rng.gen_range(0.8..2.0);
+            self.binary(ops::ADD, (x.id, other), shape, scale, activation)
+        }
+    }
+
+    /// A squeeze-and-excite block as MCUNet writes it: MEAN over width, then height, with
+    /// kept dimensions; a 1x1 CONV_2D with RELU; a 1x1 CONV_2D; a hard sigmoid (ADD of a
+    /// constant 3 with RELU6, MUL by a constant 1/6); and MUL of the input by the result,
+    /// broadcast over height and width.
+    fn squeeze_excite(&mut self, x: Act) -> Act {
+        let q = (x.scale, x.zero_point);
+        let rows = self.mean_into(x.id, &[2], &[1, x.h, 1, x.c], q);
+        let q = self.quant_of(rows);
+        let pooled = self.mean_into(rows, &[1], &[1, 1, 1, x.c], q);
+        let (scale, zero_point) = self.quant_of(pooled);
+        let pooled = Act { id: pooled, h: 1, w: 1, c: x.c, scale, zero_point };
+        let squeeze = self.rng.gen_range(1..=4);
+        let squeezed = self.pointwise(pooled, squeeze, 1);
+        let excited = self.pointwise(squeezed, x.c, 0);
+        let three = 3.0 / 127.0;
+        let name = self.name("three");
+        let k3 = self.b.tensor(&name, &[1], INT8, Some(vec![127]), quant(&[three], &[0], 0));
+        // TFLM's ADD needs the output scale above 2^-19 of the larger input scale.
+        let hs_scale = (6.0 / 255.0 * self.rng.gen_range(0.9f32..1.1)).max(excited.scale.max(three) / 65536.0);
+        let hs = self.binary(ops::ADD, (excited.id, k3), (1, 1, x.c), hs_scale, 3);
+        let sixth = (1.0 / 6.0) / 127.0;
+        let name = self.name("sixth");
+        let k6 = self.b.tensor(&name, &[1], INT8, Some(vec![127]), quant(&[sixth], &[0], 0));
+        let gate = self.binary(ops::MUL, (hs.id, k6), (1, 1, x.c), 1.0 / 255.0, 0);
+        let scale = x.scale * self.rng.gen_range(0.5..1.5);
+        self.binary(ops::MUL, (x.id, gate.id), (x.h, x.w, x.c), scale, 0)
+    }
+
     /// MAX_POOL_2D or AVERAGE_POOL_2D; pooling keeps the input's quantization (as TFLite's
     /// converter writes it).
     fn pool(&mut self, x: Act, average: bool, global: bool) -> Act {
@@ -524,6 +628,13 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
             8 => r.pool(x, true, false),
             _ => r.pad(x),
         };
+        // Element-wise products and constants (swish, scaling), and squeeze-and-excite
+        // blocks, from their own stream.
+        match edge.gen_range(0..12) {
+            0 => x = r.scale_op(x),
+            1 => x = r.squeeze_excite(x),
+            _ => {}
+        }
     }
     let body = x.id;
     let mut output = if r.rng.gen_bool(0.7) { r.classifier(x) } else { x.id };

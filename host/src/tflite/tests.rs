@@ -192,8 +192,8 @@ fn edited(edit: impl FnOnce(&mut Synth)) -> Vec<u8> {
 
 #[test]
 fn unsupported_ops_are_refused_by_index_and_name() {
-    let e = refusal(&edited(|s| s.codes[s.ops[3].opcode_index as usize].builtin_code = 18));
-    assert!(e.starts_with("op 3 (MUL): operator not supported; supported: CONV_2D"), "{e}");
+    let e = refusal(&edited(|s| s.codes[s.ops[3].opcode_index as usize].builtin_code = 14));
+    assert!(e.starts_with("op 3 (LOGISTIC): operator not supported; supported: CONV_2D"), "{e}");
     let e = refusal(&edited(|s| {
         s.ops[3].opcode_index = s.codes.len() as u32;
         s.codes.push(fb::OperatorCode { builtin_code: 400, deprecated_builtin_code: 127, ..Default::default() });
@@ -213,21 +213,21 @@ fn unsupported_ops_are_refused_by_index_and_name() {
 
 #[test]
 fn an_unsupported_op_is_named_even_with_options_the_reader_does_not_declare() {
-    // MUL carries MulOptions (union tag 21), which the schema subset does not declare. Write
-    // the op with two declared tags; the one byte where the files differ is the tag.
+    // An options table the schema subset does not declare (union tag 100). Write the op with
+    // two declared tags; the one byte where the files differ is the tag.
     let with = |options| {
         edited(|s| {
-            s.codes[s.ops[3].opcode_index as usize].builtin_code = 18;
+            s.codes[s.ops[3].opcode_index as usize].builtin_code = 14;
             s.ops[3].builtin_options = Some(options);
         })
     };
     let a = with(fb::BuiltinOptions::CallOptions(Box::default()));
-    let mut b = with(fb::BuiltinOptions::ResizeBilinearOptions(Box::default()));
+    let mut b = with(fb::BuiltinOptions::ConcatEmbeddingsOptions(Box::default()));
     let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
     assert_eq!(differ.len(), 1, "the files differ only in the union tag");
-    b[differ[0]] = 21;
+    b[differ[0]] = 100;
     let e = refusal(&b);
-    assert!(e.starts_with("op 3 (MUL): operator not supported"), "{e}");
+    assert!(e.starts_with("op 3 (LOGISTIC): operator not supported"), "{e}");
 }
 
 #[test]
@@ -290,15 +290,47 @@ fn a_depth_multiplier_the_shapes_do_not_agree_with_is_refused() {
 }
 
 #[test]
-fn broadcasting_add_and_constant_operands_are_refused() {
+fn add_and_mul_take_constant_and_broadcast_operands() {
+    for code in [ops::ADD, ops::MUL] {
+        let mut s = Synth::new();
+        let x = s.act("in", &[1, 4, 4, 2], 0.1, 3);
+        let k = s.tensor("k", &[2], INT8, Some(vec![10, 246]), quant(&[0.05], &[-2], 0));
+        let y = s.act("out", &[1, 4, 4, 2], 0.2, -1);
+        s.op(code, &[k, x], &[y], None);
+        let m = import(&s.bytes(x, y), "k").unwrap_or_else(|e| panic!("{code}: {e}"));
+        let model = m.as_model();
+        assert_eq!(model.constants.len(), 1);
+        let input: Vec<i8> = (0..32).map(|i| (i * 7 - 100) as i8).collect();
+        let p = plan(&model, PatchConfig::LAYERWISE).unwrap();
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        let out = exec::run(&model, &p.exec(), &mut arena, &input).unwrap().concat();
+        // Pixel 5, channel 1: the constant's second value (-10) against x = 11 * 7 - 100.
+        let (kv, xv) = (-10 - -2, i32::from(input[11]) - 3);
+        let expect = if code == ops::MUL {
+            let (m, sh) = quantize_multiplier(f64::from(0.05f32) * f64::from(0.1f32) / f64::from(0.2f32));
+            harness::fixedpoint::multiply_by_quantized_multiplier(kv * xv, m, sh) - 1
+        } else {
+            let [a, b, o] = add_params(0.05, 0.1, 0.2);
+            let f = |v: i32, (m, sh): (i32, i32)| harness::fixedpoint::multiply_by_quantized_multiplier(v, m, sh);
+            f(f(kv << 20, a) + f(xv << 20, b), o) - 1
+        };
+        assert_eq!(i32::from(out[11]), expect.clamp(-128, 127), "{code}");
+        // Patched: the constant is read whole by every patch.
+        let p = plan(&model, PatchConfig::new(1, 2, 2)).unwrap();
+        let mut arena = vec![0u8; p.arena_peak_bytes];
+        assert_eq!(exec::run(&model, &p.exec(), &mut arena, &input).unwrap().concat(), out);
+    }
+    // Shapes that do not broadcast, and two constants.
     let mut s = Synth::new();
     let x = s.act("in", &[1, 4, 4, 2], 0.1, 0);
-    let k = s.tensor("k", &[1, 1, 1, 2], INT8, Some(vec![1, 2]), quant(&[0.1], &[0], 0));
+    let k = s.tensor("k", &[3], INT8, Some(vec![1, 2, 3]), quant(&[0.1], &[0], 0));
     let y = s.act("out", &[1, 4, 4, 2], 0.1, 0);
-    let add = fb::BuiltinOptions::AddOptions(Box::default());
-    s.op(ops::ADD, &[x, k], &[y], Some(add));
+    s.op(ops::MUL, &[x, k], &[y], None);
     let e = refusal(&s.bytes(x, y));
-    assert!(e.starts_with("op 0 (ADD): tensor 1 `k` is a constant where a run-time input is expected"), "{e}");
+    assert!(e.starts_with("op 0 (MUL): inputs of shapes 4x4x2 and 1x1x3 do not broadcast"), "{e}");
+    s.ops[0].inputs = Some(vec![k, k]);
+    let e = refusal(&s.bytes(x, y));
+    assert!(e.starts_with("op 0 (MUL): both inputs are constants"), "{e}");
 }
 
 #[test]
