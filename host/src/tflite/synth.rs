@@ -362,7 +362,7 @@ impl Random {
     /// value per channel, or a full tensor), or ADD of such a constant.
     fn scale_op(&mut self, x: Act) -> Act {
         let shape = (x.h, x.w, x.c);
-        let partner = self.acts.iter().copied().filter(|a| a.id != x.id && (a.h, a.w, a.c) == shape).next_back();
+        let partner = self.acts.iter().copied().rfind(|a| a.id != x.id && (a.h, a.w, a.c) == shape);
         let (other, other_scale) = match (partner, self.rng.gen_range(0..4)) {
             (Some(p), 0) => (p.id, p.scale),
             (_, k) => {
