@@ -304,6 +304,11 @@ fn run_op_into(
             let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);
             reference::mean(p, (input_t.zero_point, out_t.zero_point), dims, ins[0], out_view.data)
         }
+        OpKind::ResizeNearest(r) => {
+            let input_t = model.tensor(op.inputs[0]);
+            let sizes = [input_t.h, input_t.w, out_t.h, out_t.w];
+            reference::resize_nearest(r, sizes, &view(0), &mut out_view, compute)
+        }
         OpKind::Transpose(t) => {
             let input_t = model.tensor(op.inputs[0]);
             let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);

@@ -333,6 +333,36 @@ pub struct TransposeParams {
     pub perm: [u8; 3],
 }
 
+/// RESIZE_NEAREST_NEIGHBOR: every output pixel copies the input pixel TFLite's
+/// `GetNearestNeighbor` picks, row and column apart (bytes unchanged, as TFLM does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ResizeParams {
+    /// Scale `(in - 1) / (out - 1)` and round, instead of `in / out` and floor.
+    pub align_corners: bool,
+    /// Sample at pixel centres (`+ 0.5`).
+    pub half_pixel_centers: bool,
+}
+
+impl ResizeParams {
+    /// The input row (or column) output `o` copies, of `input` rows and `output` rows (TFLite
+    /// `GetNearestNeighbor`, in f32).
+    pub fn nearest(&self, o: u16, input: u16, output: u16) -> u16 {
+        let scale = if self.align_corners && output > 1 {
+            f32::from(input - 1) / f32::from(output - 1)
+        } else {
+            f32::from(input) / f32::from(output)
+        };
+        let offset = if self.half_pixel_centers { 0.5 } else { 0.0 };
+        let x = (f32::from(o) + offset) * scale;
+        // x >= 0: flooring truncates; rounding (halves away from zero) adds one when the
+        // fraction (exact below 2^23) is at least a half.
+        let t = x as i32;
+        let v = if self.align_corners && x - t as f32 >= 0.5 { t + 1 } else { t };
+        v.clamp(0, i32::from(input) - 1) as u16
+    }
+}
+
 /// QUANTIZE into int8: from float (`round(x / scale) + zero_point`, in f32 as TFLM does), or
 /// a requantization from int8 or uint8 (`multiplier`, `shift`: input scale over output
 /// scale).
@@ -373,6 +403,8 @@ pub enum OpKind {
     Mean(MeanParams),
     /// TRANSPOSE.
     Transpose(TransposeParams),
+    /// RESIZE_NEAREST_NEIGHBOR.
+    ResizeNearest(ResizeParams),
     /// QUANTIZE: float, uint8 or int8 into int8.
     Quantize(QuantizeParams),
     /// DEQUANTIZE: int8 into float.
@@ -395,6 +427,7 @@ impl OpKind {
             OpKind::Softmax(_) => "SOFTMAX",
             OpKind::Mean(_) => "MEAN",
             OpKind::Transpose(_) => "TRANSPOSE",
+            OpKind::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
             OpKind::Quantize(_) => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
         }
@@ -423,6 +456,7 @@ impl OpKind {
                 | OpKind::Pad(_)
                 | OpKind::Quantize(_)
                 | OpKind::Dequantize
+                | OpKind::ResizeNearest(_)
         )
     }
 }
@@ -731,6 +765,11 @@ impl<'a> Model<'a> {
                 }
                 let [a, b, c] = t.perm.map(|a| dims[usize::from(a)]);
                 if (out.h, out.w, out.c) != (a, b, c) {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::ResizeNearest(_) => {
+                if input.c != out.c || out.h == 0 || out.w == 0 {
                     return Err(bad_shape);
                 }
             }

@@ -153,6 +153,7 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
         "MUL",
         "ADD or MUL (constant operand)",
         "ADD or MUL (broadcast)",
+        "RESIZE_NEAREST_NEIGHBOR",
     ];
     for kind in every.into_iter().chain(new) {
         assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");

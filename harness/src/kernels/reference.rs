@@ -5,7 +5,7 @@ use crate::fixedpoint::{
     exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
-use crate::model::{Clamp, MeanParams, SoftmaxParams};
+use crate::model::{Clamp, MeanParams, ResizeParams, SoftmaxParams};
 use crate::plan::Region;
 
 #[inline]
@@ -280,6 +280,22 @@ pub fn transpose(perm: [u8; 3], dims: [usize; 3], input: &[i8], out: &mut [i8]) 
             }
         }
     }
+}
+
+/// RESIZE_NEAREST_NEIGHBOR: output `(y, x)` copies input `(ny(y), nx(x))`; `in_h`, `in_w`,
+/// `out_h`, `out_w` are the whole tensors' sizes.
+pub fn resize_nearest(
+    p: &ResizeParams,
+    [in_h, in_w, out_h, out_w]: [u16; 4],
+    input: &View,
+    out: &mut ViewMut,
+    compute: Region,
+) {
+    for_each_output(out, compute, |oy, ox, px| {
+        let iy = p.nearest(oy as u16, in_h, out_h);
+        let ix = p.nearest(ox as u16, in_w, out_w);
+        px.copy_from_slice(input.pixel(usize::from(iy), usize::from(ix)));
+    });
 }
 
 /// `round(x)`, halves away from zero (C's `round`, TFLM's `TfLiteRound`), saturating to the

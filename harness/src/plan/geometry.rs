@@ -81,8 +81,8 @@ const fn axis_halo(a: u16, n: u16, kernel: u8, stride: u8, pad: u8, input: u16) 
     (lo as u16, (hi - lo) as u16)
 }
 
-/// The region of `input` that op `op` reads to produce `out` of its output.
-pub fn input_region(op: &Op, input: &Tensor, out: Region) -> Region {
+/// The region of `input` that op `op` reads to produce `out` of its output (`output`).
+pub fn input_region(op: &Op, input: &Tensor, output: &Tensor, out: Region) -> Region {
     if out.is_empty() {
         return out;
     }
@@ -97,6 +97,12 @@ pub fn input_region(op: &Op, input: &Tensor, out: Region) -> Region {
             let (y0, h) = axis_halo(out.y0, out.h, 1, 1, p.top, input.h);
             let (x0, w) = axis_halo(out.x0, out.w, 1, 1, p.left, input.w);
             Region { y0, x0, h, w }
+        }
+        // The nearest rows and columns, which grow with the output's.
+        (None, OpKind::ResizeNearest(r)) => {
+            let (y0, y1) = (r.nearest(out.y0, input.h, output.h), r.nearest(out.y0 + out.h - 1, input.h, output.h));
+            let (x0, x1) = (r.nearest(out.x0, input.w, output.w), r.nearest(out.x0 + out.w - 1, input.w, output.w));
+            Region { y0, x0, h: y1 - y0 + 1, w: x1 - x0 + 1 }
         }
         // Element-wise (ADD, MUL, ...): the same pixels, or the one row or column an input
         // broadcasts.
@@ -122,7 +128,7 @@ pub fn overlap_lag(op: &Op, input: &Tensor, out: &Tensor) -> Option<usize> {
     let mut lag = 0;
     for r in 1..out.h {
         // The first input row that output rows r.. read (the rows above it are dead).
-        let first = input_region(op, input, Region { y0: r, x0: 0, h: 1, w: out.w }).y0 as usize;
+        let first = input_region(op, input, out, Region { y0: r, x0: 0, h: 1, w: out.w }).y0 as usize;
         lag = lag.max((r as usize * out_row).saturating_sub(first * in_row));
     }
     Some(lag)
@@ -183,9 +189,10 @@ mod tests {
         let pad = PadParams { top: 2, bottom: 2, left: 1, right: 0, value: -3 };
         let op = Op { kind: OpKind::Pad(pad), inputs: [0, crate::model::NO_TENSOR], output: 1 };
         let input = Tensor::int8(1, 2, 5, 1.0, 0);
-        let border = input_region(&op, &input, Region { y0: 0, x0: 0, h: 1, w: 3 });
+        let output = Tensor::int8(5, 3, 5, 1.0, 0);
+        let border = input_region(&op, &input, &output, Region { y0: 0, x0: 0, h: 1, w: 3 });
         assert!(border.is_empty() && border.y0 <= input.h && border.x0 <= input.w, "{border:?}");
-        let middle = input_region(&op, &input, Region { y0: 2, x0: 0, h: 1, w: 3 });
+        let middle = input_region(&op, &input, &output, Region { y0: 2, x0: 0, h: 1, w: 3 });
         assert_eq!(middle, Region { y0: 0, x0: 0, h: 1, w: 2 });
     }
 

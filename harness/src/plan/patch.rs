@@ -29,7 +29,7 @@ pub fn stage_regions(model: &Model, config: &PatchConfig, p: usize, regions: &mu
         let op = &model.ops[i];
         let out = stage[i];
         for t in op.input_ids() {
-            let need = input_region(op, model.tensor(t), out);
+            let need = input_region(op, model.tensor(t), model.tensor(op.output), out);
             if t == model.input {
                 input = input.union(need);
             } else if let Some(j) = model.ops[..i].iter().rposition(|o| o.output == t) {

@@ -5,8 +5,8 @@ use super::params::{channel_multipliers, check_per_channel, fused_clamp, padding
 use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
-    AddParams, Conv, DType, FcParams, MeanParams, MulParams, OpKind, PadParams, Pool, QuantizeParams, SoftmaxParams,
-    Tensor, TransposeParams, Window,
+    AddParams, Conv, DType, FcParams, MeanParams, MulParams, OpKind, PadParams, Pool, QuantizeParams, ResizeParams,
+    SoftmaxParams, Tensor, TransposeParams, Window,
 };
 use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 
@@ -28,6 +28,7 @@ impl Importer<'_> {
             ops::SOFTMAX => self.softmax(io),
             ops::MEAN => self.mean(io),
             ops::TRANSPOSE => self.transpose(io),
+            ops::RESIZE_NEAREST_NEIGHBOR => self.resize_nearest(io),
             ops::QUANTIZE => self.quantize(io),
             ops::DEQUANTIZE => self.dequantize(io),
             ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),
@@ -283,6 +284,35 @@ impl Importer<'_> {
             }
         }
         Ok(OpKind::Transpose(TransposeParams { perm: ir }))
+    }
+
+    /// RESIZE_NEAREST_NEIGHBOR of a 4-D tensor to the constant size its second input gives.
+    fn resize_nearest(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let (align_corners, half_pixel_centers) = match io.options()? {
+            Some(fb::BuiltinOptionsRef::ResizeNearestNeighborOptions(o)) => {
+                (o.align_corners().map_err(|e| e.to_string())?, o.half_pixel_centers().map_err(|e| e.to_string())?)
+            }
+            None => (false, false),
+            Some(_) => return Err(OPTIONS_MISSING.into()),
+        };
+        let x = self.in_tensor(&io.inputs, 0)?;
+        if self.shape(io.inputs[0])?.len() != 4 {
+            return Err(format!("a rank-{} input; a [1, h, w, c] image is resized", self.shape(io.inputs[0])?.len()));
+        }
+        let t = *io.inputs.get(1).ok_or("the size input is missing")?;
+        let data = self.data(t)?.ok_or_else(|| format!("the size ({}) is not a constant", self.describe(t)))?;
+        let size: Vec<i32> = data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let shape = self.shape(io.output)?;
+        if self.tensor(t)?.type_ != INT32 || size.len() != 2 || shape.len() != 4 || shape[1..3] != size[..] {
+            return Err(format!(
+                "size {size:?} for an output of shape {shape:?}; an INT32 [height, width] that the output has"
+            ));
+        }
+        let out = self.out_tensor(io.output)?;
+        if out.c != x.c {
+            return Err(format!("{} output channels for {} input channels", out.c, x.c));
+        }
+        Ok(OpKind::ResizeNearest(ResizeParams { align_corners, half_pixel_centers }))
     }
 
     /// A constant int32 axis list (input `k`), negative axes resolved against `rank`.

@@ -59,7 +59,7 @@ pub enum ImportError {
 }
 
 /// The TFLite operators the importer maps, for messages.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, MUL, PAD, RESHAPE, TRANSPOSE, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, MUL, PAD, RESHAPE, RESIZE_NEAREST_NEIGHBOR, TRANSPOSE, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
 
 /// Reads and imports a `.tflite` file; the model is named after the file stem.
 pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {

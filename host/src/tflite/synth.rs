@@ -386,6 +386,27 @@ impl Random {
         }
     }
 
+    /// RESIZE_NEAREST_NEIGHBOR to a random size (an FPN's 2x upsampling most often), with
+    /// random corner and centre options.
+    fn resize(&mut self, x: Act) -> Act {
+        let (h, w) = if self.rng.gen_bool(0.5) {
+            (x.h * 2, x.w * 2)
+        } else {
+            (self.rng.gen_range(1..=x.h * 3).min(40), self.rng.gen_range(1..=x.w * 3).min(40))
+        };
+        let (align_corners, half_pixel_centers) =
+            [(false, false), (false, false), (true, false), (false, true)][self.rng.gen_range(0..4)];
+        let name = self.name("size");
+        let size = self.b.bias(&name, &[h, w]);
+        let y = self.new_act("resize", (h, w, x.c), x.scale, x.zero_point);
+        let options = fb::BuiltinOptions::ResizeNearestNeighborOptions(Box::new(fb::ResizeNearestNeighborOptions {
+            align_corners,
+            half_pixel_centers,
+        }));
+        self.b.op(ops::RESIZE_NEAREST_NEIGHBOR, &[x.id, size], &[y.id], Some(options));
+        y
+    }
+
     /// A squeeze-and-excite block as MCUNet writes it: MEAN over width, then height, with
     /// kept dimensions; a 1x1 CONV_2D with RELU; a 1x1 CONV_2D; a hard sigmoid (ADD of a
     /// constant 3 with RELU6, MUL by a constant 1/6); and MUL of the input by the result,
@@ -633,6 +654,7 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
         match edge.gen_range(0..12) {
             0 => x = r.scale_op(x),
             1 => x = r.squeeze_excite(x),
+            2 => x = r.resize(x),
             _ => {}
         }
     }
