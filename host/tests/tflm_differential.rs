@@ -33,14 +33,18 @@ struct Case {
 impl Case {
     fn new(root: &Path, seed: u64) -> Case {
         let bytes = synth::random_cnn(seed);
-        let name = format!("random{seed}");
-        let (model, sources) = tflite::import_mapped(&bytes, &name)
-            .unwrap_or_else(|e| panic!("seed {seed}: a random CNN of supported ops was refused: {e}"));
+        Case::of(root, &format!("random{seed}"), &bytes, seed)
+    }
+
+    /// A case of the model in `bytes`, with the random input of `seed`.
+    fn of(root: &Path, name: &str, bytes: &[u8], seed: u64) -> Case {
+        let (model, sources) = tflite::import_mapped(bytes, name)
+            .unwrap_or_else(|e| panic!("{name} (seed {seed}): a model of supported ops was refused: {e}"));
         let m = model.as_model();
         let input = patchbench::models::random_input(&m, seed ^ 0x5eed);
-        let dir = root.join(&name);
+        let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("model.tflite"), &bytes).unwrap();
+        std::fs::write(dir.join("model.tflite"), bytes).unwrap();
         std::fs::write(dir.join("input.bin"), bytemuck::cast_slice(&input)).unwrap();
         let tensors: Vec<String> = m.ops.iter().map(|op| sources[usize::from(op.output)].to_string()).collect();
         std::fs::write(dir.join("tensors.txt"), tensors.join("\n")).unwrap();
@@ -258,4 +262,57 @@ fn the_check_script_compares_every_op_with_tflm() {
     assert_eq!(wrong.status.code(), Some(1), "{}", String::from_utf8_lossy(&wrong.stderr));
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(stderr.contains("seed 1: op 0 differs from TFLM"), "{stderr}");
+}
+
+/// The deployed models of `../shared/models/mcunet` and `tflm` (float inputs and outputs,
+/// squeeze-and-excite blocks, detection heads, a depth multiplier of 8): every op output and
+/// every graph output is TFLM's, layer-wise and at patch configs (TinyEngine's among them),
+/// for two random inputs each.
+#[test]
+fn deployed_models_match_tflm_layerwise_and_patched() {
+    let Some(python) = common::tflm_python() else { return };
+    let Some(models) = common::models_dir() else { return };
+    let root = tempfile::tempdir().unwrap();
+    // (file, patch configs): TinyEngine's split n (its first n conv layers) is patchbench's
+    // split at the n-th CONV_2D or DEPTHWISE_CONV_2D (QUANTIZE and PAD run in the stage).
+    let deployed: [(&str, &[(u16, u16, u16)]); 4] = [
+        ("mcunet/mcunet-vww1.tflite", &[(8, 2, 2), (5, 3, 3), (13, 4, 4)]),
+        ("mcunet/mcunetv2-se-large.tflite", &[(12, 4, 4), (7, 2, 3)]),
+        ("mcunet/mcunet-detection.tflite", &[(9, 2, 2), (13, 3, 4)]),
+        ("tflm/person_detect.tflite", &[(6, 3, 3), (12, 2, 2)]),
+    ];
+    let mut cases = Vec::new();
+    for (file, _) in &deployed {
+        let bytes = std::fs::read(models.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let stem = Path::new(file).file_stem().unwrap().to_string_lossy().into_owned();
+        for seed in [1, 2] {
+            cases.push(Case::of(root.path(), &format!("{stem}-{seed}"), &bytes, seed));
+        }
+    }
+    run_tflm(&python, &cases);
+    let mut compared = 0;
+    for (case, (file, configs)) in cases.iter().zip(deployed.iter().flat_map(|d| [d, d])) {
+        let model = case.model.as_model();
+        let expected = case.tflm("output.bin");
+        let tflm_ops: Vec<Vec<i8>> = (0..model.ops.len()).map(|op| case.tflm_op(op)).collect();
+        let layerwise = std::iter::once(PatchConfig::LAYERWISE);
+        for config in layerwise.chain(configs.iter().map(|&(s, nh, nw)| PatchConfig::new(s, nh, nw))) {
+            let (out, outputs) = run(&case.model, config, &case.input);
+            assert!(out == expected, "{file} seed {} {config:?}: the graph outputs depart from TFLM", case.seed);
+            for (op, bytes) in &outputs.0 {
+                assert!(*bytes == tflm_ops[*op], "{file} seed {} {config:?}: op {op} departs from TFLM", case.seed);
+            }
+            if config.split == 0 {
+                assert_eq!(outputs.0.len(), model.ops.len(), "{file}: every op output compared");
+            }
+            compared += 1;
+        }
+        eprintln!(
+            "{file} seed {}: {} ops, {} bytes of graph outputs: TFLM's",
+            case.seed,
+            model.ops.len(),
+            expected.len()
+        );
+    }
+    assert_eq!(compared, 2 * (4 + 3 + 3 + 3), "every model, seed and config");
 }
