@@ -113,7 +113,7 @@ fn residual_splits_are_rejected_with_the_valid_range() {
     let err = plan(&model, PatchConfig::new(2, 2, 2)).unwrap_err().to_string();
     assert!(err.contains("cuts a branch"), "{err}");
     let err = plan(&model, PatchConfig::new(9, 2, 2)).unwrap_err().to_string();
-    assert!(err.contains("not a spatial op") && err.contains("at most 7"), "{err}");
+    assert!(err.contains("needs its whole input") && err.contains("at most 7"), "{err}");
     let err = plan(&model, PatchConfig::new(7, 5, 2)).unwrap_err().to_string();
     assert!(err.contains("1..=4 patch rows"), "{err}");
     let err = plan(&model, PatchConfig::new(0, 2, 2)).unwrap_err().to_string();

@@ -217,6 +217,8 @@ pub enum ConfigError {
         split: u16,
         /// The first op that is not spatial.
         op: u16,
+        /// Its TFLite name.
+        name: &'static str,
     },
     /// A tensor other than the stage output is used on both sides of the split (a residual
     /// branch crosses it).
@@ -248,9 +250,9 @@ impl core::fmt::Display for ConfigError {
                 f,
                 "split {split} is out of range: the patch stage can hold at most the first {max} ops (valid splits are 0..={max}, some cut inside residual blocks are not)"
             ),
-            ConfigError::NotSpatial { split, op } => write!(
+            ConfigError::NotSpatial { split, op, name } => write!(
                 f,
-                "split {split} would put op {op} in the patch stage, but it is not a spatial op; use a split of at most {op}"
+                "split {split} would put op {op} ({name}) in the patch stage, but it needs its whole input, not a tile (a global pool, a squeeze-and-excite squeeze, a classifier, a broadcast operand): it ends the patch stage; use a split of at most {op}"
             ),
             ConfigError::BranchCrossesSplit { split, producer } => {
                 if producer == u16::MAX {
@@ -290,7 +292,7 @@ pub fn check_split(model: &Model, split: u16) -> Result<(), ConfigError> {
         return Err(ConfigError::SplitOutOfRange { split, max });
     }
     if split > max {
-        return Err(ConfigError::NotSpatial { split, op: max });
+        return Err(ConfigError::NotSpatial { split, op: max, name: model.ops[usize::from(max)].kind.name() });
     }
     let stage_output = model.ops[split as usize - 1].output;
     // The op (u16::MAX: the model input) producing a tensor of the stage.

@@ -31,7 +31,12 @@ impl Importer<'_> {
             ops::RESIZE_NEAREST_NEIGHBOR => self.resize_nearest(io),
             ops::QUANTIZE => self.quantize(io),
             ops::DEQUANTIZE => self.dequantize(io),
-            ops::CUSTOM => Err(format!("custom operators are not supported; supported: {SUPPORTED_OPS}")),
+            ops::CUSTOM => Err(format!(
+                "custom operators are not supported: their code is not in the file; supported: {SUPPORTED_OPS}"
+            )),
+            c if ops::RECURRENT.contains(&c) => Err(format!(
+                "a recurrent op (its state carries over between inferences); patchbench runs feed-forward CNNs, the kind patch-based inference splits; supported: {SUPPORTED_OPS}"
+            )),
             _ => Err(format!("operator not supported; supported: {SUPPORTED_OPS}")),
         }
     }

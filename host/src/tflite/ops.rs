@@ -250,5 +250,7 @@ pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
 pub const SOFTMAX: i32 = 25;
 /// `QUANTIZE`.
 pub const QUANTIZE: i32 = 114;
+/// LSTM, RNN, SVDF and their sequence forms: recurrent ops, refused with why.
+pub const RECURRENT: [i32; 7] = [16, 24, 27, 35, 44, 46, 52];
 /// A custom operator (named by its `custom_code`).
 pub const CUSTOM: i32 = 32;

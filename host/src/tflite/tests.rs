@@ -194,6 +194,11 @@ fn edited(edit: impl FnOnce(&mut Synth)) -> Vec<u8> {
 fn unsupported_ops_are_refused_by_index_and_name() {
     let e = refusal(&edited(|s| s.codes[s.ops[3].opcode_index as usize].builtin_code = 14));
     assert!(e.starts_with("op 3 (LOGISTIC): operator not supported; supported: CONV_2D"), "{e}");
+    for code in ops::RECURRENT {
+        let e = refusal(&edited(|s| s.codes[s.ops[3].opcode_index as usize].builtin_code = code));
+        let name = ops::builtin_name(code).unwrap();
+        assert!(e.starts_with(&format!("op 3 ({name}): a recurrent op (its state carries over")), "{e}");
+    }
     let e = refusal(&edited(|s| {
         s.ops[3].opcode_index = s.codes.len() as u32;
         s.codes.push(fb::OperatorCode { builtin_code: 400, deprecated_builtin_code: 127, ..Default::default() });
