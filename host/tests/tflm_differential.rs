@@ -275,11 +275,14 @@ fn deployed_models_match_tflm_layerwise_and_patched() {
     let root = tempfile::tempdir().unwrap();
     // (file, patch configs): TinyEngine's split n (its first n conv layers) is patchbench's
     // split at the n-th CONV_2D or DEPTHWISE_CONV_2D (QUANTIZE and PAD run in the stage).
-    let deployed: [(&str, &[(u16, u16, u16)]); 4] = [
-        ("mcunet/mcunet-vww1.tflite", &[(8, 2, 2), (5, 3, 3), (13, 4, 4)]),
-        ("mcunet/mcunetv2-se-large.tflite", &[(12, 4, 4), (7, 2, 3)]),
-        ("mcunet/mcunet-detection.tflite", &[(9, 2, 2), (13, 3, 4)]),
-        ("tflm/person_detect.tflite", &[(6, 3, 3), (12, 2, 2)]),
+    let deployed: [(&str, &[PatchConfig]); 4] = [
+        (
+            "mcunet/mcunet-vww1.tflite",
+            &[PatchConfig::new(8, 2, 2), PatchConfig::new(5, 3, 3), PatchConfig::new(13, 4, 4)],
+        ),
+        ("mcunet/mcunetv2-se-large.tflite", &[PatchConfig::new(12, 4, 4), PatchConfig::new(7, 2, 3)]),
+        ("mcunet/mcunet-detection.tflite", &[PatchConfig::new(9, 2, 2), PatchConfig::new(13, 3, 4)]),
+        ("tflm/person_detect.tflite", &[PatchConfig::new(6, 3, 3), PatchConfig::new(12, 2, 2)]),
     ];
     let mut cases = Vec::new();
     for (file, _) in &deployed {
@@ -296,7 +299,7 @@ fn deployed_models_match_tflm_layerwise_and_patched() {
         let expected = case.tflm("output.bin");
         let tflm_ops: Vec<Vec<i8>> = (0..model.ops.len()).map(|op| case.tflm_op(op)).collect();
         let layerwise = std::iter::once(PatchConfig::LAYERWISE);
-        for config in layerwise.chain(configs.iter().map(|&(s, nh, nw)| PatchConfig::new(s, nh, nw))) {
+        for config in layerwise.chain(configs.iter().copied()) {
             let (out, outputs) = run(&case.model, config, &case.input);
             assert!(out == expected, "{file} seed {} {config:?}: the graph outputs depart from TFLM", case.seed);
             for (op, bytes) in &outputs.0 {
