@@ -3,7 +3,9 @@
 # at 144x144, layer-wise plus 4 splits x 5 grids) -> results/mbv2-qemu-m4/, the same configs
 # on every QEMU core -> results/mbv2-boards/, then the three MLPerf Tiny CNNs imported from
 # their .tflite files (when ../shared/models is there) -> results/{vww,resnet8,kws}-qemu-m4/,
-# and those three on every QEMU core -> results/mlperf-boards/.
+# and those three on every QEMU core -> results/mlperf-boards/, then the deployed models of
+# ../shared/models/{mcunet,tflm} -> results/{mcunet-vww1,mcunetv2-se-large,mcunet-detection,
+# person-detect}-qemu-m4/.
 # Each folder gets runs.csv, spec.toml, figures/ (SVG and PNG) and summary.md. A sweep skips
 # the images its folder already measured, so running this again changes no CSV; pass
 # --rerun to measure everything again. Installs what it needs first.
@@ -23,5 +25,13 @@ if [ -d ../shared/models/mlperf-tiny ]; then
     done
 else
     echo "skipped the MLPerf Tiny sweeps: ../shared/models/mlperf-tiny is not beside this checkout"
+fi
+# The deployed models (float boundaries, SE blocks, a detection head, a depth multiplier).
+if [ -d ../shared/models/mcunet ] && [ -d ../shared/models/tflm ]; then
+    for spec in mcunet-vww1-qemu-m4 mcunetv2-se-large-qemu-m4 mcunet-detection-qemu-m4 person-detect-qemu-m4; do
+        $pb sweep "specs/$spec.toml" "$@"
+    done
+else
+    echo "skipped the deployed-model sweeps: ../shared/models/{mcunet,tflm} are not beside this checkout"
 fi
 $pb recommend --model mbv2-w0.35-r144 --board qemu-m4 --ram-budget 64KiB --results results/
