@@ -115,7 +115,13 @@ pub struct Row {
     pub total_ram_bytes: Option<u64>,
     /// Flash bytes of the image.
     pub flash_bytes: Option<u64>,
-    /// Output CRC-32 reported by the device (hex).
+    /// Graph outputs of the model (detection heads have several; 0 in files written before
+    /// the column).
+    pub outputs: u8,
+    /// Bytes of all graph outputs, each in its own type: what `output_crc` covers.
+    pub output_bytes: u64,
+    /// Output CRC-32 reported by the device (hex), over every graph output's raw bytes in the
+    /// graph's order.
     pub output_crc: String,
     /// Device output CRC equals the host engine's for every run.
     pub output_ok: bool,

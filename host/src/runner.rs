@@ -87,6 +87,8 @@ fn base_row(job: &Job, p: Option<&Plan>) -> Row {
         planned_macs: p.map_or(0, |p| p.planned_macs),
         recompute_overhead_pct: p.map_or(0.0, |p| (p.recompute_overhead_pct * 1000.0).round() / 1000.0),
         arena_planned_bytes: p.map_or(0, |p| p.arena_peak_bytes as u64),
+        outputs: m.outputs.len() as u8,
+        output_bytes: m.outputs.iter().map(|&t| m.tensor(t).bytes() as u64).sum(),
         caches: job.board.caches_on(),
         probe: job.probe.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         ..Row::default()

@@ -161,7 +161,10 @@ fn random_cnns_with_mean_pad_a_leading_reshape_and_float_boundaries_run_on_qemu_
     let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
     for r in &rows {
         assert_measured(r);
+        assert!(r.outputs >= 1 && r.output_bytes > 0, "{r:?}");
     }
+    // The boundary model's rows: two outputs, one of them float.
+    assert!(rows[4..].iter().all(|r| r.outputs == 2), "{:?}", &rows[4..]);
 }
 
 /// Runs the `patchbench` binary; returns stdout, panics with stderr on failure.
