@@ -304,6 +304,20 @@ fn run_op_into(
             let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);
             reference::mean(p, (input_t.zero_point, out_t.zero_point), dims, ins[0], out_view.data)
         }
+        OpKind::Activation(_, a) => {
+            let zero_points = (model.tensor(op.inputs[0]).zero_point, out_t.zero_point);
+            reference::activation(a, zero_points, &view(0), &mut out_view, compute)
+        }
+        OpKind::Relu6(c) => reference::clamp_raw(*c, &view(0), &mut out_view, compute),
+        OpKind::Maximum | OpKind::Minimum => {
+            let max = matches!(op.kind, OpKind::Maximum);
+            reference::max_min(max, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
+        }
+        OpKind::ReduceMax(axes) => {
+            let input_t = model.tensor(op.inputs[0]);
+            let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);
+            reference::reduce_max(*axes, dims, ins[0], out_view.data)
+        }
         OpKind::ResizeNearest(r) => {
             let input_t = model.tensor(op.inputs[0]);
             let sizes = [input_t.h, input_t.w, out_t.h, out_t.w];

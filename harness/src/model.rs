@@ -363,6 +363,30 @@ impl ResizeParams {
     }
 }
 
+/// RELU and LEAKY_RELU as ops (TFLM `ReluQuantized`, `QuantizeLeakyRelu`): `x - input_zero_point` requantized by `positive` where it is at
+/// least 0 and by `negative` below (the same multiplier for the RELUs, `alpha` folded in for
+/// LEAKY_RELU), plus the output zero point, clamped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ActivationParams {
+    /// Q31 multiplier and shift for inputs at or above the zero point.
+    pub positive: (i32, i32),
+    /// Q31 multiplier and shift for inputs below it.
+    pub negative: (i32, i32),
+    /// Output range.
+    pub clamp: Clamp,
+}
+
+/// Which element-wise activation an [`OpKind::Activation`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ActivationKind {
+    /// RELU.
+    Relu,
+    /// LEAKY_RELU.
+    LeakyRelu,
+}
+
 /// QUANTIZE into int8: from float (`round(x / scale) + zero_point`, in f32 as TFLM does), or
 /// a requantization from int8 or uint8 (`multiplier`, `shift`: input scale over output
 /// scale).
@@ -405,6 +429,18 @@ pub enum OpKind {
     Transpose(TransposeParams),
     /// RESIZE_NEAREST_NEIGHBOR.
     ResizeNearest(ResizeParams),
+    /// RELU or LEAKY_RELU.
+    Activation(ActivationKind, ActivationParams),
+    /// RELU6 as TFLM runs it on int8: the raw values clamped to the input's quantized 0 and 6
+    /// (the output's quantization plays no part).
+    Relu6(Clamp),
+    /// MAXIMUM of the raw int8 values (either input may broadcast), as TFLM compares them.
+    Maximum,
+    /// MINIMUM of the raw int8 values (either input may broadcast).
+    Minimum,
+    /// REDUCE_MAX over some axes ([`AXIS_H`], [`AXIS_W`], [`AXIS_C`] or'd) of the raw int8
+    /// values; input and output share their quantization.
+    ReduceMax(u8),
     /// QUANTIZE: float, uint8 or int8 into int8.
     Quantize(QuantizeParams),
     /// DEQUANTIZE: int8 into float.
@@ -428,6 +464,12 @@ impl OpKind {
             OpKind::Mean(_) => "MEAN",
             OpKind::Transpose(_) => "TRANSPOSE",
             OpKind::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
+            OpKind::Activation(ActivationKind::Relu, _) => "RELU",
+            OpKind::Relu6(_) => "RELU6",
+            OpKind::Activation(ActivationKind::LeakyRelu, _) => "LEAKY_RELU",
+            OpKind::Maximum => "MAXIMUM",
+            OpKind::Minimum => "MINIMUM",
+            OpKind::ReduceMax(_) => "REDUCE_MAX",
             OpKind::Quantize(_) => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
         }
@@ -457,6 +499,10 @@ impl OpKind {
                 | OpKind::Quantize(_)
                 | OpKind::Dequantize
                 | OpKind::ResizeNearest(_)
+                | OpKind::Activation(..)
+                | OpKind::Relu6(_)
+                | OpKind::Maximum
+                | OpKind::Minimum
         )
     }
 }
@@ -703,7 +749,7 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::Add(_) | OpKind::Mul(_) => {
+            OpKind::Add(_) | OpKind::Mul(_) | OpKind::Maximum | OpKind::Minimum => {
                 if op.inputs[1] == NO_TENSOR {
                     return Err(bad_shape);
                 }
@@ -748,10 +794,10 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::Mean(p) => {
+            OpKind::Mean(MeanParams { axes, .. }) | OpKind::ReduceMax(axes) => {
                 let dims = [input.h, input.w, input.c];
-                let kept: usize = (0..3).filter(|k| p.axes & (1 << k) == 0).map(|k| usize::from(dims[k])).product();
-                if p.axes == 0 || p.axes > 7 || out.len() != kept {
+                let kept: usize = (0..3).filter(|k| axes & (1 << k) == 0).map(|k| usize::from(dims[k])).product();
+                if *axes == 0 || *axes > 7 || out.len() != kept {
                     return Err(bad_shape);
                 }
             }
@@ -773,7 +819,7 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::Quantize(_) | OpKind::Dequantize => {
+            OpKind::Quantize(_) | OpKind::Dequantize | OpKind::Activation(..) | OpKind::Relu6(_) => {
                 if (input.h, input.w, input.c) != (out.h, out.w, out.c) {
                     return Err(bad_shape);
                 }
@@ -793,7 +839,7 @@ impl<'a> Model<'a> {
             let (x, out) = (self.tensor(t), self.tensor(op.output));
             !self.is_constant(t) && (x.h, x.w) != (out.h, out.w)
         };
-        let elementwise = matches!(op.kind, OpKind::Add(_) | OpKind::Mul(_));
+        let elementwise = matches!(op.kind, OpKind::Add(_) | OpKind::Mul(_) | OpKind::Maximum | OpKind::Minimum);
         (op.kind.is_spatial() && !(elementwise && op.input_ids().any(whole)))
             || (matches!(op.kind, OpKind::Reshape) && same(self.tensor(op.inputs[0]), self.tensor(op.output)))
     }

@@ -348,6 +348,50 @@ macro_rules! kernel_suite {
         }
 
         #[test]
+        fn relu_and_leaky_relu_requantize_each_side_and_relu6_clamps_raw() {
+            use harness::model::{ActivationParams, Clamp};
+            // x - 10 at scale 1:1 (2^30, shift 1); below zero times 1/4 (2^30, shift -1).
+            let input = [-20i8, 9, 10, 11, 100];
+            let p = ActivationParams { positive: (1 << 30, 1), negative: (1 << 30, -1), clamp: Clamp::NONE };
+            let view = View { data: &input, stored: full(1, 5), c: 1 };
+            let mut out = [0i8; 5];
+            k::activation(&p, (10, -3), &view, &mut ViewMut { data: &mut out, stored: full(1, 5), c: 1 }, full(1, 5));
+            // -30 / 4 = -7.5 -> -8 (ties away from zero) - 3; -1 / 4 = -0.25 -> 0 - 3; 0, 1, 90.
+            assert_eq!(out, [-11, -3, -3, -2, 87]);
+            k::clamp_raw(
+                Clamp { min: 10, max: 50 },
+                &view,
+                &mut ViewMut { data: &mut out, stored: full(1, 5), c: 1 },
+                full(1, 5),
+            );
+            assert_eq!(out, [10, 10, 10, 11, 50]);
+        }
+
+        #[test]
+        fn maximum_and_minimum_compare_raw_values_with_broadcast() {
+            use harness::kernels::Broadcast;
+            let a = [1i8, -5, 7, 0];
+            let b = [3i8];
+            let (va, vb) = (View { data: &a, stored: full(1, 2), c: 2 }, View { data: &b, stored: full(1, 1), c: 1 });
+            let bcast = [Broadcast::NONE, Broadcast { h: false, w: true, c: true }];
+            let mut out = [0i8; 4];
+            k::max_min(true, &va, &vb, bcast, &mut ViewMut { data: &mut out, stored: full(1, 2), c: 2 }, full(1, 2));
+            assert_eq!(out, [3, 3, 7, 3]);
+            k::max_min(false, &va, &vb, bcast, &mut ViewMut { data: &mut out, stored: full(1, 2), c: 2 }, full(1, 2));
+            assert_eq!(out, [1, -5, 3, 0]);
+        }
+
+        #[test]
+        fn reduce_max_keeps_the_other_axes() {
+            // 2x3x2, values 0..12 with one negative; the maximum over height and width per channel.
+            let mut input: Vec<i8> = (0..12).collect();
+            input[11] = -100;
+            let mut out = [0i8; 2];
+            k::reduce_max(harness::model::AXIS_H | harness::model::AXIS_W, [2, 3, 2], &input, &mut out);
+            assert_eq!(out, [10, 9]);
+        }
+
+        #[test]
         fn transpose_moves_axes() {
             // 2x3x2 to channels, height, width (NHWC to NCHW).
             let input: Vec<i8> = (0..12).collect();
@@ -360,11 +404,11 @@ macro_rules! kernel_suite {
         fn pad_surrounds_the_input_and_tiles_agree() {
             // 2x2x2 input, one row above, two columns right, fill 7.
             let input = [1i8, 2, 3, 4, 5, 6, 7, 8];
-            let a = PadArgs { top: 1, left: 0, in_h: 2, in_w: 2, value: 7 };
-            let mut out = [0i8; 3 * 4 * 2];
-            let view = View { data: &input, stored: full(2, 2), c: 2 };
-            k::pad(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 4), c: 2 }, full(3, 4));
-            #[rustfmt::skip]
+    let a = PadArgs { top: 1, left: 0, in_h: 2, in_w: 2, value: 7 };
+    let mut out = [0i8; 3 * 4 * 2];
+    let view = View { data: &input, stored: full(2, 2), c: 2 };
+    k::pad(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 4), c: 2 }, full(3, 4));
+    #[rustfmt::skip]
             assert_eq!(out, [
                 7, 7, 7, 7, 7, 7, 7, 7,
                 1, 2, 3, 4, 7, 7, 7, 7,

@@ -114,7 +114,14 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                 }
                 // Element-wise, one requantization per value, like ADD (no model in the fit
                 // has QUANTIZE or DEQUANTIZE inside its measured time yet).
-                OpKind::Add(_) | OpKind::Mul(_) | OpKind::Quantize(_) | OpKind::Dequantize => w[15] += elems,
+                OpKind::Add(_)
+                | OpKind::Mul(_)
+                | OpKind::Quantize(_)
+                | OpKind::Dequantize
+                | OpKind::Activation(..)
+                | OpKind::Relu6(_)
+                | OpKind::Maximum
+                | OpKind::Minimum => w[15] += elems,
                 OpKind::Pad(_) => {
                     w[16] += elems;
                     w[17] += pixels;
@@ -127,7 +134,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                     }
                 }
                 OpKind::Softmax(_) => w[18] += elems,
-                OpKind::Mean(_) => w[18] += model.tensor(op.inputs[0]).len() as f64,
+                OpKind::Mean(_) | OpKind::ReduceMax(_) => w[18] += model.tensor(op.inputs[0]).len() as f64,
                 // Copies, like PAD's.
                 OpKind::Transpose(_) | OpKind::ResizeNearest(_) => w[16] += elems,
             }

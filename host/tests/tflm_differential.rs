@@ -158,6 +158,12 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
         "ADD or MUL (constant operand)",
         "ADD or MUL (broadcast)",
         "RESIZE_NEAREST_NEIGHBOR",
+        "RELU",
+        "RELU6",
+        "LEAKY_RELU",
+        "MAXIMUM",
+        "MINIMUM",
+        "REDUCE_MAX",
     ];
     for kind in every.into_iter().chain(new) {
         assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");

@@ -5,7 +5,7 @@ use crate::fixedpoint::{
     exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
-use crate::model::{Clamp, MeanParams, ResizeParams, SoftmaxParams};
+use crate::model::{ActivationParams, Clamp, MeanParams, ResizeParams, SoftmaxParams};
 use crate::plan::Region;
 
 #[inline]
@@ -276,6 +276,69 @@ pub fn transpose(perm: [u8; 3], dims: [usize; 3], input: &[i8], out: &mut [i8]) 
             for c in 0..out_dims[2] {
                 if let Some(o) = next.next() {
                     *o = input[a * step[0] + b * step[1] + c * step[2]];
+                }
+            }
+        }
+    }
+}
+
+/// RELU and LEAKY_RELU: `x - input_zero_point` requantized by one
+/// multiplier at or above 0 and another below, plus the output zero point, clamped.
+pub fn activation(
+    p: &ActivationParams,
+    (input_zero_point, output_zero_point): (i32, i32),
+    input: &View,
+    out: &mut ViewMut,
+    compute: Region,
+) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (o, &x) in px.iter_mut().zip(input.pixel(oy, ox)) {
+            let v = i32::from(x) - input_zero_point;
+            let (m, s) = if v >= 0 { p.positive } else { p.negative };
+            *o = clamp(multiply_by_quantized_multiplier(v, m, s) + output_zero_point, p.clamp);
+        }
+    });
+}
+
+/// The raw int8 values clamped (TFLM's int8 RELU6).
+pub fn clamp_raw(c: Clamp, input: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (o, &x) in px.iter_mut().zip(input.pixel(oy, ox)) {
+            *o = x.clamp(c.min, c.max);
+        }
+    });
+}
+
+/// MAXIMUM (`max`) or MINIMUM of the raw int8 values (TFLM compares them without
+/// requantizing); either input may broadcast (`bcast`).
+pub fn max_min(max: bool, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (ch, o) in px.iter_mut().enumerate() {
+            let (a, b) = (bcast[0].at(in1, oy, ox, ch), bcast[1].at(in2, oy, ox, ch));
+            *o = if max { a.max(b) } else { a.min(b) };
+        }
+    });
+}
+
+/// REDUCE_MAX of `input` (`dims` = height, width, channels) over `axes`: the raw maximum,
+/// the kept axes in order.
+pub fn reduce_max(axes: u8, dims: [usize; 3], input: &[i8], out: &mut [i8]) {
+    let reduced = |k: usize| axes & (1 << k) != 0;
+    let extent = |k: usize| if reduced(k) { 1 } else { dims[k] };
+    let range = |k: usize, o: usize| if reduced(k) { 0..dims[k] } else { o..o + 1 };
+    let mut next = out.iter_mut();
+    for oy in 0..extent(0) {
+        for ox in 0..extent(1) {
+            for oc in 0..extent(2) {
+                let mut m = i8::MIN;
+                for y in range(0, oy) {
+                    for x in range(1, ox) {
+                        let row = &input[(y * dims[1] + x) * dims[2]..][..dims[2]];
+                        m = row[range(2, oc)].iter().fold(m, |m, &v| m.max(v));
+                    }
+                }
+                if let Some(o) = next.next() {
+                    *o = m;
                 }
             }
         }

@@ -5,8 +5,8 @@ use super::params::{channel_multipliers, check_per_channel, fused_clamp, padding
 use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
-    AddParams, Conv, DType, FcParams, MeanParams, MulParams, OpKind, PadParams, Pool, QuantizeParams, ResizeParams,
-    SoftmaxParams, Tensor, TransposeParams, Window,
+    ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, MeanParams, MulParams, OpKind,
+    PadParams, Pool, QuantizeParams, ResizeParams, SoftmaxParams, Tensor, TransposeParams, Window,
 };
 use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 
@@ -20,6 +20,21 @@ impl Importer<'_> {
             ops::ADD => self.add(io),
             ops::MUL => self.mul(io),
             ops::PAD => self.pad(io),
+            ops::RELU => self.activation_op(io, ActivationKind::Relu),
+            ops::RELU6 => {
+                // TFLM clamps the raw values to the input's quantized 0 and 6 (FloatToQuantized).
+                let x = self.in_tensor(&io.inputs, 0)?;
+                Ok(OpKind::Relu6(fused_clamp(3, &x)?))
+            }
+            ops::LEAKY_RELU => self.activation_op(io, ActivationKind::LeakyRelu),
+            ops::MAXIMUM => self.binary_operands(io, "MAXIMUM").map(|_| OpKind::Maximum),
+            ops::MINIMUM => self.binary_operands(io, "MINIMUM").map(|_| OpKind::Minimum),
+            ops::REDUCE_MAX => self.reduce_max(io),
+            // The same bytes in a shape without the size-1 axes.
+            ops::SQUEEZE => {
+                self.in_tensor(&io.inputs, 0)?;
+                Ok(OpKind::Reshape)
+            }
             ops::RESHAPE => {
                 self.in_tensor(&io.inputs, 0)?;
                 Ok(OpKind::Reshape)
@@ -289,6 +304,52 @@ impl Importer<'_> {
             }
         }
         Ok(OpKind::Transpose(TransposeParams { perm: ir }))
+    }
+
+    /// RELU (TFLM: the `input_scale / output_scale` requantization, in
+    /// double, then the activation's range quantized with the output's scale) or LEAKY_RELU
+    /// (a second multiplier, `input_scale * alpha / output_scale` in float, below zero).
+    fn activation_op(&mut self, io: &OpIo, kind: ActivationKind) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let params = match kind {
+            ActivationKind::Relu => {
+                let m = quantize_multiplier(f64::from(x.scale) / f64::from(out.scale));
+                ActivationParams { positive: m, negative: m, clamp: fused_clamp(1, &out)? }
+            }
+            ActivationKind::LeakyRelu => {
+                let alpha = match io.options()? {
+                    Some(fb::BuiltinOptionsRef::LeakyReluOptions(o)) => o.alpha().map_err(|e| e.to_string())?,
+                    None => 0.0,
+                    Some(_) => return Err(OPTIONS_MISSING.into()),
+                };
+                ActivationParams {
+                    positive: quantize_multiplier(f64::from(x.scale / out.scale)),
+                    negative: quantize_multiplier(f64::from(x.scale * alpha / out.scale)),
+                    clamp: Clamp::NONE,
+                }
+            }
+        };
+        Ok(OpKind::Activation(kind, params))
+    }
+
+    /// REDUCE_MAX over any axes; int8 keeps its input's quantization (TFLM checks it).
+    fn reduce_max(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        if x.scale != out.scale || x.zero_point != out.zero_point {
+            return Err(format!(
+                "input quantization (scale {}, zero point {}) differs from the output's (scale {}, zero point {}); int8 REDUCE_MAX keeps its input's",
+                x.scale, x.zero_point, out.scale, out.zero_point
+            ));
+        }
+        let rank = self.shape(io.inputs[0])?.len();
+        let axes = self.axes(io, 1, rank)?;
+        let mask = axes.iter().filter_map(|&a| ir_axis(rank, a)).fold(0u8, |m, k| m | 1 << k);
+        if mask == 0 {
+            return Err(format!("a maximum over axes {axes:?} of a rank-{rank} tensor reduces nothing but the batch"));
+        }
+        Ok(OpKind::ReduceMax(mask))
     }
 
     /// RESIZE_NEAREST_NEIGHBOR of a 4-D tensor to the constant size its second input gives.

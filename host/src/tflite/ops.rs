@@ -250,6 +250,20 @@ pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
 pub const SOFTMAX: i32 = 25;
 /// `QUANTIZE`.
 pub const QUANTIZE: i32 = 114;
+/// `RELU`.
+pub const RELU: i32 = 19;
+/// `RELU6`.
+pub const RELU6: i32 = 21;
+/// `SQUEEZE`.
+pub const SQUEEZE: i32 = 43;
+/// `MAXIMUM`.
+pub const MAXIMUM: i32 = 55;
+/// `MINIMUM`.
+pub const MINIMUM: i32 = 57;
+/// `REDUCE_MAX`.
+pub const REDUCE_MAX: i32 = 82;
+/// `LEAKY_RELU`.
+pub const LEAKY_RELU: i32 = 98;
 /// LSTM, RNN, SVDF and their sequence forms: recurrent ops, refused with why.
 pub const RECURRENT: [i32; 7] = [16, 24, 27, 35, 44, 46, 52];
 /// A custom operator (named by its `custom_code`).

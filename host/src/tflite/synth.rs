@@ -407,6 +407,42 @@ impl Random {
         y
     }
 
+    /// RELU, RELU6 or LEAKY_RELU as an op (TFLM has no RELU_N1_TO_1 op), requantizing or not.
+    fn activation_op(&mut self, x: Act) -> Act {
+        let code = [ops::RELU, ops::RELU6, ops::LEAKY_RELU][self.rng.gen_range(0..3)];
+        let (scale, zp) = if self.rng.gen_bool(0.3) {
+            (x.scale, x.zero_point)
+        } else {
+            (x.scale * self.rng.gen_range(0.5..2.0), self.zero_point())
+        };
+        let y = self.new_act("act", (x.h, x.w, x.c), scale, zp);
+        let options = (code == ops::LEAKY_RELU).then(|| {
+            let alpha = self.rng.gen_range(0.01..0.5);
+            fb::BuiltinOptions::LeakyReluOptions(Box::new(fb::LeakyReluOptions { alpha }))
+        });
+        self.b.op(code, &[x.id], &[y.id], options);
+        y
+    }
+
+    /// MAXIMUM or MINIMUM of `x` and an earlier activation of its shape or a constant (a
+    /// scalar or one value per channel), in `x`'s quantization.
+    fn max_min(&mut self, x: Act) -> Act {
+        let shape = (x.h, x.w, x.c);
+        let partner = self.acts.iter().copied().rfind(|a| a.id != x.id && (a.h, a.w, a.c) == shape);
+        let other = match (partner, self.rng.gen_range(0..3)) {
+            (Some(p), 0) => p.id,
+            (_, k) => {
+                let dims: &[i32] = if k == 1 { &[1] } else { &[x.c] };
+                self.constant(dims, x.scale)
+            }
+        };
+        let code = if self.rng.gen_bool(0.5) { ops::MAXIMUM } else { ops::MINIMUM };
+        let y = self.new_act(if code == ops::MAXIMUM { "max" } else { "min" }, shape, x.scale, x.zero_point);
+        let (a, b) = if self.rng.gen_bool(0.5) { (x.id, other) } else { (other, x.id) };
+        self.b.op(code, &[a, b], &[y.id], None);
+        y
+    }
+
     /// A squeeze-and-excite block as MCUNet writes it: MEAN over width, then height, with
     /// kept dimensions; a 1x1 CONV_2D with RELU; a 1x1 CONV_2D; a hard sigmoid (ADD of a
     /// constant 3 with RELU6, MUL by a constant 1/6); and MUL of the input by the result,
@@ -509,11 +545,20 @@ impl Random {
             let q = self.quant_of(rows);
             let all = self.mean_into(rows, &[1], &[1, 1, 1, x.c], q);
             let (scale, zero_point) = self.quant_of(all);
-            let name = self.name("shape");
-            let shape = self.b.bias(&name, &[1, x.c]);
             let name = self.name("flat");
+            if self.rng.gen_bool(0.5) {
+                // Without squeeze_dims every axis of size 1 goes, the batch too.
+                let flat = self.b.act(&name, &[x.c], scale, zero_point);
+                let options = fb::BuiltinOptions::SqueezeOptions(Box::default());
+                self.b.op(ops::SQUEEZE, &[all], &[flat], Some(options));
+                return Act { id: flat, h: 1, w: 1, c: x.c, scale, zero_point };
+            }
             let flat = self.b.act(&name, &[1, x.c], scale, zero_point);
-            self.b.op(ops::RESHAPE, &[all, shape], &[flat], None);
+            {
+                let name = self.name("shape");
+                let shape = self.b.bias(&name, &[1, x.c]);
+                self.b.op(ops::RESHAPE, &[all, shape], &[flat], None);
+            }
             return Act { id: flat, h: 1, w: 1, c: x.c, scale, zero_point };
         }
         let name = self.name("perm");
@@ -543,6 +588,14 @@ impl Random {
         let (flat, x) = if self.rng.gen_bool(0.25) {
             let flat = self.stepwise_mean(x);
             (flat.id, flat)
+        } else if self.rng.gen_bool(0.15) {
+            // A global max pool (Keras' GlobalMaxPooling2D), in the input's quantization.
+            let name = self.name("axes");
+            let axes = self.b.bias(&name, &[1, 2]);
+            let name = self.name("maxpool");
+            let id = self.b.act(&name, &[1, x.c], x.scale, x.zero_point);
+            self.b.op(ops::REDUCE_MAX, &[x.id, axes], &[id], None);
+            (id, Act { id, h: 1, w: 1, c: x.c, scale: x.scale, zero_point: x.zero_point })
         } else if self.rng.gen_bool(0.5) {
             let pooled = self.pool(x, true, true);
             let name = self.name("shape");
@@ -655,6 +708,8 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
             0 => x = r.scale_op(x),
             1 => x = r.squeeze_excite(x),
             2 => x = r.resize(x),
+            3 => x = r.activation_op(x),
+            4 => x = r.max_min(x),
             _ => {}
         }
     }
