@@ -313,6 +313,11 @@ fn run_op_into(
             let max = matches!(op.kind, OpKind::Maximum);
             reference::max_min(max, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
         }
+        OpKind::Concat(axis) => {
+            let a = model.tensor(op.inputs[0]);
+            let first = [a.h, a.w, a.c][usize::from(*axis).min(2)];
+            reference::concat(*axis, usize::from(first), &view(0), &view(1), &mut out_view, compute)
+        }
         OpKind::ReduceMax(axes) => {
             let input_t = model.tensor(op.inputs[0]);
             let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);

@@ -438,6 +438,9 @@ pub enum OpKind {
     Maximum,
     /// MINIMUM of the raw int8 values (either input may broadcast).
     Minimum,
+    /// CONCATENATION of the two inputs along axis 0 (height), 1 (width) or 2 (channels): the
+    /// bytes, as TFLM copies int8 (inputs and output in one quantization).
+    Concat(u8),
     /// REDUCE_MAX over some axes ([`AXIS_H`], [`AXIS_W`], [`AXIS_C`] or'd) of the raw int8
     /// values; input and output share their quantization.
     ReduceMax(u8),
@@ -470,6 +473,7 @@ impl OpKind {
             OpKind::Maximum => "MAXIMUM",
             OpKind::Minimum => "MINIMUM",
             OpKind::ReduceMax(_) => "REDUCE_MAX",
+            OpKind::Concat(_) => "CONCATENATION",
             OpKind::Quantize(_) => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
         }
@@ -503,6 +507,8 @@ impl OpKind {
                 | OpKind::Relu6(_)
                 | OpKind::Maximum
                 | OpKind::Minimum
+                // Along channels every output pixel comes from the same pixel of the inputs.
+                | OpKind::Concat(2)
         )
     }
 }
@@ -798,6 +804,22 @@ impl<'a> Model<'a> {
                 let dims = [input.h, input.w, input.c];
                 let kept: usize = (0..3).filter(|k| axes & (1 << k) == 0).map(|k| usize::from(dims[k])).product();
                 if *axes == 0 || *axes > 7 || out.len() != kept {
+                    return Err(bad_shape);
+                }
+            }
+            OpKind::Concat(axis) => {
+                let other = self.tensor(op.inputs[1]);
+                let (a, b, o) = ([input.h, input.w, input.c], [other.h, other.w, other.c], [out.h, out.w, out.c]);
+                let k = usize::from(*axis);
+                let fits = k < 3
+                    && (0..3).all(|d| {
+                        if d == k {
+                            u32::from(a[d]) + u32::from(b[d]) == u32::from(o[d])
+                        } else {
+                            a[d] == o[d] && b[d] == o[d]
+                        }
+                    });
+                if op.inputs[1] == NO_TENSOR || !fits {
                     return Err(bad_shape);
                 }
             }

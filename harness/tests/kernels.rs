@@ -392,6 +392,22 @@ macro_rules! kernel_suite {
         }
 
         #[test]
+        fn concat_joins_along_any_axis() {
+            // 1x2x1 and 1x2x2 along channels; 1x2x1 twice along height and width.
+            let (a, b) = ([1i8, 2], [3i8, 4, 5, 6]);
+            let (va, vb) = (View { data: &a, stored: full(1, 2), c: 1 }, View { data: &b, stored: full(1, 2), c: 2 });
+            let mut out = [0i8; 6];
+            k::concat(2, 1, &va, &vb, &mut ViewMut { data: &mut out, stored: full(1, 2), c: 3 }, full(1, 2));
+            assert_eq!(out, [1, 3, 4, 2, 5, 6]);
+            let vb = View { data: &b[..2], stored: full(1, 2), c: 1 };
+            let mut out = [0i8; 4];
+            k::concat(0, 1, &va, &vb, &mut ViewMut { data: &mut out, stored: full(2, 2), c: 1 }, full(2, 2));
+            assert_eq!(out, [1, 2, 3, 4]);
+            k::concat(1, 2, &va, &vb, &mut ViewMut { data: &mut out, stored: full(1, 4), c: 1 }, full(1, 4));
+            assert_eq!(out, [1, 2, 3, 4]);
+        }
+
+        #[test]
         fn transpose_moves_axes() {
             // 2x3x2 to channels, height, width (NHWC to NCHW).
             let input: Vec<i8> = (0..12).collect();
@@ -404,11 +420,11 @@ macro_rules! kernel_suite {
         fn pad_surrounds_the_input_and_tiles_agree() {
             // 2x2x2 input, one row above, two columns right, fill 7.
             let input = [1i8, 2, 3, 4, 5, 6, 7, 8];
-    let a = PadArgs { top: 1, left: 0, in_h: 2, in_w: 2, value: 7 };
-    let mut out = [0i8; 3 * 4 * 2];
-    let view = View { data: &input, stored: full(2, 2), c: 2 };
-    k::pad(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 4), c: 2 }, full(3, 4));
-    #[rustfmt::skip]
+            let a = PadArgs { top: 1, left: 0, in_h: 2, in_w: 2, value: 7 };
+            let mut out = [0i8; 3 * 4 * 2];
+            let view = View { data: &input, stored: full(2, 2), c: 2 };
+            k::pad(&a, &view, &mut ViewMut { data: &mut out, stored: full(3, 4), c: 2 }, full(3, 4));
+            #[rustfmt::skip]
             assert_eq!(out, [
                 7, 7, 7, 7, 7, 7, 7, 7,
                 1, 2, 3, 4, 7, 7, 7, 7,

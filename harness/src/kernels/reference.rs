@@ -320,6 +320,21 @@ pub fn max_min(max: bool, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &m
     });
 }
 
+/// CONCATENATION of two tensors along `axis` (0 height, 1 width, 2 channels), raw bytes;
+/// `first` is the first input's size along that axis.
+pub fn concat(axis: u8, first: usize, in1: &View, in2: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| match axis {
+        0 if oy < first => px.copy_from_slice(in1.pixel(oy, ox)),
+        0 => px.copy_from_slice(in2.pixel(oy - first, ox)),
+        1 if ox < first => px.copy_from_slice(in1.pixel(oy, ox)),
+        1 => px.copy_from_slice(in2.pixel(oy, ox - first)),
+        _ => {
+            px[..first].copy_from_slice(in1.pixel(oy, ox));
+            px[first..].copy_from_slice(in2.pixel(oy, ox));
+        }
+    });
+}
+
 /// REDUCE_MAX of `input` (`dims` = height, width, channels) over `axes`: the raw maximum,
 /// the kept axes in order.
 pub fn reduce_max(axes: u8, dims: [usize; 3], input: &[i8], out: &mut [i8]) {

@@ -30,6 +30,7 @@ impl Importer<'_> {
             ops::MAXIMUM => self.binary_operands(io, "MAXIMUM").map(|_| OpKind::Maximum),
             ops::MINIMUM => self.binary_operands(io, "MINIMUM").map(|_| OpKind::Minimum),
             ops::REDUCE_MAX => self.reduce_max(io),
+            ops::CONCATENATION => self.concat(io),
             // The same bytes in a shape without the size-1 axes.
             ops::SQUEEZE => {
                 self.in_tensor(&io.inputs, 0)?;
@@ -331,6 +332,43 @@ impl Importer<'_> {
             }
         };
         Ok(OpKind::Activation(kind, params))
+    }
+
+    /// CONCATENATION of two tensors (activations or constants) along height, width or
+    /// channels, in one quantization (TFLM copies the int8 bytes).
+    fn concat(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let (axis, act) = match io.options()? {
+            Some(fb::BuiltinOptionsRef::ConcatenationOptions(o)) => {
+                (o.axis().map_err(|e| e.to_string())?, o.fused_activation_function().map_err(|e| e.to_string())?)
+            }
+            _ => return Err(OPTIONS_MISSING.into()),
+        };
+        if act != 0 {
+            return Err(format!("fused activation {act}; TFLM's int8 CONCATENATION applies none"));
+        }
+        if io.inputs.len() != 2 {
+            return Err(format!("{} inputs; CONCATENATION of 2 is supported", io.inputs.len()));
+        }
+        let out = self.out_tensor(io.output)?;
+        for &t in &io.inputs {
+            let x = self.operand(t)?;
+            if (x.scale, x.zero_point) != (out.scale, out.zero_point) {
+                return Err(format!(
+                    "{} has scale {} and zero point {}, the output {} and {}; int8 CONCATENATION needs one quantization (TFLM refuses others)",
+                    self.describe(t),
+                    x.scale,
+                    x.zero_point,
+                    out.scale,
+                    out.zero_point
+                ));
+            }
+        }
+        let rank = self.shape(io.inputs[0])?.len();
+        let resolved = if axis < 0 { axis + rank as i32 } else { axis };
+        match ir_axis(rank, resolved).filter(|_| (0..rank as i32).contains(&resolved)) {
+            Some(k) => Ok(OpKind::Concat(k as u8)),
+            None => Err(format!("axis {axis} of a rank-{rank} tensor; height, width or channels are supported")),
+        }
     }
 
     /// REDUCE_MAX over any axes; int8 keeps its input's quantization (TFLM checks it).

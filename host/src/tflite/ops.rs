@@ -226,6 +226,8 @@ pub const ADD: i32 = 0;
 pub const AVERAGE_POOL_2D: i32 = 1;
 /// `DEQUANTIZE`.
 pub const DEQUANTIZE: i32 = 6;
+/// `CONCATENATION`.
+pub const CONCATENATION: i32 = 2;
 /// `CONV_2D`.
 pub const CONV_2D: i32 = 3;
 /// `DEPTHWISE_CONV_2D`.

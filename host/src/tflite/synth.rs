@@ -443,6 +443,30 @@ impl Random {
         y
     }
 
+    /// CONCATENATION of `x` and a 1x1 CONV_2D branch of it, along channels (an FPN's merge),
+    /// height or width; TFLM concatenates int8 only in one quantization, the inputs'.
+    fn concat(&mut self, x: Act) -> Act {
+        let axis = [3, 3, 1, 2][self.rng.gen_range(0..4)];
+        let cout = if axis == 3 { self.rng.gen_range(1..=4) } else { x.c };
+        let mut other = self.pointwise(x, cout, 0);
+        let q = quant(&[x.scale], &[x.zero_point], 0);
+        self.b.tensors[other.id as usize].quantization = q;
+        (other.scale, other.zero_point) = (x.scale, x.zero_point);
+        let shape = match axis {
+            1 => (x.h + other.h, x.w, x.c),
+            2 => (x.h, x.w + other.w, x.c),
+            _ => (x.h, x.w, x.c + other.c),
+        };
+        let y = self.new_act("concat", shape, x.scale, x.zero_point);
+        let options = fb::BuiltinOptions::ConcatenationOptions(Box::new(fb::ConcatenationOptions {
+            axis: if self.rng.gen_bool(0.3) { axis - 4 } else { axis },
+            fused_activation_function: 0,
+        }));
+        let (a, b) = if self.rng.gen_bool(0.5) { (x.id, other.id) } else { (other.id, x.id) };
+        self.b.op(ops::CONCATENATION, &[a, b], &[y.id], Some(options));
+        y
+    }
+
     /// A squeeze-and-excite block as MCUNet writes it: MEAN over width, then height, with
     /// kept dimensions; a 1x1 CONV_2D with RELU; a 1x1 CONV_2D; a hard sigmoid (ADD of a
     /// constant 3 with RELU6, MUL by a constant 1/6); and MUL of the input by the result,
@@ -710,6 +734,7 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
             2 => x = r.resize(x),
             3 => x = r.activation_op(x),
             4 => x = r.max_min(x),
+            5 => x = r.concat(x),
             _ => {}
         }
     }
