@@ -377,6 +377,18 @@ pub struct ActivationParams {
     pub clamp: Clamp,
 }
 
+/// PRELU (TFLM `BroadcastPrelu4DSlow`): `x - z_x` requantized by `positive` where it is at
+/// least 0; below, `(x - z_x) * (alpha - z_alpha)` requantized by `negative`; `alpha` (the
+/// second input) may broadcast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PreluParams {
+    /// Q31 multiplier and shift of `input_scale / output_scale`.
+    pub positive: (i32, i32),
+    /// Q31 multiplier and shift of `input_scale * alpha_scale / output_scale`.
+    pub negative: (i32, i32),
+}
+
 /// Which element-wise activation an [`OpKind::Activation`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -434,6 +446,8 @@ pub enum OpKind {
     /// RELU6 as TFLM runs it on int8: the raw values clamped to the input's quantized 0 and 6
     /// (the output's quantization plays no part).
     Relu6(Clamp),
+    /// PRELU with a per-element (broadcast) alpha.
+    Prelu(PreluParams),
     /// MAXIMUM of the raw int8 values (either input may broadcast), as TFLM compares them.
     Maximum,
     /// MINIMUM of the raw int8 values (either input may broadcast).
@@ -470,6 +484,7 @@ impl OpKind {
             OpKind::Activation(ActivationKind::Relu, _) => "RELU",
             OpKind::Relu6(_) => "RELU6",
             OpKind::Activation(ActivationKind::LeakyRelu, _) => "LEAKY_RELU",
+            OpKind::Prelu(_) => "PRELU",
             OpKind::Maximum => "MAXIMUM",
             OpKind::Minimum => "MINIMUM",
             OpKind::ReduceMax(_) => "REDUCE_MAX",
@@ -505,6 +520,7 @@ impl OpKind {
                 | OpKind::ResizeNearest(_)
                 | OpKind::Activation(..)
                 | OpKind::Relu6(_)
+                | OpKind::Prelu(_)
                 | OpKind::Maximum
                 | OpKind::Minimum
                 // Along channels every output pixel comes from the same pixel of the inputs.
@@ -755,7 +771,7 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::Add(_) | OpKind::Mul(_) | OpKind::Maximum | OpKind::Minimum => {
+            OpKind::Add(_) | OpKind::Mul(_) | OpKind::Prelu(_) | OpKind::Maximum | OpKind::Minimum => {
                 if op.inputs[1] == NO_TENSOR {
                     return Err(bad_shape);
                 }
@@ -861,7 +877,8 @@ impl<'a> Model<'a> {
             let (x, out) = (self.tensor(t), self.tensor(op.output));
             !self.is_constant(t) && (x.h, x.w) != (out.h, out.w)
         };
-        let elementwise = matches!(op.kind, OpKind::Add(_) | OpKind::Mul(_) | OpKind::Maximum | OpKind::Minimum);
+        let elementwise =
+            matches!(op.kind, OpKind::Add(_) | OpKind::Mul(_) | OpKind::Prelu(_) | OpKind::Maximum | OpKind::Minimum);
         (op.kind.is_spatial() && !(elementwise && op.input_ids().any(whole)))
             || (matches!(op.kind, OpKind::Reshape) && same(self.tensor(op.inputs[0]), self.tensor(op.output)))
     }

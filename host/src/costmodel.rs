@@ -120,6 +120,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                 | OpKind::Dequantize
                 | OpKind::Activation(..)
                 | OpKind::Relu6(_)
+                | OpKind::Prelu(_)
                 | OpKind::Maximum
                 | OpKind::Minimum => w[15] += elems,
                 OpKind::Pad(_) => {

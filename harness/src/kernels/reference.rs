@@ -5,7 +5,7 @@ use crate::fixedpoint::{
     exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
-use crate::model::{ActivationParams, Clamp, MeanParams, ResizeParams, SoftmaxParams};
+use crate::model::{ActivationParams, Clamp, MeanParams, PreluParams, ResizeParams, SoftmaxParams};
 use crate::plan::Region;
 
 #[inline]
@@ -296,6 +296,32 @@ pub fn activation(
             let v = i32::from(x) - input_zero_point;
             let (m, s) = if v >= 0 { p.positive } else { p.negative };
             *o = clamp(multiply_by_quantized_multiplier(v, m, s) + output_zero_point, p.clamp);
+        }
+    });
+}
+
+/// PRELU: `x - z_x` requantized where it is at least 0, else `(x - z_x) * (alpha - z_alpha)`
+/// requantized by the other multiplier; plus the output zero point, clamped. `alpha` may
+/// broadcast (`bcast[1]`).
+pub fn prelu(
+    p: &PreluParams,
+    (input_zero_point, alpha_zero_point, output_zero_point): (i32, i32, i32),
+    input: &View,
+    alpha: &View,
+    bcast: [Broadcast; 2],
+    out: &mut ViewMut,
+    compute: Region,
+) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (ch, o) in px.iter_mut().enumerate() {
+            let v = i32::from(bcast[0].at(input, oy, ox, ch)) - input_zero_point;
+            let y = if v >= 0 {
+                multiply_by_quantized_multiplier(v, p.positive.0, p.positive.1)
+            } else {
+                let a = i32::from(bcast[1].at(alpha, oy, ox, ch)) - alpha_zero_point;
+                multiply_by_quantized_multiplier(v * a, p.negative.0, p.negative.1)
+            };
+            *o = (y + output_zero_point).clamp(-128, 127) as i8;
         }
     });
 }

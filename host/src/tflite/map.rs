@@ -6,7 +6,7 @@ use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
     ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, MeanParams, MulParams, OpKind,
-    PadParams, Pool, QuantizeParams, ResizeParams, SoftmaxParams, Tensor, TransposeParams, Window,
+    PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Tensor, TransposeParams, Window,
 };
 use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
 
@@ -27,6 +27,7 @@ impl Importer<'_> {
                 Ok(OpKind::Relu6(fused_clamp(3, &x)?))
             }
             ops::LEAKY_RELU => self.activation_op(io, ActivationKind::LeakyRelu),
+            ops::PRELU => self.prelu(io),
             ops::MAXIMUM => self.binary_operands(io, "MAXIMUM").map(|_| OpKind::Maximum),
             ops::MINIMUM => self.binary_operands(io, "MINIMUM").map(|_| OpKind::Minimum),
             ops::REDUCE_MAX => self.reduce_max(io),
@@ -369,6 +370,15 @@ impl Importer<'_> {
             Some(k) => Ok(OpKind::Concat(k as u8)),
             None => Err(format!("axis {axis} of a rank-{rank} tensor; height, width or channels are supported")),
         }
+    }
+
+    /// PRELU with a (usually constant, broadcast) alpha. TFLM: `double(s_in) / double(s_out)`
+    /// and `double(s_in) * double(s_alpha) / double(s_out)`.
+    fn prelu(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let (x, alpha, out) = self.binary_operands(io, "PRELU")?;
+        let positive = quantize_multiplier(f64::from(x.scale) / f64::from(out.scale));
+        let negative = quantize_multiplier(f64::from(x.scale) * f64::from(alpha.scale) / f64::from(out.scale));
+        Ok(OpKind::Prelu(PreluParams { positive, negative }))
     }
 
     /// REDUCE_MAX over any axes; int8 keeps its input's quantization (TFLM checks it).

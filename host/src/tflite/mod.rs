@@ -59,7 +59,7 @@ pub enum ImportError {
 }
 
 /// The TFLite operators the importer maps, for messages.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, MUL, CONCATENATION (of 2), MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, PAD, RESHAPE, SQUEEZE, RESIZE_NEAREST_NEIGHBOR, TRANSPOSE, RELU, RELU6, LEAKY_RELU, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, MUL, CONCATENATION (of 2), MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, PAD, RESHAPE, SQUEEZE, RESIZE_NEAREST_NEIGHBOR, TRANSPOSE, RELU, RELU6, LEAKY_RELU, PRELU, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
 
 /// Reads and imports a `.tflite` file; the model is named after the file stem.
 pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
@@ -139,9 +139,12 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         let kind = im.map_op(builtin, &io).map_err(err)?;
         let inputs = io.inputs;
         let act_inputs: Vec<usize> = match kind {
-            OpKind::Add(_) | OpKind::Mul(_) | OpKind::Maximum | OpKind::Minimum | OpKind::Concat(_) => {
-                inputs.get(..2).unwrap_or(&inputs).to_vec()
-            }
+            OpKind::Add(_)
+            | OpKind::Mul(_)
+            | OpKind::Prelu(_)
+            | OpKind::Maximum
+            | OpKind::Minimum
+            | OpKind::Concat(_) => inputs.get(..2).unwrap_or(&inputs).to_vec(),
             _ => inputs.first().copied().into_iter().collect(),
         };
         let [out] = outputs[..] else {

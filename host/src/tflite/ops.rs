@@ -258,6 +258,8 @@ pub const RELU: i32 = 19;
 pub const RELU6: i32 = 21;
 /// `SQUEEZE`.
 pub const SQUEEZE: i32 = 43;
+/// `PRELU`.
+pub const PRELU: i32 = 54;
 /// `MAXIMUM`.
 pub const MAXIMUM: i32 = 55;
 /// `MINIMUM`.

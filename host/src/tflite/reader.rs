@@ -176,8 +176,24 @@ impl<'a> Importer<'a> {
                 type_name(self.tensor(t)?.type_)
             ));
         }
-        let id = self.new_activation(t)?;
-        let tensor = self.ir.tensors[usize::from(id)];
+        // Broadcasting aligns trailing axes: `[c]` and `[h, w, c]` are `[1, 1, 1, c]` and
+        // `[1, h, w, c]`.
+        let shape = self.shape(t)?;
+        let dim = |k: usize| shape.len().checked_sub(k).and_then(|i| shape.get(i)).copied().unwrap_or(1);
+        let dims = [dim(3), dim(2), dim(1)].map(|d| u16::try_from(d).ok().filter(|&d| d > 0));
+        let (Some(h), Some(w), Some(c)) = (dims[0], dims[1], dims[2]) else {
+            return Err(format!("{} has shape {shape:?}; each dimension must be 1..=65535", self.describe(t)));
+        };
+        if shape.len() > 4 || (shape.len() == 4 && shape[0] != 1) {
+            return Err(format!(
+                "{} has shape {shape:?}; a constant operand has at most [1, h, w, c]",
+                self.describe(t)
+            ));
+        }
+        let (scale, zero_point) = self.activation_quant(t)?;
+        let tensor = Tensor { h, w, c, scale, zero_point, dtype: DType::I8 };
+        let id = self.ir.add_tensor(tensor);
+        self.ids[t] = Some(id);
         if data.len() != tensor.bytes() {
             return Err(format!("{} holds {} bytes, its shape needs {}", self.describe(t), data.len(), tensor.bytes()));
         }

@@ -424,6 +424,22 @@ impl Random {
         y
     }
 
+    /// PRELU with a constant alpha: one per channel (as Keras shares it over height and
+    /// width), a scalar, or a full tensor.
+    fn prelu(&mut self, x: Act) -> Act {
+        let dims: Vec<i32> = match self.rng.gen_range(0..3) {
+            0 => vec![1, 1, x.c],
+            1 => vec![1],
+            _ => vec![x.h, x.w, x.c],
+        };
+        let alpha_scale = self.rng.gen_range(0.001..0.01);
+        let alpha = self.constant(&dims, alpha_scale);
+        let (scale, zp) = (x.scale * self.rng.gen_range(0.5..2.0), self.zero_point());
+        let y = self.new_act("prelu", (x.h, x.w, x.c), scale, zp);
+        self.b.op(ops::PRELU, &[x.id, alpha], &[y.id], None);
+        y
+    }
+
     /// MAXIMUM or MINIMUM of `x` and an earlier activation of its shape or a constant (a
     /// scalar or one value per channel), in `x`'s quantization.
     fn max_min(&mut self, x: Act) -> Act {
@@ -735,6 +751,7 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
             3 => x = r.activation_op(x),
             4 => x = r.max_min(x),
             5 => x = r.concat(x),
+            6 => x = r.prelu(x),
             _ => {}
         }
     }
