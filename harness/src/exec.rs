@@ -313,6 +313,9 @@ fn run_op_into(
                 (model.tensor(op.inputs[0]).zero_point, model.tensor(op.inputs[1]).zero_point, out_t.zero_point);
             reference::prelu(p, zero_points, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
         }
+        OpKind::Logistic(l) => {
+            reference::logistic(l, model.tensor(op.inputs[0]).zero_point, &view(0), &mut out_view, compute)
+        }
         OpKind::Relu6(c) => reference::clamp_raw(*c, &view(0), &mut out_view, compute),
         OpKind::Maximum | OpKind::Minimum => {
             let max = matches!(op.kind, OpKind::Maximum);

@@ -86,14 +86,19 @@ fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
 /// gemmlowp `exp_on_negative_values` for a Q5.26 input (5 integer bits, as TFLite's int8
 /// SOFTMAX uses); returns Q0.31.
 pub fn exp_on_negative_values_q5(a: i32) -> i32 {
-    const INTEGER_BITS: i32 = 5;
-    const FRACTIONAL_BITS: i32 = 31 - INTEGER_BITS;
-    let one_quarter = 1i32 << (FRACTIONAL_BITS - 2);
+    exp_on_negative_values(a, 5)
+}
+
+/// gemmlowp `exp_on_negative_values` for an input with `integer_bits` integer bits (1..=5);
+/// returns Q0.31.
+pub fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
+    let fractional_bits = 31 - integer_bits;
+    let one_quarter = 1i32 << (fractional_bits - 2);
     let mask = one_quarter - 1;
     let a_mod_quarter_minus_one_quarter = (a & mask).wrapping_sub(one_quarter);
     let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(saturating_rounding_multiply_by_pot(
         a_mod_quarter_minus_one_quarter,
-        INTEGER_BITS,
+        integer_bits,
     ));
     let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
     // exp(-2^k) multipliers for k = -2..=4, applied for each set bit of the remainder.
@@ -107,7 +112,7 @@ pub fn exp_on_negative_values_q5(a: i32) -> i32 {
         (4, 242),
     ];
     for (exponent, multiplier) in BARREL {
-        if INTEGER_BITS > exponent && remainder & (1 << (FRACTIONAL_BITS + exponent)) != 0 {
+        if integer_bits > exponent && remainder & (1 << (fractional_bits + exponent)) != 0 {
             result = fmul(result, multiplier);
         }
     }
@@ -115,6 +120,21 @@ pub fn exp_on_negative_values_q5(a: i32) -> i32 {
         i32::MAX
     } else {
         result
+    }
+}
+
+/// gemmlowp `logistic` of a Q4.27 input; returns Q0.31 (`1 / (1 + exp(-x))`).
+pub fn logistic_q4(a: i32) -> i32 {
+    if a == 0 {
+        return 1 << 30; // one half
+    }
+    let positive = a > 0;
+    let abs = if positive { a } else { a.wrapping_neg() };
+    let on_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(abs.wrapping_neg(), 4));
+    if positive {
+        on_positive
+    } else {
+        i32::MAX.wrapping_sub(on_positive)
     }
 }
 

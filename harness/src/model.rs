@@ -389,6 +389,20 @@ pub struct PreluParams {
     pub negative: (i32, i32),
 }
 
+/// LOGISTIC on int8 (TFLM `reference_integer_ops::Logistic`): `x - z` scaled into Q4.27,
+/// saturated beyond `radius`, gemmlowp's fixed-point logistic, written in 1/256 steps from
+/// -128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LogisticParams {
+    /// Q31 multiplier of `input_scale * 2^27`.
+    pub multiplier: i32,
+    /// Left shift that goes with it.
+    pub shift: i32,
+    /// `|x - z|` at or beyond this gives -128 or 127.
+    pub radius: i32,
+}
+
 /// Which element-wise activation an [`OpKind::Activation`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -448,6 +462,8 @@ pub enum OpKind {
     Relu6(Clamp),
     /// PRELU with a per-element (broadcast) alpha.
     Prelu(PreluParams),
+    /// LOGISTIC (sigmoid).
+    Logistic(LogisticParams),
     /// MAXIMUM of the raw int8 values (either input may broadcast), as TFLM compares them.
     Maximum,
     /// MINIMUM of the raw int8 values (either input may broadcast).
@@ -485,6 +501,7 @@ impl OpKind {
             OpKind::Relu6(_) => "RELU6",
             OpKind::Activation(ActivationKind::LeakyRelu, _) => "LEAKY_RELU",
             OpKind::Prelu(_) => "PRELU",
+            OpKind::Logistic(_) => "LOGISTIC",
             OpKind::Maximum => "MAXIMUM",
             OpKind::Minimum => "MINIMUM",
             OpKind::ReduceMax(_) => "REDUCE_MAX",
@@ -521,6 +538,7 @@ impl OpKind {
                 | OpKind::Activation(..)
                 | OpKind::Relu6(_)
                 | OpKind::Prelu(_)
+                | OpKind::Logistic(_)
                 | OpKind::Maximum
                 | OpKind::Minimum
                 // Along channels every output pixel comes from the same pixel of the inputs.
@@ -857,7 +875,11 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::Quantize(_) | OpKind::Dequantize | OpKind::Activation(..) | OpKind::Relu6(_) => {
+            OpKind::Quantize(_)
+            | OpKind::Dequantize
+            | OpKind::Activation(..)
+            | OpKind::Relu6(_)
+            | OpKind::Logistic(_) => {
                 if (input.h, input.w, input.c) != (out.h, out.w, out.c) {
                     return Err(bad_shape);
                 }

@@ -63,6 +63,19 @@ pub fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     (multiplier, left_shift, diff_min)
 }
 
+/// TFLM's int8 LOGISTIC input scaling (`CalculateArithmeticOpData`): `input_scale * 2^27`
+/// (Q4.27) split by `frexp` into a Q31 multiplier and a left shift, and the radius beyond
+/// which the output saturates: `(multiplier, left_shift, radius)`.
+pub fn logistic_params(input_scale: f32) -> (i32, i32, i32) {
+    const INPUT_INTEGER_BITS: i32 = 4;
+    let real = f64::from(input_scale) * f64::from(1u32 << (31 - INPUT_INTEGER_BITS));
+    let (q, left_shift) = frexp(real);
+    let multiplier = (q * (1i64 << 31) as f64).round() as i64 as i32;
+    let max_input_rescaled = f64::from((1i32 << INPUT_INTEGER_BITS) - 1) * (1u64 << (31 - INPUT_INTEGER_BITS)) as f64
+        / 2f64.powi(left_shift);
+    (multiplier, left_shift, max_input_rescaled.floor() as i32)
+}
+
 /// TFLM's int8 MEAN requantization for `pixels` averaged values: the `input / output` scale
 /// ratio quantized, then `1 / pixels` folded in by shifting the multiplier up by
 /// `floor(log2(pixels))` (at most 32, and no further than a total right shift of 31; the

@@ -408,6 +408,19 @@ macro_rules! kernel_suite {
         }
 
         #[test]
+        fn logistic_saturates_beyond_its_radius_and_is_one_half_at_zero() {
+            let (multiplier, shift, radius) = harness::quant::logistic_params(0.1);
+            let p = harness::model::LogisticParams { multiplier, shift, radius };
+            // Real inputs -12.8, -1, 0, 1, 12.7 (scale 0.1, zero point 0).
+            let input = [-128i8, -10, 0, 10, 127];
+            let view = View { data: &input, stored: full(1, 5), c: 1 };
+            let mut out = [0i8; 5];
+            k::logistic(&p, 0, &view, &mut ViewMut { data: &mut out, stored: full(1, 5), c: 1 }, full(1, 5));
+            // sigmoid(-1) = 0.269 -> 69 / 256 - 128 = -59; sigmoid(1) = 0.731 -> 187 -> 59.
+            assert_eq!(out, [-128, -59, 0, 59, 127]);
+        }
+
+        #[test]
         fn transpose_moves_axes() {
             // 2x3x2 to channels, height, width (NHWC to NCHW).
             let input: Vec<i8> = (0..12).collect();

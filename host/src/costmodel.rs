@@ -121,6 +121,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                 | OpKind::Activation(..)
                 | OpKind::Relu6(_)
                 | OpKind::Prelu(_)
+                | OpKind::Logistic(_)
                 | OpKind::Maximum
                 | OpKind::Minimum => w[15] += elems,
                 OpKind::Pad(_) => {

@@ -2,10 +2,10 @@
 
 use super::{AddArgs, Broadcast, ConvArgs, FcArgs, MulArgs, PadArgs, PoolArgs, View, ViewMut};
 use crate::fixedpoint::{
-    exp_on_negative_values_q5, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
+    exp_on_negative_values_q5, logistic_q4, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
-use crate::model::{ActivationParams, Clamp, MeanParams, PreluParams, ResizeParams, SoftmaxParams};
+use crate::model::{ActivationParams, Clamp, LogisticParams, MeanParams, PreluParams, ResizeParams, SoftmaxParams};
 use crate::plan::Region;
 
 #[inline]
@@ -322,6 +322,25 @@ pub fn prelu(
                 multiply_by_quantized_multiplier(v * a, p.negative.0, p.negative.1)
             };
             *o = (y + output_zero_point).clamp(-128, 127) as i8;
+        }
+    });
+}
+
+/// LOGISTIC on int8: TFLM's `reference_integer_ops::Logistic` (output scale 1/256, zero
+/// point -128).
+pub fn logistic(p: &LogisticParams, input_zero_point: i32, input: &View, out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (o, &x) in px.iter_mut().zip(input.pixel(oy, ox)) {
+            let v = i32::from(x) - input_zero_point;
+            *o = if v <= -p.radius {
+                -128
+            } else if v >= p.radius {
+                127
+            } else {
+                let q4 = multiply_by_quantized_multiplier(v, p.multiplier, p.shift);
+                let q0 = logistic_q4(q4);
+                (rounding_divide_by_pot(q0, 23) - 128).clamp(-128, 127) as i8
+            };
         }
     });
 }

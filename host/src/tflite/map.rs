@@ -5,10 +5,10 @@ use super::params::{channel_multipliers, check_per_channel, fused_clamp, padding
 use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
-    ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, MeanParams, MulParams, OpKind,
-    PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Tensor, TransposeParams, Window,
+    ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, LogisticParams, MeanParams, MulParams,
+    OpKind, PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Tensor, TransposeParams, Window,
 };
-use harness::quant::{add_params, mean_params, quantize_multiplier, softmax_params};
+use harness::quant::{add_params, logistic_params, mean_params, quantize_multiplier, softmax_params};
 
 impl Importer<'_> {
     pub(super) fn map_op(&mut self, builtin: i32, io: &OpIo) -> Result<OpKind, String> {
@@ -28,6 +28,7 @@ impl Importer<'_> {
             }
             ops::LEAKY_RELU => self.activation_op(io, ActivationKind::LeakyRelu),
             ops::PRELU => self.prelu(io),
+            ops::LOGISTIC => self.logistic(io),
             ops::MAXIMUM => self.binary_operands(io, "MAXIMUM").map(|_| OpKind::Maximum),
             ops::MINIMUM => self.binary_operands(io, "MINIMUM").map(|_| OpKind::Minimum),
             ops::REDUCE_MAX => self.reduce_max(io),
@@ -370,6 +371,20 @@ impl Importer<'_> {
             Some(k) => Ok(OpKind::Concat(k as u8)),
             None => Err(format!("axis {axis} of a rank-{rank} tensor; height, width or channels are supported")),
         }
+    }
+
+    /// LOGISTIC into TFLM's fixed int8 output quantization (1/256, -128).
+    fn logistic(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        if out.zero_point != -128 || out.scale != 1.0 / 256.0 {
+            return Err(format!(
+                "output scale {} and zero point {}; int8 LOGISTIC needs 1/256 and -128 (TFLM refuses others)",
+                out.scale, out.zero_point
+            ));
+        }
+        let (multiplier, shift, radius) = logistic_params(x.scale);
+        Ok(OpKind::Logistic(LogisticParams { multiplier, shift, radius }))
     }
 
     /// PRELU with a (usually constant, broadcast) alpha. TFLM: `double(s_in) / double(s_out)`

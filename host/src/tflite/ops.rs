@@ -252,6 +252,8 @@ pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
 pub const SOFTMAX: i32 = 25;
 /// `QUANTIZE`.
 pub const QUANTIZE: i32 = 114;
+/// `LOGISTIC`.
+pub const LOGISTIC: i32 = 14;
 /// `RELU`.
 pub const RELU: i32 = 19;
 /// `RELU6`.

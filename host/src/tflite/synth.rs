@@ -440,6 +440,20 @@ impl Random {
         y
     }
 
+    /// LOGISTIC into TFLM's fixed output quantization, alone or as swish (`x * sigmoid(x)`).
+    fn logistic(&mut self, x: Act) -> Act {
+        let y = self.new_act("sigmoid", (x.h, x.w, x.c), 1.0 / 256.0, -128);
+        self.b.op(ops::LOGISTIC, &[x.id], &[y.id], None);
+        if self.rng.gen_bool(0.5) {
+            return y;
+        }
+        let scale = x.scale * self.rng.gen_range(0.5..1.5);
+        let zp = self.zero_point();
+        let z = self.new_act("swish", (x.h, x.w, x.c), scale, zp);
+        self.b.op(ops::MUL, &[x.id, y.id], &[z.id], None);
+        z
+    }
+
     /// MAXIMUM or MINIMUM of `x` and an earlier activation of its shape or a constant (a
     /// scalar or one value per channel), in `x`'s quantization.
     fn max_min(&mut self, x: Act) -> Act {
@@ -752,6 +766,7 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
             4 => x = r.max_min(x),
             5 => x = r.concat(x),
             6 => x = r.prelu(x),
+            7 => x = r.logistic(x),
             _ => {}
         }
     }
