@@ -316,6 +316,10 @@ fn run_op_into(
         OpKind::Logistic(l) => {
             reference::logistic(l, model.tensor(op.inputs[0]).zero_point, &view(0), &mut out_view, compute)
         }
+        OpKind::HardSwish(h) => {
+            let zero_points = (model.tensor(op.inputs[0]).zero_point, out_t.zero_point);
+            reference::hard_swish(h, zero_points, &view(0), &mut out_view, compute)
+        }
         OpKind::Relu6(c) => reference::clamp_raw(*c, &view(0), &mut out_view, compute),
         OpKind::Maximum | OpKind::Minimum => {
             let max = matches!(op.kind, OpKind::Maximum);

@@ -403,6 +403,22 @@ pub struct LogisticParams {
     pub radius: i32,
 }
 
+/// HARD_SWISH on int8 (TFLite `reference_ops::HardSwish`): 16-bit fixed point, the input
+/// on a 128x finer scale, a "relu-ish" factor in [0, 1] and the output multiplier, each a
+/// Q15 multiplier with an exponent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct HardSwishParams {
+    /// Q15 multiplier of `input_scale / 128 / output_scale`.
+    pub output_multiplier: i16,
+    /// Its exponent (at most 0).
+    pub output_exponent: i32,
+    /// Q15 multiplier of `input_scale / 128 / (3 / 32768)`.
+    pub reluish_multiplier: i16,
+    /// Its exponent.
+    pub reluish_exponent: i32,
+}
+
 /// Which element-wise activation an [`OpKind::Activation`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -464,6 +480,8 @@ pub enum OpKind {
     Prelu(PreluParams),
     /// LOGISTIC (sigmoid).
     Logistic(LogisticParams),
+    /// HARD_SWISH.
+    HardSwish(HardSwishParams),
     /// MAXIMUM of the raw int8 values (either input may broadcast), as TFLM compares them.
     Maximum,
     /// MINIMUM of the raw int8 values (either input may broadcast).
@@ -502,6 +520,7 @@ impl OpKind {
             OpKind::Activation(ActivationKind::LeakyRelu, _) => "LEAKY_RELU",
             OpKind::Prelu(_) => "PRELU",
             OpKind::Logistic(_) => "LOGISTIC",
+            OpKind::HardSwish(_) => "HARD_SWISH",
             OpKind::Maximum => "MAXIMUM",
             OpKind::Minimum => "MINIMUM",
             OpKind::ReduceMax(_) => "REDUCE_MAX",
@@ -539,6 +558,7 @@ impl OpKind {
                 | OpKind::Relu6(_)
                 | OpKind::Prelu(_)
                 | OpKind::Logistic(_)
+                | OpKind::HardSwish(_)
                 | OpKind::Maximum
                 | OpKind::Minimum
                 // Along channels every output pixel comes from the same pixel of the inputs.
@@ -879,7 +899,8 @@ impl<'a> Model<'a> {
             | OpKind::Dequantize
             | OpKind::Activation(..)
             | OpKind::Relu6(_)
-            | OpKind::Logistic(_) => {
+            | OpKind::Logistic(_)
+            | OpKind::HardSwish(_) => {
                 if (input.h, input.w, input.c) != (out.h, out.w, out.c) {
                     return Err(bad_shape);
                 }

@@ -76,6 +76,26 @@ pub fn logistic_params(input_scale: f32) -> (i32, i32, i32) {
     (multiplier, left_shift, max_input_rescaled.floor() as i32)
 }
 
+/// TFLite's `DownScaleInt32ToInt16Multiplier`: a Q31 multiplier rounded to Q15.
+pub fn q15_multiplier(q31: i32) -> i16 {
+    const ROUNDING: i32 = 1 << 15;
+    if q31 >= i32::MAX - ROUNDING {
+        return i16::MAX;
+    }
+    ((q31 + ROUNDING) >> 16) as i16
+}
+
+/// TFLite's int8 HARD_SWISH parameters: `(output multiplier, output exponent, reluish
+/// multiplier, reluish exponent)`, the multipliers Q15, from the input on a 128x finer scale
+/// (scales divided in f32, as TFLite does).
+pub fn hard_swish_params(input_scale: f32, output_scale: f32) -> (i16, i32, i16, i32) {
+    let hires_input_scale = (1.0f32 / 128.0) * input_scale;
+    let reluish_scale = 3.0f32 / 32768.0;
+    let (output, output_exponent) = quantize_multiplier(f64::from(hires_input_scale / output_scale));
+    let (reluish, reluish_exponent) = quantize_multiplier(f64::from(hires_input_scale / reluish_scale));
+    (q15_multiplier(output), output_exponent, q15_multiplier(reluish), reluish_exponent)
+}
+
 /// TFLM's int8 MEAN requantization for `pixels` averaged values: the `input / output` scale
 /// ratio quantized, then `1 / pixels` folded in by shifting the multiplier up by
 /// `floor(log2(pixels))` (at most 32, and no further than a total right shift of 31; the

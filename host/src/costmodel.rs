@@ -122,6 +122,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                 | OpKind::Relu6(_)
                 | OpKind::Prelu(_)
                 | OpKind::Logistic(_)
+                | OpKind::HardSwish(_)
                 | OpKind::Maximum
                 | OpKind::Minimum => w[15] += elems,
                 OpKind::Pad(_) => {

@@ -5,7 +5,9 @@ use crate::fixedpoint::{
     exp_on_negative_values_q5, logistic_q4, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
-use crate::model::{ActivationParams, Clamp, LogisticParams, MeanParams, PreluParams, ResizeParams, SoftmaxParams};
+use crate::model::{
+    ActivationParams, Clamp, HardSwishParams, LogisticParams, MeanParams, PreluParams, ResizeParams, SoftmaxParams,
+};
 use crate::plan::Region;
 
 #[inline]
@@ -341,6 +343,71 @@ pub fn logistic(p: &LogisticParams, input_zero_point: i32, input: &View, out: &m
                 let q0 = logistic_q4(q4);
                 (rounding_divide_by_pot(q0, 23) - 128).clamp(-128, 127) as i8
             };
+        }
+    });
+}
+
+/// gemmlowp `SaturatingRoundingDoublingHighMul` on int16.
+fn q15_rounding_high_mul(a: i16, b: i16) -> i16 {
+    if a == i16::MIN && b == i16::MIN {
+        return i16::MAX;
+    }
+    let ab = i32::from(a) * i32::from(b);
+    let nudge = if ab >= 0 { 1 << 14 } else { 1 - (1 << 14) };
+    ((ab + nudge) / (1 << 15)) as i16
+}
+
+/// TFLite's int16 `SaturatingDoublingHighMul` (truncating, no rounding).
+fn q15_high_mul(a: i16, b: i16) -> i16 {
+    if a == i16::MIN && b == i16::MIN {
+        return i16::MAX;
+    }
+    ((i32::from(a) * i32::from(b)) / (1 << 15)) as i16
+}
+
+/// TFLite's int16 `SaturatingLeftShift`.
+fn q15_saturating_left_shift(v: i16, amount: i32) -> i16 {
+    (i64::from(v) << amount.clamp(0, 31)).clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
+}
+
+/// gemmlowp `RoundingDivideByPOT` on int16 (`exponent` in 0..=15, as the importer ensures).
+fn q15_rounding_divide_by_pot(x: i16, exponent: i32) -> i16 {
+    let exponent = exponent.clamp(0, 15);
+    let mask = (1i16 << exponent).wrapping_sub(1);
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i16::from(x < 0);
+    (x >> exponent) + i16::from(remainder > threshold)
+}
+
+/// HARD_SWISH on int8 (TFLite `reference_ops::HardSwish`): `x * relu6(x + 3) / 6` in 16-bit
+/// fixed point.
+pub fn hard_swish(
+    p: &HardSwishParams,
+    (input_zero_point, output_zero_point): (i32, i32),
+    input: &View,
+    out: &mut ViewMut,
+    compute: Region,
+) {
+    for_each_output(out, compute, |oy, ox, px| {
+        for (o, &x) in px.iter_mut().zip(input.pixel(oy, ox)) {
+            let hires = ((i32::from(x) - input_zero_point) * (1 << 7)) as i16;
+            let preshift_output = q15_rounding_high_mul(hires, p.output_multiplier);
+            let mut reluish = hires;
+            if p.reluish_exponent > 0 {
+                reluish = q15_saturating_left_shift(reluish, p.reluish_exponent - 1);
+            }
+            reluish = q15_rounding_high_mul(reluish, p.reluish_multiplier);
+            if p.reluish_exponent > 0 {
+                reluish = q15_saturating_left_shift(reluish, 1);
+            }
+            if p.reluish_exponent < 0 {
+                reluish = q15_rounding_divide_by_pot(reluish, -p.reluish_exponent);
+            }
+            // From [-1, 1] to [0, 1].
+            let reluish = ((i32::from(reluish) + (1 << 15)) >> 1) as i16;
+            let preshift = q15_high_mul(reluish, preshift_output);
+            let v = i32::from(q15_rounding_divide_by_pot(preshift, -p.output_exponent)) + output_zero_point;
+            *o = v.clamp(-128, 127) as i8;
         }
     });
 }

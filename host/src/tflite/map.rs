@@ -5,10 +5,13 @@ use super::params::{channel_multipliers, check_per_channel, fused_clamp, padding
 use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
-    ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, LogisticParams, MeanParams, MulParams,
-    OpKind, PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Tensor, TransposeParams, Window,
+    ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, HardSwishParams, LogisticParams,
+    MeanParams, MulParams, OpKind, PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Tensor,
+    TransposeParams, Window,
 };
-use harness::quant::{add_params, logistic_params, mean_params, quantize_multiplier, softmax_params};
+use harness::quant::{
+    add_params, hard_swish_params, logistic_params, mean_params, quantize_multiplier, softmax_params,
+};
 
 impl Importer<'_> {
     pub(super) fn map_op(&mut self, builtin: i32, io: &OpIo) -> Result<OpKind, String> {
@@ -29,6 +32,7 @@ impl Importer<'_> {
             ops::LEAKY_RELU => self.activation_op(io, ActivationKind::LeakyRelu),
             ops::PRELU => self.prelu(io),
             ops::LOGISTIC => self.logistic(io),
+            ops::HARD_SWISH => self.hard_swish(io),
             ops::MAXIMUM => self.binary_operands(io, "MAXIMUM").map(|_| OpKind::Maximum),
             ops::MINIMUM => self.binary_operands(io, "MINIMUM").map(|_| OpKind::Minimum),
             ops::REDUCE_MAX => self.reduce_max(io),
@@ -385,6 +389,27 @@ impl Importer<'_> {
         }
         let (multiplier, shift, radius) = logistic_params(x.scale);
         Ok(OpKind::Logistic(LogisticParams { multiplier, shift, radius }))
+    }
+
+    /// HARD_SWISH in TFLite's 16-bit fixed point.
+    fn hard_swish(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        let (output_multiplier, output_exponent, reluish_multiplier, reluish_exponent) =
+            hard_swish_params(x.scale, out.scale);
+        // TFLite needs a right shift at the output; int16 shifts stop at 15.
+        if !(-15..=0).contains(&output_exponent) || reluish_exponent < -15 {
+            return Err(format!(
+                "input scale {} and output scale {} are too far apart for TFLite's 16-bit HARD_SWISH",
+                x.scale, out.scale
+            ));
+        }
+        Ok(OpKind::HardSwish(HardSwishParams {
+            output_multiplier,
+            output_exponent,
+            reluish_multiplier,
+            reluish_exponent,
+        }))
     }
 
     /// PRELU with a (usually constant, broadcast) alpha. TFLM: `double(s_in) / double(s_out)`

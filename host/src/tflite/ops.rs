@@ -270,6 +270,8 @@ pub const MINIMUM: i32 = 57;
 pub const REDUCE_MAX: i32 = 82;
 /// `LEAKY_RELU`.
 pub const LEAKY_RELU: i32 = 98;
+/// `HARD_SWISH`.
+pub const HARD_SWISH: i32 = 117;
 /// LSTM, RNN, SVDF and their sequence forms: recurrent ops, refused with why.
 pub const RECURRENT: [i32; 7] = [16, 24, 27, 35, 44, 46, 52];
 /// A custom operator (named by its `custom_code`).

@@ -454,6 +454,16 @@ impl Random {
         z
     }
 
+    /// HARD_SWISH (MobileNetV3's activation), requantizing.
+    fn hard_swish(&mut self, x: Act) -> Act {
+        // The output spans about [-0.375, max(x)]: a scale near the input's.
+        let scale = x.scale * self.rng.gen_range(0.3..1.5);
+        let zp = self.rng.gen_range(-128..=0);
+        let y = self.new_act("hswish", (x.h, x.w, x.c), scale, zp);
+        self.b.op(ops::HARD_SWISH, &[x.id], &[y.id], None);
+        y
+    }
+
     /// MAXIMUM or MINIMUM of `x` and an earlier activation of its shape or a constant (a
     /// scalar or one value per channel), in `x`'s quantization.
     fn max_min(&mut self, x: Act) -> Act {
@@ -767,6 +777,7 @@ pub fn random_cnn_builder(seed: u64) -> (Builder, i32, Vec<i32>) {
             5 => x = r.concat(x),
             6 => x = r.prelu(x),
             7 => x = r.logistic(x),
+            8 => x = r.hard_swish(x),
             _ => {}
         }
     }
