@@ -335,6 +335,11 @@ fn run_op_into(
             let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);
             reference::reduce_max(*axes, dims, ins[0], out_view.data)
         }
+        OpKind::ResizeBilinear(r) => {
+            let input_t = model.tensor(op.inputs[0]);
+            let sizes = [input_t.h, input_t.w, out_t.h, out_t.w];
+            reference::resize_bilinear(r, sizes, &view(0), &mut out_view, compute)
+        }
         OpKind::ResizeNearest(r) => {
             let input_t = model.tensor(op.inputs[0]);
             let sizes = [input_t.h, input_t.w, out_t.h, out_t.w];

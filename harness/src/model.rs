@@ -429,6 +429,24 @@ pub enum ActivationKind {
     LeakyRelu,
 }
 
+impl ResizeParams {
+    /// TFLite's `ResizeBilinearInteger` along one axis: for output `o` of `output` (from
+    /// `input`), the source position in 1/1024ths and the two source indices around it.
+    pub fn bilinear(&self, o: u16, input: u16, output: u16) -> (i32, u16, u16) {
+        let (input, output) = (i32::from(input), i32::from(output));
+        let scale_10 = if self.align_corners && output > 1 {
+            ((1 << 10) * (input - 1) + (output - 1) / 2) / (output - 1)
+        } else {
+            ((1 << 10) * input + output / 2) / output
+        };
+        let o = i32::from(o);
+        let scaled = if self.half_pixel_centers { o * scale_10 + scale_10 / 2 - (1 << 9) } else { o * scale_10 };
+        let lower = (scaled / (1 << 10)).max(0);
+        let upper = ((scaled + (1 << 10) - 1) / (1 << 10)).min(input - 1);
+        (scaled, lower as u16, upper.max(0) as u16)
+    }
+}
+
 /// QUANTIZE into int8: from float (`round(x / scale) + zero_point`, in f32 as TFLM does), or
 /// a requantization from int8 or uint8 (`multiplier`, `shift`: input scale over output
 /// scale).
@@ -471,6 +489,8 @@ pub enum OpKind {
     Transpose(TransposeParams),
     /// RESIZE_NEAREST_NEIGHBOR.
     ResizeNearest(ResizeParams),
+    /// RESIZE_BILINEAR (TFLite's integer interpolation in 1/1024ths).
+    ResizeBilinear(ResizeParams),
     /// RELU or LEAKY_RELU.
     Activation(ActivationKind, ActivationParams),
     /// RELU6 as TFLM runs it on int8: the raw values clamped to the input's quantized 0 and 6
@@ -515,6 +535,7 @@ impl OpKind {
             OpKind::Mean(_) => "MEAN",
             OpKind::Transpose(_) => "TRANSPOSE",
             OpKind::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
+            OpKind::ResizeBilinear(_) => "RESIZE_BILINEAR",
             OpKind::Activation(ActivationKind::Relu, _) => "RELU",
             OpKind::Relu6(_) => "RELU6",
             OpKind::Activation(ActivationKind::LeakyRelu, _) => "LEAKY_RELU",
@@ -554,6 +575,7 @@ impl OpKind {
                 | OpKind::Quantize(_)
                 | OpKind::Dequantize
                 | OpKind::ResizeNearest(_)
+                | OpKind::ResizeBilinear(_)
                 | OpKind::Activation(..)
                 | OpKind::Relu6(_)
                 | OpKind::Prelu(_)
@@ -890,7 +912,7 @@ impl<'a> Model<'a> {
                     return Err(bad_shape);
                 }
             }
-            OpKind::ResizeNearest(_) => {
+            OpKind::ResizeNearest(_) | OpKind::ResizeBilinear(_) => {
                 if input.c != out.c || out.h == 0 || out.w == 0 {
                     return Err(bad_shape);
                 }

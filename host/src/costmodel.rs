@@ -140,6 +140,8 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                 OpKind::Mean(_) | OpKind::ReduceMax(_) => w[18] += model.tensor(op.inputs[0]).len() as f64,
                 // Copies, like PAD's.
                 OpKind::Transpose(_) | OpKind::ResizeNearest(_) | OpKind::Concat(_) => w[16] += elems,
+                // Four products per value.
+                OpKind::ResizeBilinear(_) => w[15] += 4.0 * elems,
             }
         }
         if plan.ops.get(i).is_some_and(|o| o.overwrites_input) {

@@ -168,6 +168,7 @@ fn random_cnns_match_tflm_layerwise_and_patched() {
         "PRELU",
         "LOGISTIC",
         "HARD_SWISH",
+        "RESIZE_BILINEAR",
     ];
     for kind in every.into_iter().chain(new) {
         assert!(kinds.get(kind).is_some_and(|&n| n >= 20), "{kind}: {kinds:?}");

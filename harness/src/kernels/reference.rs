@@ -488,6 +488,33 @@ pub fn resize_nearest(
     });
 }
 
+/// RESIZE_BILINEAR: TFLite's `ResizeBilinearInteger`, weights in 1/1024ths, the sum of the
+/// four products rounded half away from zero at 2^20 and cast to int8.
+pub fn resize_bilinear(
+    p: &ResizeParams,
+    [in_h, in_w, out_h, out_w]: [u16; 4],
+    input: &View,
+    out: &mut ViewMut,
+    compute: Region,
+) {
+    const ONE: i64 = 1 << 10;
+    for_each_output(out, compute, |oy, ox, px| {
+        let (sy, y0, y1) = p.bilinear(oy as u16, in_h, out_h);
+        let (sx, x0, x1) = p.bilinear(ox as u16, in_w, out_w);
+        let (dy, dx) = (i64::from(sy) - ONE * i64::from(y0), i64::from(sx) - ONE * i64::from(x0));
+        let (y0, y1, x0, x1) = (usize::from(y0), usize::from(y1), usize::from(x0), usize::from(x1));
+        let (ll, lu, rl, ru) = (input.pixel(y0, x0), input.pixel(y1, x0), input.pixel(y0, x1), input.pixel(y1, x1));
+        for (c, o) in px.iter_mut().enumerate() {
+            let sum = i64::from(ll[c]) * (ONE - dy) * (ONE - dx)
+                + i64::from(lu[c]) * dy * (ONE - dx)
+                + i64::from(rl[c]) * (ONE - dy) * dx
+                + i64::from(ru[c]) * dy * dx;
+            let round = if sum > 0 { 1 << 19 } else { -(1 << 19) };
+            *o = ((sum + round) / (1 << 20)) as i8;
+        }
+    });
+}
+
 /// `round(x)`, halves away from zero (C's `round`, TFLM's `TfLiteRound`), saturating to the
 /// i32 range; `core` has no `f32::round`.
 fn round_half_away(x: f32) -> i32 {

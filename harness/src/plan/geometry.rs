@@ -104,6 +104,14 @@ pub fn input_region(op: &Op, input: &Tensor, output: &Tensor, out: Region) -> Re
             let (x0, x1) = (r.nearest(out.x0, input.w, output.w), r.nearest(out.x0 + out.w - 1, input.w, output.w));
             Region { y0, x0, h: y1 - y0 + 1, w: x1 - x0 + 1 }
         }
+        // The two source rows and columns around each output's position.
+        (None, OpKind::ResizeBilinear(r)) => {
+            let (y0, y1) =
+                (r.bilinear(out.y0, input.h, output.h).1, r.bilinear(out.y0 + out.h - 1, input.h, output.h).2);
+            let (x0, x1) =
+                (r.bilinear(out.x0, input.w, output.w).1, r.bilinear(out.x0 + out.w - 1, input.w, output.w).2);
+            Region { y0, x0, h: y1.max(y0) - y0 + 1, w: x1.max(x0) - x0 + 1 }
+        }
         // Element-wise (ADD, MUL, ...): the same pixels, or the one row or column an input
         // broadcasts.
         (None, _) => Region {

@@ -50,7 +50,8 @@ impl Importer<'_> {
             ops::SOFTMAX => self.softmax(io),
             ops::MEAN => self.mean(io),
             ops::TRANSPOSE => self.transpose(io),
-            ops::RESIZE_NEAREST_NEIGHBOR => self.resize_nearest(io),
+            ops::RESIZE_NEAREST_NEIGHBOR => self.resize(io, false),
+            ops::RESIZE_BILINEAR => self.resize(io, true),
             ops::QUANTIZE => self.quantize(io),
             ops::DEQUANTIZE => self.dequantize(io),
             ops::CUSTOM => Err(format!(
@@ -440,15 +441,22 @@ impl Importer<'_> {
         Ok(OpKind::ReduceMax(mask))
     }
 
-    /// RESIZE_NEAREST_NEIGHBOR of a 4-D tensor to the constant size its second input gives.
-    fn resize_nearest(&mut self, io: &OpIo) -> Result<OpKind, String> {
-        let (align_corners, half_pixel_centers) = match io.options()? {
-            Some(fb::BuiltinOptionsRef::ResizeNearestNeighborOptions(o)) => {
+    /// RESIZE_NEAREST_NEIGHBOR or RESIZE_BILINEAR (`bilinear`) of a 4-D tensor to the
+    /// constant size its second input gives.
+    fn resize(&mut self, io: &OpIo, bilinear: bool) -> Result<OpKind, String> {
+        let (align_corners, half_pixel_centers) = match (io.options()?, bilinear) {
+            (Some(fb::BuiltinOptionsRef::ResizeNearestNeighborOptions(o)), false) => {
                 (o.align_corners().map_err(|e| e.to_string())?, o.half_pixel_centers().map_err(|e| e.to_string())?)
             }
-            None => (false, false),
-            Some(_) => return Err(OPTIONS_MISSING.into()),
+            (Some(fb::BuiltinOptionsRef::ResizeBilinearOptions(o)), true) => {
+                (o.align_corners().map_err(|e| e.to_string())?, o.half_pixel_centers().map_err(|e| e.to_string())?)
+            }
+            (None, _) => (false, false),
+            (Some(_), _) => return Err(OPTIONS_MISSING.into()),
         };
+        if align_corners && half_pixel_centers {
+            return Err("align_corners and half_pixel_centers together; TFLite allows one of them".into());
+        }
         let x = self.in_tensor(&io.inputs, 0)?;
         if self.shape(io.inputs[0])?.len() != 4 {
             return Err(format!("a rank-{} input; a [1, h, w, c] image is resized", self.shape(io.inputs[0])?.len()));
@@ -466,7 +474,8 @@ impl Importer<'_> {
         if out.c != x.c {
             return Err(format!("{} output channels for {} input channels", out.c, x.c));
         }
-        Ok(OpKind::ResizeNearest(ResizeParams { align_corners, half_pixel_centers }))
+        let params = ResizeParams { align_corners, half_pixel_centers };
+        Ok(if bilinear { OpKind::ResizeBilinear(params) } else { OpKind::ResizeNearest(params) })
     }
 
     /// A constant int32 axis list (input `k`), negative axes resolved against `rank`.

@@ -246,6 +246,8 @@ pub const MEAN: i32 = 40;
 pub const PAD: i32 = 34;
 /// `RESHAPE`.
 pub const RESHAPE: i32 = 22;
+/// `RESIZE_BILINEAR`.
+pub const RESIZE_BILINEAR: i32 = 23;
 /// `RESIZE_NEAREST_NEIGHBOR`.
 pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
 /// `SOFTMAX`.

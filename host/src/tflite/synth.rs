@@ -386,8 +386,8 @@ impl Random {
         }
     }
 
-    /// RESIZE_NEAREST_NEIGHBOR to a random size (an FPN's 2x upsampling most often), with
-    /// random corner and centre options.
+    /// RESIZE_NEAREST_NEIGHBOR or RESIZE_BILINEAR to a random size (an FPN's 2x upsampling
+    /// most often), with random corner and centre options.
     fn resize(&mut self, x: Act) -> Act {
         let (h, w) = if self.rng.gen_bool(0.5) {
             (x.h * 2, x.w * 2)
@@ -399,6 +399,14 @@ impl Random {
         let name = self.name("size");
         let size = self.b.bias(&name, &[h, w]);
         let y = self.new_act("resize", (h, w, x.c), x.scale, x.zero_point);
+        if self.rng.gen_bool(0.5) {
+            let options = fb::BuiltinOptions::ResizeBilinearOptions(Box::new(fb::ResizeBilinearOptions {
+                align_corners,
+                half_pixel_centers,
+            }));
+            self.b.op(ops::RESIZE_BILINEAR, &[x.id, size], &[y.id], Some(options));
+            return y;
+        }
         let options = fb::BuiltinOptions::ResizeNearestNeighborOptions(Box::new(fb::ResizeNearestNeighborOptions {
             align_corners,
             half_pixel_centers,
