@@ -18,7 +18,7 @@ use rtt_target::{rprintln, rtt_init, UpChannel};
 #[allow(clippy::all, clippy::pedantic)]
 mod gen {
     use harness::model::*;
-    use harness::model::{DType::*, OpKind::*, Padding::*};
+    use harness::model::{ActivationKind::*, DType::*, OpKind::*, Padding::*};
     use harness::plan::{InputPlacement, Region};
     use harness::record::CycleSource;
     include!(env!("PATCHBENCH_MODEL_RS"));

@@ -167,6 +167,61 @@ fn random_cnns_with_mean_pad_a_leading_reshape_and_float_boundaries_run_on_qemu_
     assert!(rows[4..].iter().all(|r| r.outputs == 2), "{:?}", &rows[4..]);
 }
 
+/// Every op kind of the deployed models' world on the device: random CNNs chosen until each
+/// kind below appears in one of them (in a patch stage where it can be), each run layer-wise
+/// and with its largest patch stage; device CRC == host CRC, measured arena == planned.
+#[test]
+fn every_op_kind_runs_on_qemu_with_the_host_output() {
+    require_qemu();
+    let kinds = [
+        "MUL",
+        "CONCATENATION",
+        "PRELU",
+        "LOGISTIC",
+        "HARD_SWISH",
+        "LEAKY_RELU",
+        "RELU",
+        "RELU6",
+        "MAXIMUM",
+        "MINIMUM",
+        "REDUCE_MAX",
+        "TRANSPOSE",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "QUANTIZE",
+        "DEQUANTIZE",
+    ];
+    let mut missing: Vec<&str> = kinds.to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for seed in 0..2000 {
+        if missing.is_empty() {
+            break;
+        }
+        let bytes = patchbench::tflite::synth::random_cnn(seed);
+        let m = patchbench::tflite::import(&bytes, "random").unwrap();
+        let model = m.as_model();
+        let has: Vec<&str> = model.ops.iter().map(|op| op.kind.name()).collect();
+        if !missing.iter().any(|k| has.contains(k)) {
+            continue;
+        }
+        missing.retain(|k| !has.contains(k));
+        let path = dir.path().join(format!("random{seed}.tflite"));
+        std::fs::write(&path, bytes).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        jobs.push(job(&path, "qemu-m4", PatchConfig::LAYERWISE));
+        if let Some(&split) = harness::plan::valid_splits(&model).last() {
+            let out = model.tensor(model.ops[usize::from(split) - 1].output);
+            jobs.push(job(&path, "qemu-m4", PatchConfig::new(split, out.h.min(2), out.w.min(2))));
+        }
+    }
+    assert!(missing.is_empty(), "the generator never emitted {missing:?}");
+    let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    for r in &rows {
+        assert_measured(r);
+    }
+}
+
 /// Runs the `patchbench` binary; returns stdout, panics with stderr on failure.
 fn patchbench(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchbench")).args(args).output().unwrap();
