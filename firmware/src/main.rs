@@ -18,6 +18,8 @@ use rtt_target::{rprintln, rtt_init, UpChannel};
 #[allow(clippy::all, clippy::pedantic)]
 mod gen {
     use harness::model::*;
+    // A model need not use every kind these name.
+    #[allow(unused_imports)]
     use harness::model::{ActivationKind::*, DType::*, OpKind::*, Padding::*};
     use harness::plan::{InputPlacement, Region};
     use harness::record::CycleSource;
