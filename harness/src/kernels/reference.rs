@@ -232,6 +232,39 @@ pub fn softmax(p: &SoftmaxParams, input: &[i8], out: &mut [i8], depth: usize) {
     }
 }
 
+/// Folds `input` (`dims` = height, width, channels) over `axes` (bit 0 height, 1 width, 2
+/// channels): for every kept position in order, `finish` of the fold of its values.
+fn reduce<A: Copy>(
+    axes: u8,
+    dims: [usize; 3],
+    input: &[i8],
+    out: &mut [i8],
+    init: A,
+    step: impl Fn(A, i8) -> A,
+    finish: impl Fn(A) -> i8,
+) {
+    let reduced = |k: usize| axes & (1 << k) != 0;
+    let extent = |k: usize| if reduced(k) { 1 } else { dims[k] };
+    let range = |k: usize, o: usize| if reduced(k) { 0..dims[k] } else { o..o + 1 };
+    let mut next = out.iter_mut();
+    for oy in 0..extent(0) {
+        for ox in 0..extent(1) {
+            for oc in 0..extent(2) {
+                let mut acc = init;
+                for y in range(0, oy) {
+                    for x in range(1, ox) {
+                        let row = &input[(y * dims[1] + x) * dims[2]..][..dims[2]];
+                        acc = row[range(2, oc)].iter().fold(acc, |a, &v| step(a, v));
+                    }
+                }
+                if let Some(o) = next.next() {
+                    *o = finish(acc);
+                }
+            }
+        }
+    }
+}
+
 /// MEAN of `input` (`dims` = height, width, channels) over the axes of `p`, as TFLM's int8
 /// MEAN: the zero-point-corrected sum requantized with `1 / count` folded into the
 /// multiplier. The output holds the kept axes in order.
@@ -242,28 +275,12 @@ pub fn mean(
     input: &[i8],
     out: &mut [i8],
 ) {
-    let reduced = |k: usize| p.axes & (1 << k) != 0;
-    let extent = |k: usize| if reduced(k) { 1 } else { dims[k] };
-    let range = |k: usize, o: usize| if reduced(k) { 0..dims[k] } else { o..o + 1 };
-    let count = (0..3).filter(|&k| reduced(k)).map(|k| dims[k]).product::<usize>() as i32;
-    let mut next = out.iter_mut();
-    for oy in 0..extent(0) {
-        for ox in 0..extent(1) {
-            for oc in 0..extent(2) {
-                let mut sum = 0i32;
-                for y in range(0, oy) {
-                    for x in range(1, ox) {
-                        let row = &input[(y * dims[1] + x) * dims[2]..][..dims[2]];
-                        sum += row[range(2, oc)].iter().map(|&v| i32::from(v)).sum::<i32>();
-                    }
-                }
-                let v = multiply_by_quantized_multiplier(sum - input_zero_point * count, p.multiplier, p.shift);
-                if let Some(o) = next.next() {
-                    *o = (v + output_zero_point).clamp(-128, 127) as i8;
-                }
-            }
-        }
-    }
+    let count = (0..3).filter(|&k| p.axes & (1 << k) != 0).map(|k| dims[k]).product::<usize>() as i32;
+    let finish = |sum: i32| {
+        let v = multiply_by_quantized_multiplier(sum - input_zero_point * count, p.multiplier, p.shift);
+        (v + output_zero_point).clamp(-128, 127) as i8
+    };
+    reduce(p.axes, dims, input, out, 0i32, |s, v| s + i32::from(v), finish);
 }
 
 /// TRANSPOSE of `input` (`dims` = height, width, channels): output axis `k` is input axis
@@ -450,26 +467,7 @@ pub fn concat(axis: u8, first: usize, in1: &View, in2: &View, out: &mut ViewMut,
 /// REDUCE_MAX of `input` (`dims` = height, width, channels) over `axes`: the raw maximum,
 /// the kept axes in order.
 pub fn reduce_max(axes: u8, dims: [usize; 3], input: &[i8], out: &mut [i8]) {
-    let reduced = |k: usize| axes & (1 << k) != 0;
-    let extent = |k: usize| if reduced(k) { 1 } else { dims[k] };
-    let range = |k: usize, o: usize| if reduced(k) { 0..dims[k] } else { o..o + 1 };
-    let mut next = out.iter_mut();
-    for oy in 0..extent(0) {
-        for ox in 0..extent(1) {
-            for oc in 0..extent(2) {
-                let mut m = i8::MIN;
-                for y in range(0, oy) {
-                    for x in range(1, ox) {
-                        let row = &input[(y * dims[1] + x) * dims[2]..][..dims[2]];
-                        m = row[range(2, oc)].iter().fold(m, |m, &v| m.max(v));
-                    }
-                }
-                if let Some(o) = next.next() {
-                    *o = m;
-                }
-            }
-        }
-    }
+    reduce(axes, dims, input, out, i8::MIN, i8::max, |m| m);
 }
 
 /// RESIZE_NEAREST_NEIGHBOR: output `(y, x)` copies input `(ny(y), nx(x))`; `in_h`, `in_w`,
