@@ -596,7 +596,7 @@ pub struct Op {
     /// What it computes.
     pub kind: OpKind,
     /// Inputs: activations or [`Model::constants`]; the second is [`NO_TENSOR`] unless the op
-    /// is an ADD or a MUL.
+    /// takes two (ADD, MUL, PRELU, MAXIMUM, MINIMUM, CONCATENATION).
     pub inputs: [TensorId; 2],
     /// The activation it produces.
     pub output: TensorId,

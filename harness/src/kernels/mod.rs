@@ -11,14 +11,15 @@ pub mod reference;
 use crate::model::Clamp;
 use crate::plan::Region;
 
-/// A read-only stored rectangle of an int8 NHWC tensor.
+/// A read-only stored rectangle of an NHWC tensor (int8; raw bytes at a QUANTIZE or
+/// DEQUANTIZE boundary).
 #[derive(Clone, Copy, Debug)]
 pub struct View<'a> {
     /// `stored.h * stored.w * c` values, row-major.
     pub data: &'a [i8],
     /// Which rectangle of the tensor `data` holds.
     pub stored: Region,
-    /// Channels.
+    /// Bytes per pixel: the channels of an int8 tensor, 4 x channels of a float one.
     pub c: usize,
 }
 
@@ -77,14 +78,15 @@ pub struct MulArgs {
     pub clamp: Clamp,
 }
 
-/// A writable stored rectangle of an int8 NHWC tensor.
+/// A writable stored rectangle of an NHWC tensor (int8; raw bytes at a QUANTIZE or
+/// DEQUANTIZE boundary).
 #[derive(Debug)]
 pub struct ViewMut<'a> {
     /// `stored.h * stored.w * c` values, row-major.
     pub data: &'a mut [i8],
     /// Which rectangle of the tensor `data` holds.
     pub stored: Region,
-    /// Channels.
+    /// Bytes per pixel: the channels of an int8 tensor, 4 x channels of a float one.
     pub c: usize,
 }
 

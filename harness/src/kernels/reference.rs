@@ -66,7 +66,8 @@ pub fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
     });
 }
 
-/// DEPTHWISE_CONV_2D with depth multiplier 1, per-channel requantization. Filter HWC.
+/// DEPTHWISE_CONV_2D with any depth multiplier, per-channel requantization. Filter HWC, C
+/// the output channels.
 pub fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
     let c = input.c;
     // Depth multiplier: output channel `ch` filters input channel `ch / m` (TFLite's order).
