@@ -55,12 +55,15 @@ for seed in $(seq 1 "$seeds"); do
     cat "$case_dir/infer.log" >&2
     exit 2
   fi
-  ops="$(ls "$case_dir" | grep -c '^op[0-9]*\.bin$')"
+  # Every op patchbench ran (shape arithmetic it folded at import has no file), named by
+  # its operator index in the file, as TFLM's dumps are.
+  ops=0
   bad=""
-  for ((i = 0; i < ops; i++)); do
-    name="$(printf 'op%02d.bin' "$i")"
+  for name in $(ls "$case_dir/engine" | grep '^op[0-9]*\.bin$' | sort -V); do
+    ops=$((ops + 1))
     if ! cmp -s "$case_dir/$name" "$case_dir/engine/$name"; then
-      bad="op $i"
+      n="${name#op}"
+      bad="op $((10#${n%.bin}))"
       break
     fi
   done

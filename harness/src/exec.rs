@@ -4,7 +4,7 @@
 //! the offset the plan gave it ([`ExecPlan::offsets`]); the executor never allocates.
 
 use crate::kernels::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, MulArgs, PadArgs, PoolArgs, View, ViewMut};
-use crate::model::{Conv, DType, Model, Op, OpKind, Pool, Span, TensorId, MAX_OUTPUTS};
+use crate::model::{Conv, DType, Model, Op, OpKind, Pool, Span, TensorId, MAX_OP_INPUTS, MAX_OUTPUTS};
 use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH, NO_ROW_BUFFER};
 use core::ops::Range;
 
@@ -80,15 +80,15 @@ fn borrow<'a>(
     input: &'a [i8],
     weights: &'a [i8],
     out: Range<usize>,
-    ins: [Option<(Place, usize)>; 2],
-) -> Result<(&'a mut [i8], [&'a [i8]; 2]), ExecError> {
+    ins: [Option<(Place, usize)>; MAX_OP_INPUTS],
+) -> Result<(&'a mut [i8], [&'a [i8]; MAX_OP_INPUTS]), ExecError> {
     if out.end > arena.len() {
         return Err(ExecError::PlanMismatch);
     }
     let (below, rest) = arena.split_at_mut(out.start);
     let (out_bytes, above) = rest.split_at_mut(out.end - out.start);
     let (below, above): (&'a [u8], &'a [u8]) = (below, above);
-    let mut res: [&'a [i8]; 2] = [&[], &[]];
+    let mut res: [&'a [i8]; MAX_OP_INPUTS] = [&[]; MAX_OP_INPUTS];
     for (slot, src) in res.iter_mut().zip(ins) {
         *slot = match src {
             None => &[],
@@ -112,7 +112,7 @@ fn borrow<'a>(
 /// How each input of an element-wise op broadcasts to its output.
 fn broadcasts(model: &Model, op: &Op) -> [Broadcast; 2] {
     let out = model.tensor(op.output);
-    [0, 1].map(|k| {
+    [0, 1].map(|k: usize| {
         let x = model.tensor(op.inputs[k]);
         Broadcast { h: x.h != out.h, w: x.w != out.w, c: x.c != out.c }
     })
@@ -167,7 +167,7 @@ fn run_op(
     arena: &mut [u8],
     input: &[i8],
     i: usize,
-    in_stored: [Region; 2],
+    in_stored: [Region; MAX_OP_INPUTS],
     out_stored: Region,
     compute: Region,
 ) -> Result<(), ExecError> {
@@ -204,7 +204,7 @@ fn run_op_into(
     arena: &mut [u8],
     input: &[i8],
     i: usize,
-    in_stored: [Region; 2],
+    in_stored: [Region; MAX_OP_INPUTS],
     out_at: Option<usize>,
     out_stored: Region,
     compute: Region,
@@ -212,8 +212,8 @@ fn run_op_into(
     let model = ctx.model;
     let op = &model.ops[i];
     let out_t = model.tensor(op.output);
-    let mut srcs: [Option<(Place, usize)>; 2] = [None, None];
-    let mut chans = [0usize; 2];
+    let mut srcs: [Option<(Place, usize)>; MAX_OP_INPUTS] = [None; MAX_OP_INPUTS];
+    let mut chans = [0usize; MAX_OP_INPUTS];
     // Views count bytes per pixel: channels for int8, 4 x channels for float.
     for (k, t) in op.input_ids().enumerate() {
         let c = model.tensor(t).pixel_bytes();
@@ -299,6 +299,7 @@ fn run_op_into(
             reference::fully_connected(&args, ins[0], out_view.data)
         }
         OpKind::Softmax(s) => reference::softmax(s, ins[0], out_view.data, out_t.c as usize),
+        OpKind::LogSoftmax(s) => reference::log_softmax(s, ins[0], out_view.data, out_t.c as usize),
         OpKind::Mean(p) => {
             let input_t = model.tensor(op.inputs[0]);
             let dims = [input_t.h, input_t.w, input_t.c].map(usize::from);
@@ -326,9 +327,9 @@ fn run_op_into(
             reference::max_min(max, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
         }
         OpKind::Concat(axis) => {
-            let a = model.tensor(op.inputs[0]);
-            let first = [a.h, a.w, a.c][usize::from(*axis).min(2)];
-            reference::concat(*axis, usize::from(first), &view(0), &view(1), &mut out_view, compute)
+            let count = op.input_ids().count();
+            let views: [View; MAX_OP_INPUTS] = core::array::from_fn(view);
+            reference::concat(*axis, &views[..count], &mut out_view, compute)
         }
         OpKind::ReduceMax(axes) => {
             let input_t = model.tensor(op.inputs[0]);
@@ -455,7 +456,7 @@ pub fn run_traced<'a>(
     for p in 0..if split == 0 { 0 } else { plan.patches as usize } {
         let tiles = &plan.regions[p * split..(p + 1) * split];
         for (i, op) in model.ops[..split].iter().enumerate() {
-            let mut in_stored = [Region::default(); 2];
+            let mut in_stored = [Region::default(); MAX_OP_INPUTS];
             for (k, t) in op.input_ids().enumerate() {
                 in_stored[k] = match model.ops[..i].iter().rposition(|o| o.output == t) {
                     Some(j) => tiles[j],
@@ -484,7 +485,7 @@ pub fn run_traced<'a>(
 
     // The rest, layer by layer on whole tensors.
     for (i, op) in model.ops.iter().enumerate().skip(split) {
-        let mut in_stored = [Region::default(); 2];
+        let mut in_stored = [Region::default(); MAX_OP_INPUTS];
         for (k, t) in op.input_ids().enumerate() {
             in_stored[k] = full(t);
         }

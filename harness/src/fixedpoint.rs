@@ -155,6 +155,41 @@ fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
     saturating_rounding_multiply_by_pot(x, 1)
 }
 
+/// TFLite's `log_x_for_x_greater_than_or_equal_to_1`: the natural log of `x >= 1` given in
+/// Q`in_bits`, as Q`out_bits` (a rational approximation after splitting off the power of two).
+pub fn log_x_ge_1(x: i32, in_bits: i32, out_bits: i32) -> i32 {
+    const LOG_2: i32 = 1_488_522_236;
+    const SQRT_SQRT_HALF: i32 = 1_805_811_301;
+    const SQRT_HALF: i32 = 1_518_500_250;
+    const ONE_QUARTER: i32 = 536_870_912;
+    const ALPHA_N: i32 = 117_049_297;
+    const ALPHA_D: i32 = 127_690_142;
+    const ALPHA_I: i32 = 1_057_819_769;
+    const ALPHA_F: i32 = 638_450_708;
+    let mul = saturating_rounding_doubling_high_mul;
+    let pot = saturating_rounding_multiply_by_pot;
+    // One more integer bit than the output, so that the power-of-two term cannot saturate.
+    let accum_bits = out_bits + 1;
+    let quarter = pot(ONE_QUARTER, -accum_bits);
+    // x = 2^k * r with r in [sqrt(1/2), sqrt(2)): two candidate splits, the tighter one wins.
+    let a_headroom_plus_1 = (x as u32).leading_zeros() as i32;
+    let r_a = pot(mul(pot(x, a_headroom_plus_1 - 1), SQRT_HALF), 1);
+    let a_pow2 = pot(in_bits - a_headroom_plus_1, 31 - accum_bits).saturating_add(quarter);
+    let b_headroom = (mul(x, SQRT_HALF) as u32).leading_zeros() as i32 - 1;
+    let r_b = pot(x, b_headroom);
+    let b_pow2 = pot(in_bits - b_headroom, 31 - accum_bits).saturating_sub(quarter);
+    let (r, pow2) = (r_a.min(r_b), a_pow2.max(b_pow2));
+    let p = rounding_half_sum(r, SQRT_SQRT_HALF);
+    let q = r.wrapping_sub(SQRT_SQRT_HALF);
+    let q = q.wrapping_add(q);
+    let q2 = mul(q, q);
+    let num = mul(q, r).wrapping_add(mul(mul(q, q2), ALPHA_N));
+    let denom_minus_one = mul(p, ALPHA_I.wrapping_add(q).wrapping_add(mul(ALPHA_D, q2))).wrapping_add(mul(ALPHA_F, q));
+    let recip_denom = one_over_one_plus_x_for_x_in_0_1(denom_minus_one);
+    let sum = mul(pow2, LOG_2).wrapping_add(mul(pot(num, -accum_bits), recip_denom));
+    pot(sum, accum_bits - out_bits)
+}
+
 /// TFLite `GetReciprocal`: the Q0.31 reciprocal of a Q`x_integer_digits` sum and the number
 /// of bits by which the sum exceeds one.
 pub fn reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
@@ -212,6 +247,15 @@ mod tests {
             assert!((got - x.exp()).abs() < 2e-6, "exp({x}) = {got}");
         }
         assert_eq!(exp_on_negative_values_q5(0), i32::MAX);
+    }
+
+    #[test]
+    fn log_is_close_to_real_log() {
+        for x in [1.0f64, 1.01, 1.5, 2.0, 2.5, 7.3, 100.0, 1000.0, 4000.0] {
+            let raw = (x * (1 << 19) as f64) as i32; // Q12.19
+            let got = log_x_ge_1(raw, 12, 5) as f64 / 2f64.powi(26);
+            assert!((got - x.ln()).abs() < 1e-5, "ln({x}) = {got}");
+        }
     }
 
     #[test]

@@ -13,7 +13,10 @@ pub const MAX_TENSORS: usize = 1024;
 /// Most graph outputs a model may have (detection heads have a few).
 pub const MAX_OUTPUTS: usize = 8;
 
-/// Marker for an unused second op input.
+/// Most inputs an op may read (a CONCATENATION of detection-head branches has a few).
+pub const MAX_OP_INPUTS: usize = 8;
+
+/// Marker for an unused op input slot.
 pub const NO_TENSOR: TensorId = TensorId::MAX;
 
 /// The element type of an activation tensor. Every op computes in int8; QUANTIZE and
@@ -302,6 +305,23 @@ pub struct SoftmaxParams {
     pub diff_min: i32,
 }
 
+/// int8 LOG_SOFTMAX over the channels (TFLM's `LogSoftmaxQuantized`): output scale 16/256
+/// and zero point 127.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LogSoftmaxParams {
+    /// Q31 multiplier of `input_scale` in Q5.26.
+    pub input_multiplier: i32,
+    /// Left shift that goes with `input_multiplier`.
+    pub input_left_shift: i32,
+    /// Q31 multiplier taking a Q5.26 value back to input steps.
+    pub reverse_multiplier: i32,
+    /// Shift that goes with `reverse_multiplier` (`<= 0`: a right shift).
+    pub reverse_shift: i32,
+    /// Differences to the row maximum below this contribute exactly zero.
+    pub diff_min: i32,
+}
+
 /// int8 MEAN over any of height, width and channels (over height and width: a global
 /// average, Keras' `GlobalAveragePooling2D`), TFLM's arithmetic (`QuantizedMeanOrSum`, which
 /// TFLM runs whether or not input and output share their quantization). The output holds the
@@ -483,6 +503,8 @@ pub enum OpKind {
     FullyConnected(FcParams),
     /// SOFTMAX.
     Softmax(SoftmaxParams),
+    /// LOG_SOFTMAX.
+    LogSoftmax(LogSoftmaxParams),
     /// MEAN over some axes.
     Mean(MeanParams),
     /// TRANSPOSE.
@@ -506,8 +528,8 @@ pub enum OpKind {
     Maximum,
     /// MINIMUM of the raw int8 values (either input may broadcast).
     Minimum,
-    /// CONCATENATION of the two inputs along axis 0 (height), 1 (width) or 2 (channels): the
-    /// bytes, as TFLM copies int8 (inputs and output in one quantization).
+    /// CONCATENATION of the inputs, in order, along axis 0 (height), 1 (width) or 2
+    /// (channels): the bytes, as TFLM copies int8 (inputs and output in one quantization).
     Concat(u8),
     /// REDUCE_MAX over some axes ([`AXIS_H`], [`AXIS_W`], [`AXIS_C`] or'd) of the raw int8
     /// values; input and output share their quantization.
@@ -518,7 +540,27 @@ pub enum OpKind {
     Dequantize,
 }
 
+/// How many inputs an op reads (activations or constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    /// One.
+    Unary,
+    /// Two, either of which may broadcast: the element-wise ops.
+    Binary,
+    /// One to [`MAX_OP_INPUTS`]: CONCATENATION.
+    Variadic,
+}
+
 impl OpKind {
+    /// How many inputs the op reads.
+    pub const fn arity(&self) -> Arity {
+        match self {
+            OpKind::Add(_) | OpKind::Mul(_) | OpKind::Prelu(_) | OpKind::Maximum | OpKind::Minimum => Arity::Binary,
+            OpKind::Concat(_) => Arity::Variadic,
+            _ => Arity::Unary,
+        }
+    }
+
     /// TFLite builtin operator name.
     pub const fn name(&self) -> &'static str {
         match self {
@@ -532,6 +574,7 @@ impl OpKind {
             OpKind::Reshape => "RESHAPE",
             OpKind::FullyConnected(_) => "FULLY_CONNECTED",
             OpKind::Softmax(_) => "SOFTMAX",
+            OpKind::LogSoftmax(_) => "LOG_SOFTMAX",
             OpKind::Mean(_) => "MEAN",
             OpKind::Transpose(_) => "TRANSPOSE",
             OpKind::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
@@ -595,15 +638,25 @@ impl OpKind {
 pub struct Op {
     /// What it computes.
     pub kind: OpKind,
-    /// Inputs: activations or [`Model::constants`]; the second is [`NO_TENSOR`] unless the op
-    /// takes two (ADD, MUL, PRELU, MAXIMUM, MINIMUM, CONCATENATION).
-    pub inputs: [TensorId; 2],
+    /// Inputs: activations or [`Model::constants`], as many as [`OpKind::arity`] says, then
+    /// [`NO_TENSOR`].
+    pub inputs: [TensorId; MAX_OP_INPUTS],
     /// The activation it produces.
     pub output: TensorId,
 }
 
 impl Op {
-    /// The activation inputs actually used.
+    /// An op reading `inputs`: [`MAX_OP_INPUTS`] at most (more are dropped; validation then
+    /// finds the op's shapes wrong).
+    pub fn new(kind: OpKind, inputs: &[TensorId], output: TensorId) -> Op {
+        let mut ids = [NO_TENSOR; MAX_OP_INPUTS];
+        for (slot, &t) in ids.iter_mut().zip(inputs) {
+            *slot = t;
+        }
+        Op { kind, inputs: ids, output }
+    }
+
+    /// The inputs actually used.
     pub fn input_ids(&self) -> impl Iterator<Item = TensorId> + '_ {
         self.inputs.iter().copied().filter(|&t| t != NO_TENSOR)
     }
@@ -650,6 +703,11 @@ pub enum ModelError {
         /// Op index.
         op: u16,
     },
+    /// An op reads another number of inputs than its kind takes ([`OpKind::arity`]).
+    BadInputs {
+        /// Op index.
+        op: u16,
+    },
     /// More activation tensors than [`MAX_TENSORS`].
     TooManyTensors {
         /// Tensors in the model.
@@ -682,6 +740,10 @@ impl core::fmt::Display for ModelError {
                 write!(f, "op {op} reads a tensor that no earlier op produced (ops must be in graph order)")
             }
             ModelError::BadShape { op } => write!(f, "op {op}: input and output shapes do not fit the op's parameters"),
+            ModelError::BadInputs { op } => write!(
+                f,
+                "op {op}: the wrong number of inputs (one, two for element-wise ops, 1 to {MAX_OP_INPUTS} for CONCATENATION)"
+            ),
             ModelError::TooManyTensors { count } => {
                 write!(f, "the model has {count} activation tensors; at most {MAX_TENSORS} are supported")
             }
@@ -761,6 +823,17 @@ impl<'a> Model<'a> {
             if produced[op.output as usize] {
                 return Err(ModelError::NotTopological { op: opi });
             }
+            // Inputs fill the first slots, as many as the kind takes.
+            let count = op.input_ids().count();
+            let used = op.inputs.iter().take_while(|&&t| t != NO_TENSOR).count();
+            let arity_ok = match op.kind.arity() {
+                Arity::Unary => count == 1,
+                Arity::Binary => count == 2,
+                Arity::Variadic => count >= 1,
+            };
+            if count != used || !arity_ok {
+                return Err(ModelError::BadInputs { op: opi });
+            }
             produced[op.output as usize] = true;
             if !self.types_ok(op) {
                 return Err(ModelError::BadType { op: opi });
@@ -832,9 +905,6 @@ impl<'a> Model<'a> {
                 }
             }
             OpKind::Add(_) | OpKind::Mul(_) | OpKind::Prelu(_) | OpKind::Maximum | OpKind::Minimum => {
-                if op.inputs[1] == NO_TENSOR {
-                    return Err(bad_shape);
-                }
                 // Each axis: the output's size in both inputs, or 1 in one of them.
                 let other = self.tensor(op.inputs[1]);
                 let fits = |a: u16, b: u16, o: u16| (a == o || a == 1) && (b == o || b == 1) && o == a.max(b);
@@ -871,7 +941,7 @@ impl<'a> Model<'a> {
                     return Err(bad_span);
                 }
             }
-            OpKind::Softmax(_) => {
+            OpKind::Softmax(_) | OpKind::LogSoftmax(_) => {
                 if input.len() != out.len() {
                     return Err(bad_shape);
                 }
@@ -884,18 +954,19 @@ impl<'a> Model<'a> {
                 }
             }
             OpKind::Concat(axis) => {
-                let other = self.tensor(op.inputs[1]);
-                let (a, b, o) = ([input.h, input.w, input.c], [other.h, other.w, other.c], [out.h, out.w, out.c]);
+                // The axis adds up; every other axis is the output's in every input.
                 let k = usize::from(*axis);
-                let fits = k < 3
-                    && (0..3).all(|d| {
-                        if d == k {
-                            u32::from(a[d]) + u32::from(b[d]) == u32::from(o[d])
-                        } else {
-                            a[d] == o[d] && b[d] == o[d]
-                        }
-                    });
-                if op.inputs[1] == NO_TENSOR || !fits {
+                let o = [out.h, out.w, out.c].map(u32::from);
+                let mut along = 0;
+                for t in op.input_ids() {
+                    let x = self.tensor(t);
+                    let d = [x.h, x.w, x.c].map(u32::from);
+                    if k >= 3 || (0..3).any(|j| j != k && d[j] != o[j]) {
+                        return Err(bad_shape);
+                    }
+                    along += d[k];
+                }
+                if along != o[k] {
                     return Err(bad_shape);
                 }
             }
@@ -942,8 +1013,7 @@ impl<'a> Model<'a> {
             let (x, out) = (self.tensor(t), self.tensor(op.output));
             !self.is_constant(t) && (x.h, x.w) != (out.h, out.w)
         };
-        let elementwise =
-            matches!(op.kind, OpKind::Add(_) | OpKind::Mul(_) | OpKind::Prelu(_) | OpKind::Maximum | OpKind::Minimum);
+        let elementwise = op.kind.arity() == Arity::Binary;
         (op.kind.is_spatial() && !(elementwise && op.input_ids().any(whole)))
             || (matches!(op.kind, OpKind::Reshape) && same(self.tensor(op.inputs[0]), self.tensor(op.output)))
     }

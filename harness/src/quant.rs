@@ -1,6 +1,8 @@
 //! Derivation of integer requantization parameters from real scales, exactly as TFLite/TFLM
 //! computes them at prepare time (host side; the device only sees the integers).
 
+use crate::model::LogSoftmaxParams;
+
 /// TFLite `QuantizeMultiplier`: `m = q * 2^shift` with `q` a Q31 in [0.5, 1).
 pub fn quantize_multiplier(m: f64) -> (i32, i32) {
     if m == 0.0 {
@@ -61,6 +63,20 @@ pub fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
         / 2f64.powi(left_shift);
     let diff_min = -(max_input_rescaled.floor() as i32);
     (multiplier, left_shift, diff_min)
+}
+
+/// Integer parameters of an int8 LOG_SOFTMAX (TFLM `PreprocessLogSoftmaxScalingExp` with
+/// beta 1): SOFTMAX's input scaling, and the multiplier and shift that undo it. `None` when
+/// the input scale is too small for the scaling to have a left shift (TFLM's arithmetic
+/// overflows there).
+pub fn log_softmax_params(input_scale: f32) -> Option<LogSoftmaxParams> {
+    let (input_multiplier, input_left_shift, diff_min) = softmax_params(1.0, input_scale);
+    if input_left_shift < 1 {
+        return None;
+    }
+    let real_reverse = f64::from(1u32 << (31 - input_left_shift)) / f64::from(input_multiplier);
+    let (reverse_multiplier, reverse_shift) = quantize_multiplier(real_reverse);
+    Some(LogSoftmaxParams { input_multiplier, input_left_shift, reverse_multiplier, reverse_shift, diff_min })
 }
 
 /// TFLM's int8 LOGISTIC input scaling (`CalculateArithmeticOpData`): `input_scale * 2^27`

@@ -6,7 +6,6 @@
 
 use crate::model::{
     AddParams, Clamp, Conv, FcParams, ModelBuf, Op, OpKind, Padding, Pool, SoftmaxParams, Tensor, TensorId, Window,
-    NO_TENSOR,
 };
 use crate::quant::{add_params, quantize_multiplier, softmax_params};
 use rand::{Rng, SeedableRng};
@@ -76,9 +75,9 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, kind: OpKind, inputs: [TensorId; 2], out: Tensor) -> TensorId {
+    fn push(&mut self, kind: OpKind, inputs: &[TensorId], out: Tensor) -> TensorId {
         let output = self.m.add_tensor(out);
-        self.m.ops.push(Op { kind, inputs, output });
+        self.m.ops.push(Op::new(kind, inputs, output));
         output
     }
 
@@ -135,7 +134,7 @@ impl Builder {
         let taps = k as usize * k as usize * t.c as usize;
         let [filter, bias, multiplier, shift] = self.weights(out_c as usize, taps, t.scale, scale, true);
         let kind = OpKind::Conv2d(Conv { window, filter, bias, multiplier, shift, clamp });
-        self.push(kind, [x, NO_TENSOR], Tensor::int8(oh, ow, out_c, scale, zero_point))
+        self.push(kind, &[x], Tensor::int8(oh, ow, out_c, scale, zero_point))
     }
 
     /// DEPTHWISE_CONV_2D `k x k`, stride `s`, SAME padding, depth multiplier 1.
@@ -149,7 +148,7 @@ impl Builder {
         let hwc: Vec<i8> = (0..taps * t.c as usize).map(|_| self.rng.gen_range(-127..=127)).collect();
         let filter = self.m.push_weights(&hwc);
         let kind = OpKind::DepthwiseConv2d(Conv { window, filter, bias, multiplier, shift, clamp });
-        self.push(kind, [x, NO_TENSOR], Tensor::int8(oh, ow, t.c, scale, zero_point))
+        self.push(kind, &[x], Tensor::int8(oh, ow, t.c, scale, zero_point))
     }
 
     /// ADD of two same-shape tensors.
@@ -161,7 +160,7 @@ impl Builder {
         }
         let [input1, input2, output] = add_params(ta.scale, tb.scale, scale);
         let kind = OpKind::Add(AddParams { input1, input2, output, clamp });
-        self.push(kind, [a, b], Tensor { scale, zero_point, ..ta })
+        self.push(kind, &[a, b], Tensor { scale, zero_point, ..ta })
     }
 
     /// AVERAGE_POOL_2D (`VALID` when the window covers the whole input: global pooling).
@@ -179,13 +178,13 @@ impl Builder {
         let (window, oh, ow) = self.window(x, k, s, padding);
         let pool = Pool { window, clamp: Clamp::NONE };
         let kind = if max { OpKind::MaxPool2d(pool) } else { OpKind::AveragePool2d(pool) };
-        self.push(kind, [x, NO_TENSOR], Tensor { h: oh, w: ow, ..t })
+        self.push(kind, &[x], Tensor { h: oh, w: ow, ..t })
     }
 
     /// RESHAPE to `1 x 1 x len`.
     pub fn flatten(&mut self, x: TensorId) -> TensorId {
         let t = self.t(x);
-        self.push(OpKind::Reshape, [x, NO_TENSOR], Tensor { h: 1, w: 1, c: t.len() as u16, ..t })
+        self.push(OpKind::Reshape, &[x], Tensor { h: 1, w: 1, c: t.len() as u16, ..t })
     }
 
     /// FULLY_CONNECTED with per-tensor weight scale, as TFLite converts them.
@@ -194,7 +193,7 @@ impl Builder {
         let (scale, zero_point, clamp) = self.out_quant(act);
         let [filter, bias, multiplier, shift] = self.weights(n as usize, t.len(), t.scale, scale, false);
         let kind = OpKind::FullyConnected(FcParams { filter, bias, multiplier, shift, clamp });
-        self.push(kind, [x, NO_TENSOR], Tensor::int8(1, 1, n, scale, zero_point))
+        self.push(kind, &[x], Tensor::int8(1, 1, n, scale, zero_point))
     }
 
     /// SOFTMAX (beta 1), output scale 1/256 and zero point -128 as TFLite requires.
@@ -202,7 +201,7 @@ impl Builder {
         let t = self.t(x);
         let (input_multiplier, input_left_shift, diff_min) = softmax_params(1.0, t.scale);
         let kind = OpKind::Softmax(SoftmaxParams { input_multiplier, input_left_shift, diff_min });
-        self.push(kind, [x, NO_TENSOR], Tensor { scale: 1.0 / 256.0, zero_point: -128, ..t })
+        self.push(kind, &[x], Tensor { scale: 1.0 / 256.0, zero_point: -128, ..t })
     }
 
     /// Global average pool, flatten, classifier, softmax.

@@ -392,19 +392,24 @@ macro_rules! kernel_suite {
         }
 
         #[test]
-        fn concat_joins_along_any_axis() {
-            // 1x2x1 and 1x2x2 along channels; 1x2x1 twice along height and width.
-            let (a, b) = ([1i8, 2], [3i8, 4, 5, 6]);
+        fn concat_joins_any_number_of_inputs_along_any_axis() {
+            // 1x2x1, 1x2x2 and 1x2x1 along channels; 1x2x1 three times along height and width.
+            let (a, b, c) = ([1i8, 2], [3i8, 4, 5, 6], [7i8, 8]);
             let (va, vb) = (View { data: &a, stored: full(1, 2), c: 1 }, View { data: &b, stored: full(1, 2), c: 2 });
-            let mut out = [0i8; 6];
-            k::concat(2, 1, &va, &vb, &mut ViewMut { data: &mut out, stored: full(1, 2), c: 3 }, full(1, 2));
-            assert_eq!(out, [1, 3, 4, 2, 5, 6]);
+            let vc = View { data: &c, stored: full(1, 2), c: 1 };
+            let mut out = [0i8; 8];
+            k::concat(2, &[va, vb, vc], &mut ViewMut { data: &mut out, stored: full(1, 2), c: 4 }, full(1, 2));
+            assert_eq!(out, [1, 3, 4, 7, 2, 5, 6, 8]);
             let vb = View { data: &b[..2], stored: full(1, 2), c: 1 };
-            let mut out = [0i8; 4];
-            k::concat(0, 1, &va, &vb, &mut ViewMut { data: &mut out, stored: full(2, 2), c: 1 }, full(2, 2));
-            assert_eq!(out, [1, 2, 3, 4]);
-            k::concat(1, 2, &va, &vb, &mut ViewMut { data: &mut out, stored: full(1, 4), c: 1 }, full(1, 4));
-            assert_eq!(out, [1, 2, 3, 4]);
+            let mut out = [0i8; 6];
+            k::concat(0, &[va, vb, vc], &mut ViewMut { data: &mut out, stored: full(3, 2), c: 1 }, full(3, 2));
+            assert_eq!(out, [1, 2, 3, 4, 7, 8]);
+            k::concat(1, &[va, vb, vc], &mut ViewMut { data: &mut out, stored: full(1, 6), c: 1 }, full(1, 6));
+            assert_eq!(out, [1, 2, 3, 4, 7, 8]);
+            // One input is a copy.
+            let mut out = [0i8; 2];
+            k::concat(2, &[va], &mut ViewMut { data: &mut out, stored: full(1, 2), c: 1 }, full(1, 2));
+            assert_eq!(out, a);
         }
 
         #[test]

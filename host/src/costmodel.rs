@@ -136,7 +136,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                         w[17] += pixels;
                     }
                 }
-                OpKind::Softmax(_) => w[18] += elems,
+                OpKind::Softmax(_) | OpKind::LogSoftmax(_) => w[18] += elems,
                 OpKind::Mean(_) | OpKind::ReduceMax(_) => w[18] += model.tensor(op.inputs[0]).len() as f64,
                 // Copies, like PAD's.
                 OpKind::Transpose(_) | OpKind::ResizeNearest(_) | OpKind::Concat(_) => w[16] += elems,

@@ -62,29 +62,38 @@ pub fn is_builtin(name: &str) -> bool {
 /// Loads a model by zoo name, `random:SEED` (a random int8 CNN of the differential tests'
 /// generator, imported like a file) or `.tflite` path, and validates it.
 pub fn load_model(spec: &str) -> Result<ModelBuf, ModelSourceError> {
-    let m = if let Some(m) = zoo::build(spec) {
-        m
+    load_model_mapped(spec).map(|(m, _)| m)
+}
+
+/// [`load_model`], also returning the operator index in the source file of every op (TFLite
+/// operator order: folded shape arithmetic leaves gaps; a zoo model's ops are their own).
+pub fn load_model_mapped(spec: &str) -> Result<(ModelBuf, Vec<usize>), ModelSourceError> {
+    let mapped = |imported: Result<(ModelBuf, crate::tflite::Sources), crate::tflite::ImportError>| {
+        imported
+            .map(|(m, sources)| (m, Some(sources.ops)))
+            .map_err(|error| ModelSourceError::Import { path: spec.to_string(), error })
+    };
+    let (m, op_sources) = if let Some(m) = zoo::build(spec) {
+        (m, None)
     } else if let Some(seed) = spec.strip_prefix("random:") {
         let seed: u64 =
             seed.parse().map_err(|_| ModelSourceError::Unknown { name: spec.to_string(), zoo: zoo_names() })?;
-        let bytes = crate::tflite::synth::random_cnn(seed);
-        let mut m = crate::tflite::import(&bytes, spec)
-            .map_err(|error| ModelSourceError::Import { path: spec.to_string(), error })?;
+        let (mut m, ops) = mapped(crate::tflite::import_mapped(&crate::tflite::synth::random_cnn(seed), spec))?;
         m.name = spec.replace(':', "-");
-        m
+        (m, ops)
     } else if Path::new(spec).exists() && !Path::new(spec).is_file() {
         let what = if Path::new(spec).is_dir() { "a directory" } else { "not a regular file" };
         return Err(ModelSourceError::NotAFile { path: spec.to_string(), what });
     } else if Path::new(spec).is_file() {
-        crate::tflite::import_file(Path::new(spec))
-            .map_err(|error| ModelSourceError::Import { path: spec.to_string(), error })?
+        mapped(crate::tflite::import_file_mapped(Path::new(spec)))?
     } else if spec.ends_with(".tflite") || spec.contains(std::path::MAIN_SEPARATOR) {
         return Err(ModelSourceError::NoFile { path: spec.to_string(), zoo: zoo_names() });
     } else {
         return Err(ModelSourceError::Unknown { name: spec.to_string(), zoo: zoo_names() });
     };
     m.as_model().validate().map_err(|error| ModelSourceError::Invalid { name: m.name.clone(), error })?;
-    Ok(m)
+    let op_sources = op_sources.unwrap_or_else(|| (0..m.ops.len()).collect());
+    Ok((m, op_sources))
 }
 
 /// A random input for `model`, the same for the same `seed`: raw bytes in the input's element

@@ -43,7 +43,8 @@ fn read(path: &Path) -> Vec<i8> {
 fn import(dir: &Path, name: &str) -> (ModelBuf, Vec<usize>) {
     let path = dir.join("mlperf-tiny").join(format!("{name}.tflite"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    tflite::import_mapped(&bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let (model, sources) = tflite::import_mapped(&bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    (model, sources.tensors)
 }
 
 fn reference_dir(dir: &Path) -> PathBuf {

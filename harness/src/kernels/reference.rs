@@ -2,11 +2,12 @@
 
 use super::{AddArgs, Broadcast, ConvArgs, FcArgs, MulArgs, PadArgs, PoolArgs, View, ViewMut};
 use crate::fixedpoint::{
-    exp_on_negative_values_q5, logistic_q4, multiply_by_quantized_multiplier, reciprocal, rounding_divide_by_pot,
-    saturating_rounding_doubling_high_mul,
+    exp_on_negative_values_q5, log_x_ge_1, logistic_q4, multiply_by_quantized_multiplier, reciprocal,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
 use crate::model::{
-    ActivationParams, Clamp, HardSwishParams, LogisticParams, MeanParams, PreluParams, ResizeParams, SoftmaxParams,
+    ActivationParams, Clamp, HardSwishParams, LogSoftmaxParams, LogisticParams, MeanParams, PreluParams, ResizeParams,
+    SoftmaxParams,
 };
 use crate::plan::Region;
 
@@ -233,6 +234,40 @@ pub fn softmax(p: &SoftmaxParams, input: &[i8], out: &mut [i8], depth: usize) {
     }
 }
 
+/// int8 LOG_SOFTMAX over the last axis (`depth` values per row), output scale 16/256 and
+/// zero point 127: TFLM's `LogSoftmaxQuantized`, the log of the fixed-point sum of exps.
+pub fn log_softmax(p: &LogSoftmaxParams, input: &[i8], out: &mut [i8], depth: usize) {
+    const ACCUMULATION_INTEGER_BITS: i32 = 12;
+    const INPUT_INTEGER_BITS: i32 = 5;
+    const OUTPUT_INTEGER_BITS: i32 = 4;
+    for (row, out_row) in input.chunks_exact(depth).zip(out.chunks_exact_mut(depth)) {
+        let max = row.iter().copied().max().unwrap_or(i8::MIN);
+        let diff = |x: i8| i32::from(x) - i32::from(max);
+        // The difference in Q5.26.
+        let scaled = |d: i32| multiply_by_quantized_multiplier(d, p.input_multiplier, p.input_left_shift);
+        let sum = row.iter().map(|&x| diff(x)).filter(|&d| d >= p.diff_min).fold(0i32, |s, d| {
+            s.wrapping_add(rounding_divide_by_pot(exp_on_negative_values_q5(scaled(d)), ACCUMULATION_INTEGER_BITS))
+        });
+        let log_sum = log_x_ge_1(sum, ACCUMULATION_INTEGER_BITS, INPUT_INTEGER_BITS);
+        // Differences whose result would fall below the Q5.26 range give the minimum.
+        let floor =
+            multiply_by_quantized_multiplier(log_sum.wrapping_add(i32::MIN), p.reverse_multiplier, p.reverse_shift);
+        let cutoff = (p.diff_min - 1).max(floor);
+        for (&x, o) in row.iter().zip(out_row.iter_mut()) {
+            let d = diff(x);
+            *o = if d > cutoff {
+                let v = rounding_divide_by_pot(
+                    scaled(d).wrapping_sub(log_sum),
+                    31 - INPUT_INTEGER_BITS - OUTPUT_INTEGER_BITS,
+                );
+                (v + 127).clamp(-128, 127) as i8
+            } else {
+                i8::MIN
+            };
+        }
+    }
+}
+
 /// Folds `input` (`dims` = height, width, channels) over `axes` (bit 0 height, 1 width, 2
 /// channels): for every kept position in order, `finish` of the fold of its values.
 fn reduce<A: Copy>(
@@ -450,17 +485,28 @@ pub fn max_min(max: bool, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &m
     });
 }
 
-/// CONCATENATION of two tensors along `axis` (0 height, 1 width, 2 channels), raw bytes;
-/// `first` is the first input's size along that axis.
-pub fn concat(axis: u8, first: usize, in1: &View, in2: &View, out: &mut ViewMut, compute: Region) {
-    for_each_output(out, compute, |oy, ox, px| match axis {
-        0 if oy < first => px.copy_from_slice(in1.pixel(oy, ox)),
-        0 => px.copy_from_slice(in2.pixel(oy - first, ox)),
-        1 if ox < first => px.copy_from_slice(in1.pixel(oy, ox)),
-        1 => px.copy_from_slice(in2.pixel(oy, ox - first)),
-        _ => {
-            px[..first].copy_from_slice(in1.pixel(oy, ox));
-            px[first..].copy_from_slice(in2.pixel(oy, ox));
+/// CONCATENATION of `inputs`, in order, along `axis` (0 height, 1 width, 2 channels). Along
+/// height or width the op is not spatial, so every input is stored whole.
+pub fn concat(axis: u8, inputs: &[View], out: &mut ViewMut, compute: Region) {
+    for_each_output(out, compute, |oy, ox, px| {
+        if axis == 2 {
+            let mut at = 0;
+            for v in inputs {
+                px[at..at + v.c].copy_from_slice(v.pixel(oy, ox));
+                at += v.c;
+            }
+            return;
+        }
+        // The position along the axis, counted from the current input's start.
+        let mut along = if axis == 0 { oy } else { ox };
+        for v in inputs {
+            let size = usize::from(if axis == 0 { v.stored.h } else { v.stored.w });
+            if along < size {
+                let (y, x) = if axis == 0 { (along, ox) } else { (oy, along) };
+                px.copy_from_slice(v.pixel(y, x));
+                return;
+            }
+            along -= size;
         }
     });
 }

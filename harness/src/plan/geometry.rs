@@ -195,7 +195,7 @@ mod tests {
     fn a_region_of_pure_padding_reads_no_input() {
         use crate::model::PadParams;
         let pad = PadParams { top: 2, bottom: 2, left: 1, right: 0, value: -3 };
-        let op = Op { kind: OpKind::Pad(pad), inputs: [0, crate::model::NO_TENSOR], output: 1 };
+        let op = Op::new(OpKind::Pad(pad), &[0], 1);
         let input = Tensor::int8(1, 2, 5, 1.0, 0);
         let output = Tensor::int8(5, 3, 5, 1.0, 0);
         let border = input_region(&op, &input, &output, Region { y0: 0, x0: 0, h: 1, w: 3 });
@@ -229,7 +229,7 @@ mod tests {
                 shift: Span::default(),
                 clamp: Clamp::NONE,
             };
-            Op { kind: OpKind::Conv2d(c), inputs: [0, crate::model::NO_TENSOR], output: 1 }
+            Op::new(OpKind::Conv2d(c), &[0], 1)
         };
         // 1x1, same row size: row r overwrites only row r, which nobody needs any more.
         assert_eq!(overlap_lag(&conv(1, 1, 0), &t(8, 8, 16), &t(8, 8, 16)), Some(0));
@@ -240,13 +240,9 @@ mod tests {
         assert_eq!(overlap_lag(&conv(1, 1, 0), &t(4, 4, 8), &t(4, 4, 16)), Some(3 * 4 * 8));
         // Stride 2 halves the rows: the output never catches up with its input.
         assert_eq!(overlap_lag(&conv(3, 2, 0), &t(8, 8, 16), &t(4, 4, 32)), Some(0));
-        let pool = Op {
-            kind: OpKind::AveragePool2d(Pool { window: window(2, 2, 0), clamp: Clamp::NONE }),
-            inputs: [0, crate::model::NO_TENSOR],
-            output: 1,
-        };
+        let pool = Op::new(OpKind::AveragePool2d(Pool { window: window(2, 2, 0), clamp: Clamp::NONE }), &[0], 1);
         assert_eq!(overlap_lag(&pool, &t(8, 8, 4), &t(4, 4, 4)), Some(0));
-        let reshape = Op { kind: OpKind::Reshape, inputs: [0, crate::model::NO_TENSOR], output: 1 };
+        let reshape = Op::new(OpKind::Reshape, &[0], 1);
         assert_eq!(overlap_lag(&reshape, &t(1, 1, 8), &t(1, 1, 8)), None);
     }
 

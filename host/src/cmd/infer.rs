@@ -21,15 +21,16 @@ pub struct Cmd {
     /// order, each in its own type (int8, or little-endian float32 after a DEQUANTIZE).
     #[arg(long)]
     output: PathBuf,
-    /// Write every op's output as DIR/opNN.bin (NN = op index, TFLite operator order). Inside
-    /// a patch stage, an op's output is put together from the tiles the patches computed.
+    /// Write every op's output as DIR/opNN.bin (NN = the operator's index in the .tflite file;
+    /// shape arithmetic folded at import has none). Inside a patch stage, an op's output is
+    /// put together from the tiles the patches computed.
     #[arg(long, value_name = "DIR")]
     dump: Option<PathBuf>,
 }
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let m = self.model.load()?;
+        let (m, op_sources) = patchbench::models::load_model_mapped(&self.model.model)?;
         let model = m.as_model();
         let p = plan(&model, self.config.config()).with_context(|| format!("planning {}", m.name))?;
         let raw = std::fs::read(&self.input).with_context(|| format!("reading {}", self.input.display()))?;
@@ -58,7 +59,7 @@ impl Cmd {
             .concat();
         if let Some(dir) = &self.dump {
             dumps.fill_uncomputed(&model, input)?;
-            dumps.write(dir)?;
+            dumps.write(dir, &op_sources)?;
         }
         std::fs::write(&self.output, bytemuck::cast_slice::<i8, u8>(&out))
             .with_context(|| format!("writing {}", self.output.display()))?;
@@ -140,17 +141,20 @@ impl Dumps {
         Ok(())
     }
 
-    fn write(&self, dir: &Path) -> anyhow::Result<()> {
+    /// Writes op `i`'s output as `opNN.bin`, NN = `op_sources[i]`, its operator index in the
+    /// source file.
+    fn write(&self, dir: &Path, op_sources: &[usize]) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (i, out) in self.outputs.iter().enumerate() {
             let Some(bytes) = out else { continue };
-            let path = dir.join(format!("op{i:02}.bin"));
+            let path = dir.join(format!("op{:02}.bin", op_sources[i]));
             std::fs::write(&path, bytemuck::cast_slice::<i8, u8>(bytes))
                 .with_context(|| format!("writing {}", path.display()))?;
             let missing = self.computed.get(i).map_or(0, |m| m.iter().filter(|&&c| !c).count());
             if missing > 0 {
                 eprintln!(
-                    "note: op {i}: no later op reads {missing} of its output pixels, so no patch computed them; {} has them from a layer-wise run",
+                    "note: op {}: no later op reads {missing} of its output pixels, so no patch computed them; {} has them from a layer-wise run",
+                    op_sources[i],
                     path.display()
                 );
             }

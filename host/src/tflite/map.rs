@@ -7,10 +7,11 @@ use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
     ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, HardSwishParams, LogisticParams,
     MeanParams, MulParams, OpKind, PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Tensor,
-    TransposeParams, Window,
+    TransposeParams, Window, MAX_OP_INPUTS,
 };
 use harness::quant::{
-    add_params, hard_swish_params, logistic_params, mean_params, quantize_multiplier, softmax_params,
+    add_params, hard_swish_params, log_softmax_params, logistic_params, mean_params, quantize_multiplier,
+    softmax_params,
 };
 
 impl Importer<'_> {
@@ -48,6 +49,7 @@ impl Importer<'_> {
             }
             ops::FULLY_CONNECTED => self.fully_connected(io),
             ops::SOFTMAX => self.softmax(io),
+            ops::LOG_SOFTMAX => self.log_softmax(io),
             ops::MEAN => self.mean(io),
             ops::TRANSPOSE => self.transpose(io),
             ops::RESIZE_NEAREST_NEIGHBOR => self.resize(io, false),
@@ -341,8 +343,8 @@ impl Importer<'_> {
         Ok(OpKind::Activation(kind, params))
     }
 
-    /// CONCATENATION of two tensors (activations or constants) along height, width or
-    /// channels, in one quantization (TFLM copies the int8 bytes).
+    /// CONCATENATION of tensors (activations or constants) along height, width or channels,
+    /// in one quantization (TFLM copies the int8 bytes).
     fn concat(&mut self, io: &OpIo) -> Result<OpKind, String> {
         let (axis, act) = match io.options()? {
             Some(fb::BuiltinOptionsRef::ConcatenationOptions(o)) => {
@@ -353,8 +355,8 @@ impl Importer<'_> {
         if act != 0 {
             return Err(format!("fused activation {act}; TFLM's int8 CONCATENATION applies none"));
         }
-        if io.inputs.len() != 2 {
-            return Err(format!("{} inputs; CONCATENATION of 2 is supported", io.inputs.len()));
+        if io.inputs.is_empty() || io.inputs.len() > MAX_OP_INPUTS {
+            return Err(format!("{} inputs; CONCATENATION of 1 to {MAX_OP_INPUTS} is supported", io.inputs.len()));
         }
         let out = self.out_tensor(io.output)?;
         for &t in &io.inputs {
@@ -547,6 +549,22 @@ impl Importer<'_> {
             ));
         }
         Ok(OpKind::Softmax(SoftmaxParams { input_multiplier, input_left_shift, diff_min }))
+    }
+
+    /// int8 LOG_SOFTMAX with TFLM's fixed output quantization.
+    fn log_softmax(&mut self, io: &OpIo) -> Result<OpKind, String> {
+        let x = self.in_tensor(&io.inputs, 0)?;
+        let out = self.out_tensor(io.output)?;
+        // TFLM compares the float scale exactly.
+        if out.zero_point != 127 || out.scale != 16.0 / 256.0 {
+            return Err(format!(
+                "output scale {} and zero point {}; int8 LOG_SOFTMAX needs 16/256 and 127",
+                out.scale, out.zero_point
+            ));
+        }
+        log_softmax_params(x.scale).map(OpKind::LogSoftmax).ok_or_else(|| {
+            format!("input scale {} is below 2^-26; TFLM's int8 LOG_SOFTMAX cannot represent it", x.scale)
+        })
     }
 
     /// The sliding window with TFLite's padding (`ComputePaddingHeightWidth`, dilation 1),

@@ -2,14 +2,16 @@
 //!
 //! Every integer TFLM derives when it prepares a model (per-channel requantization multipliers
 //! and shifts, fused-activation ranges, ADD and SOFTMAX parameters) is derived here the same
-//! way, from the same float scales, so the engine reproduces TFLM's bytes. Ops map one to one
-//! (op `i` of the file is op `i` of the IR), so per-op dumps line up with TFLite's operator
-//! order. What the engine cannot run exactly is refused before anything runs, naming the op.
+//! way, from the same float scales, so the engine reproduces TFLM's bytes. Ops map one to one,
+//! in order, except the shape arithmetic `fold` computes at import ([`Sources`] says which
+//! operator each op is). What the engine cannot run exactly is refused before anything runs,
+//! naming the op.
 //!
-//! `reader` reads the flatbuffer's tensors, `map` maps each operator (one function per
-//! operator), `params` derives TFLM's integers, `ops` names the builtin operators; this module
-//! assembles the graph.
+//! `reader` reads the flatbuffer's tensors, `fold` computes constant shape arithmetic, `map`
+//! maps each operator (one function per operator), `params` derives TFLM's integers, `ops`
+//! names the builtin operators; this module assembles the graph.
 
+mod fold;
 mod map;
 pub mod ops;
 mod params;
@@ -21,7 +23,7 @@ mod tests;
 #[rustfmt::skip]
 mod schema_generated;
 
-use harness::model::{DType, ModelBuf, Op, OpKind, MAX_OUTPUTS, NO_TENSOR};
+use harness::model::{Arity, DType, ModelBuf, Op, OpKind, TensorId, MAX_OP_INPUTS, MAX_OUTPUTS};
 use planus::ReadAsRoot;
 use reader::{Importer, OpIo};
 use schema_generated::tflite as fb;
@@ -59,13 +61,18 @@ pub enum ImportError {
 }
 
 /// The TFLite operators the importer maps, for messages.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, MUL, CONCATENATION (of 2), MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, PAD, RESHAPE, SQUEEZE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, RELU, RELU6, LEAKY_RELU, PRELU, LOGISTIC, HARD_SWISH, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, MUL, CONCATENATION, MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, PAD, RESHAPE, SQUEEZE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, RELU, RELU6, LEAKY_RELU, PRELU, LOGISTIC, HARD_SWISH, FULLY_CONNECTED, SOFTMAX, LOG_SOFTMAX, QUANTIZE, DEQUANTIZE; SHAPE, STRIDED_SLICE, PACK and TILE of constants or shapes fold away";
 
 /// Reads and imports a `.tflite` file; the model is named after the file stem.
 pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
+    import_file_mapped(path).map(|(model, _)| model)
+}
+
+/// [`import_file`], also returning where each IR tensor and op comes from.
+pub fn import_file_mapped(path: &Path) -> Result<(ModelBuf, Sources), ImportError> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: path.display().to_string(), source })?;
     let name = path.file_stem().map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned());
-    import(&bytes, &name)
+    import_mapped(&bytes, &name)
 }
 
 /// Imports a TFLite flatbuffer.
@@ -73,8 +80,17 @@ pub fn import(bytes: &[u8], name: &str) -> Result<ModelBuf, ImportError> {
     import_mapped(bytes, name).map(|(model, _)| model)
 }
 
-/// [`import`], also returning the TFLite tensor index of every IR tensor.
-pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>), ImportError> {
+/// Where the IR's tensors and ops come from in the file.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// The TFLite tensor index of every IR tensor.
+    pub tensors: Vec<usize>,
+    /// The TFLite operator index of every IR op (folded operators have none).
+    pub ops: Vec<usize>,
+}
+
+/// [`import`], also returning where each IR tensor and op comes from.
+pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Sources), ImportError> {
     if bytes.get(4..8) != Some(b"TFL3".as_slice()) {
         return Err(ImportError::NotTflite("the file identifier is not TFL3".into()));
     }
@@ -99,9 +115,21 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
     let graph_outputs = read_ints(graph.outputs()).map_err(not_tflite)?;
     let operators = graph.operators().map_err(not_tflite)?.ok_or_else(|| ImportError::Model("no operators".into()))?;
 
+    let decoded: Vec<Decoded> = operators
+        .iter()
+        .enumerate()
+        .map(|(index, op)| decode(&codes, index, op.map_err(not_tflite)?))
+        .collect::<Result<_, _>>()?;
+    let folded = fold::fold(&tensors, &buffers, &decoded).map_err(|(index, what)| ImportError::Op {
+        index,
+        name: decoded[index].name.clone(),
+        what,
+    })?;
+
     let mut im = Importer {
         tensors: &tensors,
         buffers: &buffers,
+        folded: &folded.values,
         ir: ModelBuf { name: name.to_string(), ..Default::default() },
         ids: vec![None; tensors.len()],
     };
@@ -119,43 +147,28 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
     }
     im.ir.input = im.new_activation(input).map_err(|e| ImportError::Model(format!("graph input: {e}")))?;
 
-    for (index, op) in operators.iter().enumerate() {
-        let op = op.map_err(not_tflite)?;
-        let opcode_index = op.opcode_index().map_err(not_tflite)? as usize;
-        let code = codes.get(opcode_index).ok_or_else(|| {
-            ImportError::NotTflite(format!("op {index} uses operator code {opcode_index}, which does not exist"))
-        })?;
-        // Codes below 127 may sit only in the deprecated byte (files written before schema 3a).
-        let builtin = code.builtin_code.max(i32::from(code.deprecated_builtin_code));
-        let name = match builtin {
-            ops::CUSTOM => format!("custom op `{}`", code.custom_code.as_deref().unwrap_or("?")),
-            _ => ops::builtin_name(builtin).map_or_else(|| format!("builtin operator code {builtin}"), str::to_string),
+    let mut op_sources = Vec::new();
+    for (index, d) in decoded.iter().enumerate().filter(|&(index, _)| !folded.ops[index]) {
+        let err = |what: String| ImportError::Op { index, name: d.name.clone(), what };
+        check_types(&im, d.builtin, &d.io).map_err(err)?;
+        let kind = im.map_op(d.builtin, &d.io).map_err(err)?;
+        let inputs = &d.io.inputs;
+        let act_inputs = match kind.arity() {
+            Arity::Unary => &inputs[..inputs.len().min(1)],
+            Arity::Binary => &inputs[..inputs.len().min(2)],
+            Arity::Variadic => &inputs[..],
         };
-        let err = |what: String| ImportError::Op { index, name: name.clone(), what };
-        let inputs = read_ints(op.inputs()).map_err(|e| err(e.to_string()))?;
-        let outputs = read_ints(op.outputs()).map_err(|e| err(e.to_string()))?;
-        let io = OpIo { output: *outputs.first().ok_or_else(|| err("no output".into()))?, inputs, op };
-        check_types(&im, builtin, &io).map_err(err)?;
-        let kind = im.map_op(builtin, &io).map_err(err)?;
-        let inputs = io.inputs;
-        let act_inputs: Vec<usize> = match kind {
-            OpKind::Add(_)
-            | OpKind::Mul(_)
-            | OpKind::Prelu(_)
-            | OpKind::Maximum
-            | OpKind::Minimum
-            | OpKind::Concat(_) => inputs.get(..2).unwrap_or(&inputs).to_vec(),
-            _ => inputs.first().copied().into_iter().collect(),
+        let [out] = d.outputs[..] else {
+            return Err(err(format!("{} outputs; supported ops have one", d.outputs.len())));
         };
-        let [out] = outputs[..] else {
-            return Err(err(format!("{} outputs; supported ops have one", outputs.len())));
-        };
-        let mut ir_inputs = [NO_TENSOR; 2];
-        for (slot, &t) in ir_inputs.iter_mut().zip(&act_inputs) {
-            *slot = im.activation(t).map_err(err)?;
+        if act_inputs.len() > MAX_OP_INPUTS {
+            return Err(err(format!("{} inputs; at most {MAX_OP_INPUTS} are supported", act_inputs.len())));
         }
+        let ir_inputs: Vec<TensorId> =
+            act_inputs.iter().map(|&t| im.activation(t)).collect::<Result<_, _>>().map_err(err)?;
         let output = im.new_activation(out).map_err(err)?;
-        im.ir.ops.push(Op { kind, inputs: ir_inputs, output });
+        im.ir.ops.push(Op::new(kind, &ir_inputs, output));
+        op_sources.push(index);
     }
     for (k, &t) in graph_outputs.iter().enumerate() {
         let id = im.activation(t).map_err(|e| ImportError::Model(format!("graph output {k}: {e}")))?;
@@ -176,10 +189,10 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
             (input.h, input.w, input.c) = (out.h, out.w, out.c);
         }
     }
-    let mut sources = vec![0; im.ir.tensors.len()];
+    let mut tensor_sources = vec![0; im.ir.tensors.len()];
     for (t, id) in im.ids.iter().enumerate() {
         if let Some(id) = id {
-            sources[usize::from(*id)] = t;
+            tensor_sources[usize::from(*id)] = t;
         }
     }
     let ir = im.ir;
@@ -187,15 +200,44 @@ pub fn import_mapped(bytes: &[u8], name: &str) -> Result<(ModelBuf, Vec<usize>),
         harness::ModelError::BadTensor { op }
         | harness::ModelError::NotTopological { op }
         | harness::ModelError::BadShape { op }
+        | harness::ModelError::BadInputs { op }
         | harness::ModelError::BadSpan { op } => ImportError::Op {
-            index: usize::from(op),
+            index: op_sources.get(usize::from(op)).copied().unwrap_or(usize::from(op)),
             name: ir.ops.get(usize::from(op)).map_or("?", |o| o.kind.name()).to_string(),
             // The op is named once, by this error.
             what: e.to_string().trim_start_matches(&format!("op {op}: ")).to_string(),
         },
         other => ImportError::Model(other.to_string()),
     })?;
-    Ok((ir, sources))
+    Ok((ir, Sources { tensors: tensor_sources, ops: op_sources }))
+}
+
+/// One operator of the file, with its code resolved.
+struct Decoded<'o> {
+    builtin: i32,
+    /// The operator's name, for messages.
+    name: String,
+    io: OpIo<'o>,
+    outputs: Vec<usize>,
+}
+
+fn decode<'o>(codes: &[fb::OperatorCode], index: usize, op: fb::OperatorRef<'o>) -> Result<Decoded<'o>, ImportError> {
+    let not_tflite = |e: planus::Error| ImportError::NotTflite(e.to_string());
+    let opcode_index = op.opcode_index().map_err(not_tflite)? as usize;
+    let code = codes.get(opcode_index).ok_or_else(|| {
+        ImportError::NotTflite(format!("op {index} uses operator code {opcode_index}, which does not exist"))
+    })?;
+    // Codes below 127 may sit only in the deprecated byte (files written before schema 3a).
+    let builtin = code.builtin_code.max(i32::from(code.deprecated_builtin_code));
+    let name = match builtin {
+        ops::CUSTOM => format!("custom op `{}`", code.custom_code.as_deref().unwrap_or("?")),
+        _ => ops::builtin_name(builtin).map_or_else(|| format!("builtin operator code {builtin}"), str::to_string),
+    };
+    let err = |what: String| ImportError::Op { index, name: name.clone(), what };
+    let inputs = read_ints(op.inputs()).map_err(|e| err(e.to_string()))?;
+    let outputs = read_ints(op.outputs()).map_err(|e| err(e.to_string()))?;
+    let output = *outputs.first().ok_or_else(|| err("no output".into()))?;
+    Ok(Decoded { builtin, name, io: OpIo { output, inputs, op }, outputs })
 }
 
 /// Ops compute in int8; only QUANTIZE reads (and DEQUANTIZE writes) another type, and RESHAPE

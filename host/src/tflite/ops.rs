@@ -272,6 +272,16 @@ pub const MINIMUM: i32 = 57;
 pub const REDUCE_MAX: i32 = 82;
 /// `LEAKY_RELU`.
 pub const LEAKY_RELU: i32 = 98;
+/// `STRIDED_SLICE` (folded).
+pub const STRIDED_SLICE: i32 = 45;
+/// `LOG_SOFTMAX`.
+pub const LOG_SOFTMAX: i32 = 50;
+/// `TILE` (folded).
+pub const TILE: i32 = 69;
+/// `SHAPE` (folded).
+pub const SHAPE: i32 = 77;
+/// `PACK` (folded).
+pub const PACK: i32 = 83;
 /// `HARD_SWISH`.
 pub const HARD_SWISH: i32 = 117;
 /// LSTM, RNN, SVDF and their sequence forms: recurrent ops, refused with why.

@@ -3,6 +3,7 @@
 
 use super::fb;
 use harness::model::{Constant, DType, ModelBuf, Tensor, TensorId};
+use std::collections::HashMap;
 
 /// TFLite `TensorType` names, by value.
 const TENSOR_TYPES: [&str; 19] = [
@@ -41,6 +42,8 @@ pub(super) fn type_name(t: i8) -> String {
 pub(super) struct Importer<'a> {
     pub(super) tensors: &'a [fb::Tensor],
     pub(super) buffers: &'a [fb::Buffer],
+    /// Constants computed at import (`fold`), by TFLite tensor index.
+    pub(super) folded: &'a HashMap<usize, Vec<u8>>,
     pub(super) ir: ModelBuf,
     /// IR activation of each TFLite tensor, once produced.
     pub(super) ids: Vec<Option<TensorId>>,
@@ -67,6 +70,9 @@ impl<'a> Importer<'a> {
 
     /// The constant data of tensor `t`, or `None` for a tensor computed at run time.
     pub(super) fn data(&self, t: usize) -> Result<Option<&'a [u8]>, String> {
+        if let Some(v) = self.folded.get(&t) {
+            return Ok(Some(v));
+        }
         let tensor = self.tensor(t)?;
         let buffer = self.buffers.get(tensor.buffer as usize);
         match buffer {

@@ -8799,12 +8799,32 @@ mod root {
         /// Generated from these locations:
         /// * Table `StridedSliceOptions` in the file `host/src/tflite/schema.fbs:128`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
-        pub struct StridedSliceOptions {}
+        pub struct StridedSliceOptions {
+            /// The field `begin_mask` in the table `StridedSliceOptions`
+            pub begin_mask: i32,
+            /// The field `end_mask` in the table `StridedSliceOptions`
+            pub end_mask: i32,
+            /// The field `ellipsis_mask` in the table `StridedSliceOptions`
+            pub ellipsis_mask: i32,
+            /// The field `new_axis_mask` in the table `StridedSliceOptions`
+            pub new_axis_mask: i32,
+            /// The field `shrink_axis_mask` in the table `StridedSliceOptions`
+            pub shrink_axis_mask: i32,
+            /// The field `offset` in the table `StridedSliceOptions`
+            pub offset: bool,
+        }
 
         #[allow(clippy::derivable_impls)]
         impl ::core::default::Default for StridedSliceOptions {
             fn default() -> Self {
-                Self {}
+                Self {
+                    begin_mask: 0,
+                    end_mask: 0,
+                    ellipsis_mask: 0,
+                    new_axis_mask: 0,
+                    shrink_axis_mask: 0,
+                    offset: false,
+                }
             }
         }
 
@@ -8816,10 +8836,63 @@ mod root {
             }
 
             #[allow(clippy::too_many_arguments)]
-            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
-                let table_writer: ::planus::table_writer::TableWriter<4> = ::core::default::Default::default();
+            pub fn create(
+                builder: &mut ::planus::Builder,
+                field_begin_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_end_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_ellipsis_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_new_axis_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_shrink_axis_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_offset: impl ::planus::WriteAsDefault<bool, bool>,
+            ) -> ::planus::Offset<Self> {
+                let prepared_begin_mask = field_begin_mask.prepare(builder, &0);
+                let prepared_end_mask = field_end_mask.prepare(builder, &0);
+                let prepared_ellipsis_mask = field_ellipsis_mask.prepare(builder, &0);
+                let prepared_new_axis_mask = field_new_axis_mask.prepare(builder, &0);
+                let prepared_shrink_axis_mask = field_shrink_axis_mask.prepare(builder, &0);
+                let prepared_offset = field_offset.prepare(builder, &false);
+
+                let mut table_writer: ::planus::table_writer::TableWriter<16> = ::core::default::Default::default();
+                if prepared_begin_mask.is_some() {
+                    table_writer.write_entry::<i32>(0);
+                }
+                if prepared_end_mask.is_some() {
+                    table_writer.write_entry::<i32>(1);
+                }
+                if prepared_ellipsis_mask.is_some() {
+                    table_writer.write_entry::<i32>(2);
+                }
+                if prepared_new_axis_mask.is_some() {
+                    table_writer.write_entry::<i32>(3);
+                }
+                if prepared_shrink_axis_mask.is_some() {
+                    table_writer.write_entry::<i32>(4);
+                }
+                if prepared_offset.is_some() {
+                    table_writer.write_entry::<bool>(5);
+                }
+
                 unsafe {
-                    table_writer.finish(builder, |_table_writer| {});
+                    table_writer.finish(builder, |object_writer| {
+                        if let ::core::option::Option::Some(prepared_begin_mask) = prepared_begin_mask {
+                            object_writer.write::<_, _, 4>(&prepared_begin_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_end_mask) = prepared_end_mask {
+                            object_writer.write::<_, _, 4>(&prepared_end_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_ellipsis_mask) = prepared_ellipsis_mask {
+                            object_writer.write::<_, _, 4>(&prepared_ellipsis_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_new_axis_mask) = prepared_new_axis_mask {
+                            object_writer.write::<_, _, 4>(&prepared_new_axis_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_shrink_axis_mask) = prepared_shrink_axis_mask {
+                            object_writer.write::<_, _, 4>(&prepared_shrink_axis_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_offset) = prepared_offset {
+                            object_writer.write::<_, _, 1>(&prepared_offset);
+                        }
+                    });
                 }
                 builder.current_offset()
             }
@@ -8849,7 +8922,15 @@ mod root {
         impl ::planus::WriteAsOffset<StridedSliceOptions> for StridedSliceOptions {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<StridedSliceOptions> {
-                StridedSliceOptions::create(builder)
+                StridedSliceOptions::create(
+                    builder,
+                    self.begin_mask,
+                    self.end_mask,
+                    self.ellipsis_mask,
+                    self.new_axis_mask,
+                    self.shrink_axis_mask,
+                    self.offset,
+                )
             }
         }
 
@@ -8861,6 +8942,127 @@ mod root {
         pub struct StridedSliceOptionsBuilder<State>(State);
 
         impl StridedSliceOptionsBuilder<()> {
+            /// Setter for the [`begin_mask` field](StridedSliceOptions#structfield.begin_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn begin_mask<T0>(self, value: T0) -> StridedSliceOptionsBuilder<(T0,)>
+            where
+                T0: ::planus::WriteAsDefault<i32, i32>,
+            {
+                StridedSliceOptionsBuilder((value,))
+            }
+
+            /// Sets the [`begin_mask` field](StridedSliceOptions#structfield.begin_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn begin_mask_as_default(self) -> StridedSliceOptionsBuilder<(::planus::DefaultValue,)> {
+                self.begin_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0> StridedSliceOptionsBuilder<(T0,)> {
+            /// Setter for the [`end_mask` field](StridedSliceOptions#structfield.end_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn end_mask<T1>(self, value: T1) -> StridedSliceOptionsBuilder<(T0, T1)>
+            where
+                T1: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0,) = self.0;
+                StridedSliceOptionsBuilder((v0, value))
+            }
+
+            /// Sets the [`end_mask` field](StridedSliceOptions#structfield.end_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn end_mask_as_default(self) -> StridedSliceOptionsBuilder<(T0, ::planus::DefaultValue)> {
+                self.end_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1> StridedSliceOptionsBuilder<(T0, T1)> {
+            /// Setter for the [`ellipsis_mask` field](StridedSliceOptions#structfield.ellipsis_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn ellipsis_mask<T2>(self, value: T2) -> StridedSliceOptionsBuilder<(T0, T1, T2)>
+            where
+                T2: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0, v1) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, value))
+            }
+
+            /// Sets the [`ellipsis_mask` field](StridedSliceOptions#structfield.ellipsis_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn ellipsis_mask_as_default(self) -> StridedSliceOptionsBuilder<(T0, T1, ::planus::DefaultValue)> {
+                self.ellipsis_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2> StridedSliceOptionsBuilder<(T0, T1, T2)> {
+            /// Setter for the [`new_axis_mask` field](StridedSliceOptions#structfield.new_axis_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn new_axis_mask<T3>(self, value: T3) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3)>
+            where
+                T3: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0, v1, v2) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, v2, value))
+            }
+
+            /// Sets the [`new_axis_mask` field](StridedSliceOptions#structfield.new_axis_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn new_axis_mask_as_default(self) -> StridedSliceOptionsBuilder<(T0, T1, T2, ::planus::DefaultValue)> {
+                self.new_axis_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2, T3> StridedSliceOptionsBuilder<(T0, T1, T2, T3)> {
+            /// Setter for the [`shrink_axis_mask` field](StridedSliceOptions#structfield.shrink_axis_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn shrink_axis_mask<T4>(self, value: T4) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4)>
+            where
+                T4: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0, v1, v2, v3) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, v2, v3, value))
+            }
+
+            /// Sets the [`shrink_axis_mask` field](StridedSliceOptions#structfield.shrink_axis_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn shrink_axis_mask_as_default(
+                self,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, ::planus::DefaultValue)> {
+                self.shrink_axis_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2, T3, T4> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4)> {
+            /// Setter for the [`offset` field](StridedSliceOptions#structfield.offset).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn offset<T5>(self, value: T5) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
+            where
+                T5: ::planus::WriteAsDefault<bool, bool>,
+            {
+                let (v0, v1, v2, v3, v4) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, v2, v3, v4, value))
+            }
+
+            /// Sets the [`offset` field](StridedSliceOptions#structfield.offset) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn offset_as_default(self) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, ::planus::DefaultValue)> {
+                self.offset(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2, T3, T4, T5> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)> {
             /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [StridedSliceOptions].
             #[inline]
             pub fn finish(self, builder: &mut ::planus::Builder) -> ::planus::Offset<StridedSliceOptions>
@@ -8871,7 +9073,16 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAs<::planus::Offset<StridedSliceOptions>> for StridedSliceOptionsBuilder<()> {
+        impl<
+                T0: ::planus::WriteAsDefault<i32, i32>,
+                T1: ::planus::WriteAsDefault<i32, i32>,
+                T2: ::planus::WriteAsDefault<i32, i32>,
+                T3: ::planus::WriteAsDefault<i32, i32>,
+                T4: ::planus::WriteAsDefault<i32, i32>,
+                T5: ::planus::WriteAsDefault<bool, bool>,
+            > ::planus::WriteAs<::planus::Offset<StridedSliceOptions>>
+            for StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
+        {
             type Prepared = ::planus::Offset<StridedSliceOptions>;
 
             #[inline]
@@ -8880,7 +9091,16 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOptional<::planus::Offset<StridedSliceOptions>> for StridedSliceOptionsBuilder<()> {
+        impl<
+                T0: ::planus::WriteAsDefault<i32, i32>,
+                T1: ::planus::WriteAsDefault<i32, i32>,
+                T2: ::planus::WriteAsDefault<i32, i32>,
+                T3: ::planus::WriteAsDefault<i32, i32>,
+                T4: ::planus::WriteAsDefault<i32, i32>,
+                T5: ::planus::WriteAsDefault<bool, bool>,
+            > ::planus::WriteAsOptional<::planus::Offset<StridedSliceOptions>>
+            for StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
+        {
             type Prepared = ::planus::Offset<StridedSliceOptions>;
 
             #[inline]
@@ -8892,10 +9112,19 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOffset<StridedSliceOptions> for StridedSliceOptionsBuilder<()> {
+        impl<
+                T0: ::planus::WriteAsDefault<i32, i32>,
+                T1: ::planus::WriteAsDefault<i32, i32>,
+                T2: ::planus::WriteAsDefault<i32, i32>,
+                T3: ::planus::WriteAsDefault<i32, i32>,
+                T4: ::planus::WriteAsDefault<i32, i32>,
+                T5: ::planus::WriteAsDefault<bool, bool>,
+            > ::planus::WriteAsOffset<StridedSliceOptions> for StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
+        {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<StridedSliceOptions> {
-                StridedSliceOptions::create(builder)
+                let (v0, v1, v2, v3, v4, v5) = &self.0;
+                StridedSliceOptions::create(builder, v0, v1, v2, v3, v4, v5)
             }
         }
 
@@ -8903,12 +9132,53 @@ mod root {
         #[derive(Copy, Clone)]
         pub struct StridedSliceOptionsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
 
-        impl<'a> StridedSliceOptionsRef<'a> {}
+        impl<'a> StridedSliceOptionsRef<'a> {
+            /// Getter for the [`begin_mask` field](StridedSliceOptions#structfield.begin_mask).
+            #[inline]
+            pub fn begin_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(0, "StridedSliceOptions", "begin_mask")?.unwrap_or(0))
+            }
+
+            /// Getter for the [`end_mask` field](StridedSliceOptions#structfield.end_mask).
+            #[inline]
+            pub fn end_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(1, "StridedSliceOptions", "end_mask")?.unwrap_or(0))
+            }
+
+            /// Getter for the [`ellipsis_mask` field](StridedSliceOptions#structfield.ellipsis_mask).
+            #[inline]
+            pub fn ellipsis_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(2, "StridedSliceOptions", "ellipsis_mask")?.unwrap_or(0))
+            }
+
+            /// Getter for the [`new_axis_mask` field](StridedSliceOptions#structfield.new_axis_mask).
+            #[inline]
+            pub fn new_axis_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(3, "StridedSliceOptions", "new_axis_mask")?.unwrap_or(0))
+            }
+
+            /// Getter for the [`shrink_axis_mask` field](StridedSliceOptions#structfield.shrink_axis_mask).
+            #[inline]
+            pub fn shrink_axis_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(4, "StridedSliceOptions", "shrink_axis_mask")?.unwrap_or(0))
+            }
+
+            /// Getter for the [`offset` field](StridedSliceOptions#structfield.offset).
+            #[inline]
+            pub fn offset(&self) -> ::planus::Result<bool> {
+                ::core::result::Result::Ok(self.0.access(5, "StridedSliceOptions", "offset")?.unwrap_or(false))
+            }
+        }
 
         impl<'a> ::core::fmt::Debug for StridedSliceOptionsRef<'a> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut f = f.debug_struct("StridedSliceOptionsRef");
-
+                f.field("begin_mask", &self.begin_mask());
+                f.field("end_mask", &self.end_mask());
+                f.field("ellipsis_mask", &self.ellipsis_mask());
+                f.field("new_axis_mask", &self.new_axis_mask());
+                f.field("shrink_axis_mask", &self.shrink_axis_mask());
+                f.field("offset", &self.offset());
                 f.finish()
             }
         }
@@ -8916,8 +9186,16 @@ mod root {
         impl<'a> ::core::convert::TryFrom<StridedSliceOptionsRef<'a>> for StridedSliceOptions {
             type Error = ::planus::Error;
 
-            fn try_from(_value: StridedSliceOptionsRef<'a>) -> ::planus::Result<Self> {
-                ::core::result::Result::Ok(Self {})
+            #[allow(unreachable_code)]
+            fn try_from(value: StridedSliceOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {
+                    begin_mask: ::core::convert::TryInto::try_into(value.begin_mask()?)?,
+                    end_mask: ::core::convert::TryInto::try_into(value.end_mask()?)?,
+                    ellipsis_mask: ::core::convert::TryInto::try_into(value.ellipsis_mask()?)?,
+                    new_axis_mask: ::core::convert::TryInto::try_into(value.new_axis_mask()?)?,
+                    shrink_axis_mask: ::core::convert::TryInto::try_into(value.shrink_axis_mask()?)?,
+                    offset: ::core::convert::TryInto::try_into(value.offset()?)?,
+                })
             }
         }
 
@@ -8983,7 +9261,7 @@ mod root {
         /// The table `ExpOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpOptions` in the file `host/src/tflite/schema.fbs:129`
+        /// * Table `ExpOptions` in the file `host/src/tflite/schema.fbs:137`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ExpOptions {}
 
@@ -9163,7 +9441,7 @@ mod root {
         /// The table `TopKV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TopKV2Options` in the file `host/src/tflite/schema.fbs:130`
+        /// * Table `TopKV2Options` in the file `host/src/tflite/schema.fbs:138`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TopKv2Options {}
 
@@ -9349,7 +9627,7 @@ mod root {
         /// The table `SplitOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SplitOptions` in the file `host/src/tflite/schema.fbs:131`
+        /// * Table `SplitOptions` in the file `host/src/tflite/schema.fbs:139`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SplitOptions {}
 
@@ -9535,7 +9813,7 @@ mod root {
         /// The table `LogSoftmaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogSoftmaxOptions` in the file `host/src/tflite/schema.fbs:132`
+        /// * Table `LogSoftmaxOptions` in the file `host/src/tflite/schema.fbs:140`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogSoftmaxOptions {}
 
@@ -9721,7 +9999,7 @@ mod root {
         /// The table `CastOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CastOptions` in the file `host/src/tflite/schema.fbs:133`
+        /// * Table `CastOptions` in the file `host/src/tflite/schema.fbs:141`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct CastOptions {}
 
@@ -9907,7 +10185,7 @@ mod root {
         /// The table `DequantizeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DequantizeOptions` in the file `host/src/tflite/schema.fbs:134`
+        /// * Table `DequantizeOptions` in the file `host/src/tflite/schema.fbs:142`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DequantizeOptions {}
 
@@ -10093,7 +10371,7 @@ mod root {
         /// The table `MaximumMinimumOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MaximumMinimumOptions` in the file `host/src/tflite/schema.fbs:135`
+        /// * Table `MaximumMinimumOptions` in the file `host/src/tflite/schema.fbs:143`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct MaximumMinimumOptions {}
 
@@ -10279,7 +10557,7 @@ mod root {
         /// The table `ArgMaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMaxOptions` in the file `host/src/tflite/schema.fbs:136`
+        /// * Table `ArgMaxOptions` in the file `host/src/tflite/schema.fbs:144`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ArgMaxOptions {}
 
@@ -10465,7 +10743,7 @@ mod root {
         /// The table `LessOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessOptions` in the file `host/src/tflite/schema.fbs:137`
+        /// * Table `LessOptions` in the file `host/src/tflite/schema.fbs:145`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LessOptions {}
 
@@ -10651,7 +10929,7 @@ mod root {
         /// The table `NegOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NegOptions` in the file `host/src/tflite/schema.fbs:138`
+        /// * Table `NegOptions` in the file `host/src/tflite/schema.fbs:146`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct NegOptions {}
 
@@ -10831,7 +11109,7 @@ mod root {
         /// The table `PadV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PadV2Options` in the file `host/src/tflite/schema.fbs:139`
+        /// * Table `PadV2Options` in the file `host/src/tflite/schema.fbs:147`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct PadV2Options {}
 
@@ -11017,7 +11295,7 @@ mod root {
         /// The table `GreaterOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterOptions` in the file `host/src/tflite/schema.fbs:140`
+        /// * Table `GreaterOptions` in the file `host/src/tflite/schema.fbs:148`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct GreaterOptions {}
 
@@ -11203,7 +11481,7 @@ mod root {
         /// The table `GreaterEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterEqualOptions` in the file `host/src/tflite/schema.fbs:141`
+        /// * Table `GreaterEqualOptions` in the file `host/src/tflite/schema.fbs:149`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct GreaterEqualOptions {}
 
@@ -11389,7 +11667,7 @@ mod root {
         /// The table `LessEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessEqualOptions` in the file `host/src/tflite/schema.fbs:142`
+        /// * Table `LessEqualOptions` in the file `host/src/tflite/schema.fbs:150`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LessEqualOptions {}
 
@@ -11575,7 +11853,7 @@ mod root {
         /// The table `SelectOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SelectOptions` in the file `host/src/tflite/schema.fbs:143`
+        /// * Table `SelectOptions` in the file `host/src/tflite/schema.fbs:151`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SelectOptions {}
 
@@ -11761,7 +12039,7 @@ mod root {
         /// The table `SliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SliceOptions` in the file `host/src/tflite/schema.fbs:144`
+        /// * Table `SliceOptions` in the file `host/src/tflite/schema.fbs:152`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SliceOptions {}
 
@@ -11947,7 +12225,7 @@ mod root {
         /// The table `TransposeConvOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TransposeConvOptions` in the file `host/src/tflite/schema.fbs:145`
+        /// * Table `TransposeConvOptions` in the file `host/src/tflite/schema.fbs:153`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TransposeConvOptions {}
 
@@ -12133,7 +12411,7 @@ mod root {
         /// The table `SparseToDenseOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SparseToDenseOptions` in the file `host/src/tflite/schema.fbs:146`
+        /// * Table `SparseToDenseOptions` in the file `host/src/tflite/schema.fbs:154`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SparseToDenseOptions {}
 
@@ -12319,7 +12597,7 @@ mod root {
         /// The table `TileOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TileOptions` in the file `host/src/tflite/schema.fbs:147`
+        /// * Table `TileOptions` in the file `host/src/tflite/schema.fbs:155`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TileOptions {}
 
@@ -12505,7 +12783,7 @@ mod root {
         /// The table `ExpandDimsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpandDimsOptions` in the file `host/src/tflite/schema.fbs:148`
+        /// * Table `ExpandDimsOptions` in the file `host/src/tflite/schema.fbs:156`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ExpandDimsOptions {}
 
@@ -12691,7 +12969,7 @@ mod root {
         /// The table `EqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `EqualOptions` in the file `host/src/tflite/schema.fbs:149`
+        /// * Table `EqualOptions` in the file `host/src/tflite/schema.fbs:157`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct EqualOptions {}
 
@@ -12877,7 +13155,7 @@ mod root {
         /// The table `NotEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NotEqualOptions` in the file `host/src/tflite/schema.fbs:150`
+        /// * Table `NotEqualOptions` in the file `host/src/tflite/schema.fbs:158`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct NotEqualOptions {}
 
@@ -13063,14 +13341,17 @@ mod root {
         /// The table `ShapeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ShapeOptions` in the file `host/src/tflite/schema.fbs:151`
+        /// * Table `ShapeOptions` in the file `host/src/tflite/schema.fbs:159`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
-        pub struct ShapeOptions {}
+        pub struct ShapeOptions {
+            /// The field `out_type` in the table `ShapeOptions`
+            pub out_type: i8,
+        }
 
         #[allow(clippy::derivable_impls)]
         impl ::core::default::Default for ShapeOptions {
             fn default() -> Self {
-                Self {}
+                Self { out_type: 0 }
             }
         }
 
@@ -13082,10 +13363,23 @@ mod root {
             }
 
             #[allow(clippy::too_many_arguments)]
-            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
-                let table_writer: ::planus::table_writer::TableWriter<4> = ::core::default::Default::default();
+            pub fn create(
+                builder: &mut ::planus::Builder,
+                field_out_type: impl ::planus::WriteAsDefault<i8, i8>,
+            ) -> ::planus::Offset<Self> {
+                let prepared_out_type = field_out_type.prepare(builder, &0);
+
+                let mut table_writer: ::planus::table_writer::TableWriter<6> = ::core::default::Default::default();
+                if prepared_out_type.is_some() {
+                    table_writer.write_entry::<i8>(0);
+                }
+
                 unsafe {
-                    table_writer.finish(builder, |_table_writer| {});
+                    table_writer.finish(builder, |object_writer| {
+                        if let ::core::option::Option::Some(prepared_out_type) = prepared_out_type {
+                            object_writer.write::<_, _, 1>(&prepared_out_type);
+                        }
+                    });
                 }
                 builder.current_offset()
             }
@@ -13115,7 +13409,7 @@ mod root {
         impl ::planus::WriteAsOffset<ShapeOptions> for ShapeOptions {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<ShapeOptions> {
-                ShapeOptions::create(builder)
+                ShapeOptions::create(builder, self.out_type)
             }
         }
 
@@ -13127,6 +13421,25 @@ mod root {
         pub struct ShapeOptionsBuilder<State>(State);
 
         impl ShapeOptionsBuilder<()> {
+            /// Setter for the [`out_type` field](ShapeOptions#structfield.out_type).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn out_type<T0>(self, value: T0) -> ShapeOptionsBuilder<(T0,)>
+            where
+                T0: ::planus::WriteAsDefault<i8, i8>,
+            {
+                ShapeOptionsBuilder((value,))
+            }
+
+            /// Sets the [`out_type` field](ShapeOptions#structfield.out_type) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn out_type_as_default(self) -> ShapeOptionsBuilder<(::planus::DefaultValue,)> {
+                self.out_type(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0> ShapeOptionsBuilder<(T0,)> {
             /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [ShapeOptions].
             #[inline]
             pub fn finish(self, builder: &mut ::planus::Builder) -> ::planus::Offset<ShapeOptions>
@@ -13137,7 +13450,9 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAs<::planus::Offset<ShapeOptions>> for ShapeOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i8, i8>> ::planus::WriteAs<::planus::Offset<ShapeOptions>>
+            for ShapeOptionsBuilder<(T0,)>
+        {
             type Prepared = ::planus::Offset<ShapeOptions>;
 
             #[inline]
@@ -13146,7 +13461,9 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOptional<::planus::Offset<ShapeOptions>> for ShapeOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i8, i8>> ::planus::WriteAsOptional<::planus::Offset<ShapeOptions>>
+            for ShapeOptionsBuilder<(T0,)>
+        {
             type Prepared = ::planus::Offset<ShapeOptions>;
 
             #[inline]
@@ -13158,10 +13475,11 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOffset<ShapeOptions> for ShapeOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i8, i8>> ::planus::WriteAsOffset<ShapeOptions> for ShapeOptionsBuilder<(T0,)> {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<ShapeOptions> {
-                ShapeOptions::create(builder)
+                let (v0,) = &self.0;
+                ShapeOptions::create(builder, v0)
             }
         }
 
@@ -13169,12 +13487,18 @@ mod root {
         #[derive(Copy, Clone)]
         pub struct ShapeOptionsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
 
-        impl<'a> ShapeOptionsRef<'a> {}
+        impl<'a> ShapeOptionsRef<'a> {
+            /// Getter for the [`out_type` field](ShapeOptions#structfield.out_type).
+            #[inline]
+            pub fn out_type(&self) -> ::planus::Result<i8> {
+                ::core::result::Result::Ok(self.0.access(0, "ShapeOptions", "out_type")?.unwrap_or(0))
+            }
+        }
 
         impl<'a> ::core::fmt::Debug for ShapeOptionsRef<'a> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut f = f.debug_struct("ShapeOptionsRef");
-
+                f.field("out_type", &self.out_type());
                 f.finish()
             }
         }
@@ -13182,8 +13506,9 @@ mod root {
         impl<'a> ::core::convert::TryFrom<ShapeOptionsRef<'a>> for ShapeOptions {
             type Error = ::planus::Error;
 
-            fn try_from(_value: ShapeOptionsRef<'a>) -> ::planus::Result<Self> {
-                ::core::result::Result::Ok(Self {})
+            #[allow(unreachable_code)]
+            fn try_from(value: ShapeOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self { out_type: ::core::convert::TryInto::try_into(value.out_type()?)? })
             }
         }
 
@@ -13249,7 +13574,7 @@ mod root {
         /// The table `PowOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PowOptions` in the file `host/src/tflite/schema.fbs:152`
+        /// * Table `PowOptions` in the file `host/src/tflite/schema.fbs:162`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct PowOptions {}
 
@@ -13429,7 +13754,7 @@ mod root {
         /// The table `ArgMinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMinOptions` in the file `host/src/tflite/schema.fbs:153`
+        /// * Table `ArgMinOptions` in the file `host/src/tflite/schema.fbs:163`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ArgMinOptions {}
 
@@ -13615,7 +13940,7 @@ mod root {
         /// The table `FakeQuantOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FakeQuantOptions` in the file `host/src/tflite/schema.fbs:154`
+        /// * Table `FakeQuantOptions` in the file `host/src/tflite/schema.fbs:164`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FakeQuantOptions {}
 
@@ -13801,14 +14126,19 @@ mod root {
         /// The table `PackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PackOptions` in the file `host/src/tflite/schema.fbs:155`
+        /// * Table `PackOptions` in the file `host/src/tflite/schema.fbs:165`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
-        pub struct PackOptions {}
+        pub struct PackOptions {
+            /// The field `values_count` in the table `PackOptions`
+            pub values_count: i32,
+            /// The field `axis` in the table `PackOptions`
+            pub axis: i32,
+        }
 
         #[allow(clippy::derivable_impls)]
         impl ::core::default::Default for PackOptions {
             fn default() -> Self {
-                Self {}
+                Self { values_count: 0, axis: 0 }
             }
         }
 
@@ -13820,10 +14150,31 @@ mod root {
             }
 
             #[allow(clippy::too_many_arguments)]
-            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
-                let table_writer: ::planus::table_writer::TableWriter<4> = ::core::default::Default::default();
+            pub fn create(
+                builder: &mut ::planus::Builder,
+                field_values_count: impl ::planus::WriteAsDefault<i32, i32>,
+                field_axis: impl ::planus::WriteAsDefault<i32, i32>,
+            ) -> ::planus::Offset<Self> {
+                let prepared_values_count = field_values_count.prepare(builder, &0);
+                let prepared_axis = field_axis.prepare(builder, &0);
+
+                let mut table_writer: ::planus::table_writer::TableWriter<8> = ::core::default::Default::default();
+                if prepared_values_count.is_some() {
+                    table_writer.write_entry::<i32>(0);
+                }
+                if prepared_axis.is_some() {
+                    table_writer.write_entry::<i32>(1);
+                }
+
                 unsafe {
-                    table_writer.finish(builder, |_table_writer| {});
+                    table_writer.finish(builder, |object_writer| {
+                        if let ::core::option::Option::Some(prepared_values_count) = prepared_values_count {
+                            object_writer.write::<_, _, 4>(&prepared_values_count);
+                        }
+                        if let ::core::option::Option::Some(prepared_axis) = prepared_axis {
+                            object_writer.write::<_, _, 4>(&prepared_axis);
+                        }
+                    });
                 }
                 builder.current_offset()
             }
@@ -13853,7 +14204,7 @@ mod root {
         impl ::planus::WriteAsOffset<PackOptions> for PackOptions {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<PackOptions> {
-                PackOptions::create(builder)
+                PackOptions::create(builder, self.values_count, self.axis)
             }
         }
 
@@ -13865,6 +14216,45 @@ mod root {
         pub struct PackOptionsBuilder<State>(State);
 
         impl PackOptionsBuilder<()> {
+            /// Setter for the [`values_count` field](PackOptions#structfield.values_count).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn values_count<T0>(self, value: T0) -> PackOptionsBuilder<(T0,)>
+            where
+                T0: ::planus::WriteAsDefault<i32, i32>,
+            {
+                PackOptionsBuilder((value,))
+            }
+
+            /// Sets the [`values_count` field](PackOptions#structfield.values_count) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn values_count_as_default(self) -> PackOptionsBuilder<(::planus::DefaultValue,)> {
+                self.values_count(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0> PackOptionsBuilder<(T0,)> {
+            /// Setter for the [`axis` field](PackOptions#structfield.axis).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn axis<T1>(self, value: T1) -> PackOptionsBuilder<(T0, T1)>
+            where
+                T1: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0,) = self.0;
+                PackOptionsBuilder((v0, value))
+            }
+
+            /// Sets the [`axis` field](PackOptions#structfield.axis) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn axis_as_default(self) -> PackOptionsBuilder<(T0, ::planus::DefaultValue)> {
+                self.axis(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1> PackOptionsBuilder<(T0, T1)> {
             /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [PackOptions].
             #[inline]
             pub fn finish(self, builder: &mut ::planus::Builder) -> ::planus::Offset<PackOptions>
@@ -13875,7 +14265,9 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAs<::planus::Offset<PackOptions>> for PackOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAs<::planus::Offset<PackOptions>> for PackOptionsBuilder<(T0, T1)>
+        {
             type Prepared = ::planus::Offset<PackOptions>;
 
             #[inline]
@@ -13884,7 +14276,9 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOptional<::planus::Offset<PackOptions>> for PackOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAsOptional<::planus::Offset<PackOptions>> for PackOptionsBuilder<(T0, T1)>
+        {
             type Prepared = ::planus::Offset<PackOptions>;
 
             #[inline]
@@ -13896,10 +14290,13 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOffset<PackOptions> for PackOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAsOffset<PackOptions> for PackOptionsBuilder<(T0, T1)>
+        {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<PackOptions> {
-                PackOptions::create(builder)
+                let (v0, v1) = &self.0;
+                PackOptions::create(builder, v0, v1)
             }
         }
 
@@ -13907,12 +14304,25 @@ mod root {
         #[derive(Copy, Clone)]
         pub struct PackOptionsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
 
-        impl<'a> PackOptionsRef<'a> {}
+        impl<'a> PackOptionsRef<'a> {
+            /// Getter for the [`values_count` field](PackOptions#structfield.values_count).
+            #[inline]
+            pub fn values_count(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(0, "PackOptions", "values_count")?.unwrap_or(0))
+            }
+
+            /// Getter for the [`axis` field](PackOptions#structfield.axis).
+            #[inline]
+            pub fn axis(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(1, "PackOptions", "axis")?.unwrap_or(0))
+            }
+        }
 
         impl<'a> ::core::fmt::Debug for PackOptionsRef<'a> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut f = f.debug_struct("PackOptionsRef");
-
+                f.field("values_count", &self.values_count());
+                f.field("axis", &self.axis());
                 f.finish()
             }
         }
@@ -13920,8 +14330,12 @@ mod root {
         impl<'a> ::core::convert::TryFrom<PackOptionsRef<'a>> for PackOptions {
             type Error = ::planus::Error;
 
-            fn try_from(_value: PackOptionsRef<'a>) -> ::planus::Result<Self> {
-                ::core::result::Result::Ok(Self {})
+            #[allow(unreachable_code)]
+            fn try_from(value: PackOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {
+                    values_count: ::core::convert::TryInto::try_into(value.values_count()?)?,
+                    axis: ::core::convert::TryInto::try_into(value.axis()?)?,
+                })
             }
         }
 
@@ -13987,7 +14401,7 @@ mod root {
         /// The table `LogicalOrOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalOrOptions` in the file `host/src/tflite/schema.fbs:156`
+        /// * Table `LogicalOrOptions` in the file `host/src/tflite/schema.fbs:169`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogicalOrOptions {}
 
@@ -14173,7 +14587,7 @@ mod root {
         /// The table `OneHotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OneHotOptions` in the file `host/src/tflite/schema.fbs:157`
+        /// * Table `OneHotOptions` in the file `host/src/tflite/schema.fbs:170`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct OneHotOptions {}
 
@@ -14359,7 +14773,7 @@ mod root {
         /// The table `LogicalAndOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalAndOptions` in the file `host/src/tflite/schema.fbs:158`
+        /// * Table `LogicalAndOptions` in the file `host/src/tflite/schema.fbs:171`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogicalAndOptions {}
 
@@ -14545,7 +14959,7 @@ mod root {
         /// The table `LogicalNotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalNotOptions` in the file `host/src/tflite/schema.fbs:159`
+        /// * Table `LogicalNotOptions` in the file `host/src/tflite/schema.fbs:172`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogicalNotOptions {}
 
@@ -14731,7 +15145,7 @@ mod root {
         /// The table `UnpackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnpackOptions` in the file `host/src/tflite/schema.fbs:160`
+        /// * Table `UnpackOptions` in the file `host/src/tflite/schema.fbs:173`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnpackOptions {}
 
@@ -14917,7 +15331,7 @@ mod root {
         /// The table `FloorDivOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorDivOptions` in the file `host/src/tflite/schema.fbs:161`
+        /// * Table `FloorDivOptions` in the file `host/src/tflite/schema.fbs:174`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FloorDivOptions {}
 
@@ -15103,7 +15517,7 @@ mod root {
         /// The table `SquareOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SquareOptions` in the file `host/src/tflite/schema.fbs:162`
+        /// * Table `SquareOptions` in the file `host/src/tflite/schema.fbs:175`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SquareOptions {}
 
@@ -15289,7 +15703,7 @@ mod root {
         /// The table `ZerosLikeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ZerosLikeOptions` in the file `host/src/tflite/schema.fbs:163`
+        /// * Table `ZerosLikeOptions` in the file `host/src/tflite/schema.fbs:176`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ZerosLikeOptions {}
 
@@ -15475,7 +15889,7 @@ mod root {
         /// The table `FillOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FillOptions` in the file `host/src/tflite/schema.fbs:164`
+        /// * Table `FillOptions` in the file `host/src/tflite/schema.fbs:177`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FillOptions {}
 
@@ -15661,7 +16075,7 @@ mod root {
         /// The table `BidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceLSTMOptions` in the file `host/src/tflite/schema.fbs:165`
+        /// * Table `BidirectionalSequenceLSTMOptions` in the file `host/src/tflite/schema.fbs:178`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BidirectionalSequenceLstmOptions {}
 
@@ -15861,7 +16275,7 @@ mod root {
         /// The table `BidirectionalSequenceRNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceRNNOptions` in the file `host/src/tflite/schema.fbs:166`
+        /// * Table `BidirectionalSequenceRNNOptions` in the file `host/src/tflite/schema.fbs:179`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BidirectionalSequenceRnnOptions {}
 
@@ -16059,7 +16473,7 @@ mod root {
         /// The table `UnidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `host/src/tflite/schema.fbs:167`
+        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `host/src/tflite/schema.fbs:180`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnidirectionalSequenceLstmOptions {}
 
@@ -16259,7 +16673,7 @@ mod root {
         /// The table `FloorModOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorModOptions` in the file `host/src/tflite/schema.fbs:168`
+        /// * Table `FloorModOptions` in the file `host/src/tflite/schema.fbs:181`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FloorModOptions {}
 
@@ -16445,7 +16859,7 @@ mod root {
         /// The table `RangeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RangeOptions` in the file `host/src/tflite/schema.fbs:169`
+        /// * Table `RangeOptions` in the file `host/src/tflite/schema.fbs:182`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct RangeOptions {}
 
@@ -16631,7 +17045,7 @@ mod root {
         /// The table `ResizeNearestNeighborOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ResizeNearestNeighborOptions` in the file `host/src/tflite/schema.fbs:170`
+        /// * Table `ResizeNearestNeighborOptions` in the file `host/src/tflite/schema.fbs:183`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ResizeNearestNeighborOptions {
             /// The field `align_corners` in the table `ResizeNearestNeighborOptions`
@@ -16916,7 +17330,7 @@ mod root {
         /// The table `LeakyReluOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LeakyReluOptions` in the file `host/src/tflite/schema.fbs:174`
+        /// * Table `LeakyReluOptions` in the file `host/src/tflite/schema.fbs:187`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LeakyReluOptions {
             /// The field `alpha` in the table `LeakyReluOptions`
@@ -17151,7 +17565,7 @@ mod root {
         /// The union `BuiltinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Union `BuiltinOptions` in the file `host/src/tflite/schema.fbs:180`
+        /// * Union `BuiltinOptions` in the file `host/src/tflite/schema.fbs:193`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub enum BuiltinOptions {
             /// The variant of type `Conv2DOptions` in the union `BuiltinOptions`
@@ -21161,7 +21575,7 @@ mod root {
         /// The table `OperatorCode` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OperatorCode` in the file `host/src/tflite/schema.fbs:258`
+        /// * Table `OperatorCode` in the file `host/src/tflite/schema.fbs:271`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct OperatorCode {
             /// The field `deprecated_builtin_code` in the table `OperatorCode`
@@ -21539,7 +21953,7 @@ mod root {
         /// The table `Operator` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Operator` in the file `host/src/tflite/schema.fbs:266`
+        /// * Table `Operator` in the file `host/src/tflite/schema.fbs:279`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Operator {
             /// The field `opcode_index` in the table `Operator`
@@ -22025,7 +22439,7 @@ mod root {
         /// The table `SubGraph` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SubGraph` in the file `host/src/tflite/schema.fbs:277`
+        /// * Table `SubGraph` in the file `host/src/tflite/schema.fbs:290`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SubGraph {
             /// The field `tensors` in the table `SubGraph`
@@ -22461,7 +22875,7 @@ mod root {
         /// The table `Buffer` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Buffer` in the file `host/src/tflite/schema.fbs:285`
+        /// * Table `Buffer` in the file `host/src/tflite/schema.fbs:298`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Buffer {
             /// The field `data` in the table `Buffer`
@@ -22779,7 +23193,7 @@ mod root {
         /// The table `Model` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Model` in the file `host/src/tflite/schema.fbs:292`
+        /// * Table `Model` in the file `host/src/tflite/schema.fbs:305`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Model {
             /// The field `version` in the table `Model`

@@ -491,28 +491,64 @@ impl Random {
         y
     }
 
-    /// CONCATENATION of `x` and a 1x1 CONV_2D branch of it, along channels (an FPN's merge),
-    /// height or width; TFLM concatenates int8 only in one quantization, the inputs'.
+    /// CONCATENATION of `x` and 1 to 4 1x1 CONV_2D branches of it, in random order, along
+    /// channels (an FPN's merge, an inception block), height or width; TFLM concatenates int8
+    /// only in one quantization, the inputs'.
     fn concat(&mut self, x: Act) -> Act {
         let axis = [3, 3, 1, 2][self.rng.gen_range(0..4)];
-        let cout = if axis == 3 { self.rng.gen_range(1..=4) } else { x.c };
-        let mut other = self.pointwise(x, cout, 0);
-        let q = quant(&[x.scale], &[x.zero_point], 0);
-        self.b.tensors[other.id as usize].quantization = q;
-        (other.scale, other.zero_point) = (x.scale, x.zero_point);
+        let mut parts = vec![x];
+        for _ in 0..self.rng.gen_range(1..=4) {
+            let cout = if axis == 3 { self.rng.gen_range(1..=4) } else { x.c };
+            let mut branch = self.pointwise(x, cout, 0);
+            self.b.tensors[branch.id as usize].quantization = quant(&[x.scale], &[x.zero_point], 0);
+            (branch.scale, branch.zero_point) = (x.scale, x.zero_point);
+            parts.push(branch);
+        }
+        let k = self.rng.gen_range(0..parts.len());
+        parts.swap(0, k);
+        let sum = |f: fn(&Act) -> i32| parts.iter().map(f).sum::<i32>();
         let shape = match axis {
-            1 => (x.h + other.h, x.w, x.c),
-            2 => (x.h, x.w + other.w, x.c),
-            _ => (x.h, x.w, x.c + other.c),
+            1 => (sum(|a| a.h), x.w, x.c),
+            2 => (x.h, sum(|a| a.w), x.c),
+            _ => (x.h, x.w, sum(|a| a.c)),
         };
         let y = self.new_act("concat", shape, x.scale, x.zero_point);
         let options = fb::BuiltinOptions::ConcatenationOptions(Box::new(fb::ConcatenationOptions {
             axis: if self.rng.gen_bool(0.3) { axis - 4 } else { axis },
             fused_activation_function: 0,
         }));
-        let (a, b) = if self.rng.gen_bool(0.5) { (x.id, other.id) } else { (other.id, x.id) };
-        self.b.op(ops::CONCATENATION, &[a, b], &[y.id], Some(options));
+        let ids: Vec<i32> = parts.iter().map(|a| a.id).collect();
+        self.b.op(ops::CONCATENATION, &ids, &[y.id], Some(options));
         y
+    }
+
+    /// Keras' flatten of `x` when the batch is dynamic: SHAPE, STRIDED_SLICE of the batch
+    /// (shrunk to a scalar), PACK with the flat size, RESHAPE to that; constant once shapes
+    /// are known.
+    fn dynamic_flatten(&mut self, x: Act) -> i32 {
+        let name = self.name("shape_of");
+        let shape = self.b.tensor(&name, &[4], INT32, None, None);
+        self.b.op(ops::SHAPE, &[x.id], &[shape], None);
+        let (begin, end, strides) = (self.name("begin"), self.name("end"), self.name("strides"));
+        let (begin, end, strides) = (self.b.bias(&begin, &[0]), self.b.bias(&end, &[1]), self.b.bias(&strides, &[1]));
+        let name = self.name("batch");
+        let batch = self.b.tensor(&name, &[], INT32, None, None);
+        let options = fb::BuiltinOptions::StridedSliceOptions(Box::new(fb::StridedSliceOptions {
+            shrink_axis_mask: 1,
+            ..Default::default()
+        }));
+        self.b.op(ops::STRIDED_SLICE, &[shape, begin, end, strides], &[batch], Some(options));
+        let name = self.name("flat_size");
+        let size = if self.rng.gen_bool(0.5) { -1 } else { x.h * x.w * x.c };
+        let size = self.b.tensor(&name, &[], INT32, Some(size.to_le_bytes().to_vec()), None);
+        let name = self.name("flat_shape");
+        let packed = self.b.tensor(&name, &[2], INT32, None, None);
+        let options = fb::BuiltinOptions::PackOptions(Box::new(fb::PackOptions { values_count: 2, axis: 0 }));
+        self.b.op(ops::PACK, &[batch, size], &[packed], Some(options));
+        let name = self.name("flat");
+        let flat = self.b.act(&name, &[1, x.h * x.w * x.c], x.scale, x.zero_point);
+        self.b.op(ops::RESHAPE, &[x.id, packed], &[flat], None);
+        flat
     }
 
     /// A squeeze-and-excite block as MCUNet writes it: MEAN over width, then height, with
@@ -670,6 +706,10 @@ impl Random {
             (id, Act { id, h: 1, w: 1, c: x.c, scale: x.scale, zero_point: x.zero_point })
         } else if self.rng.gen_bool(0.5) {
             let pooled = self.pool(x, true, true);
+            if self.rng.gen_bool(0.3) {
+                let flat = self.dynamic_flatten(pooled);
+                return self.head(flat, pooled);
+            }
             let name = self.name("shape");
             let shape = self.b.bias(&name, &[1, x.c]);
             let name = self.name("flat");
@@ -680,6 +720,11 @@ impl Random {
             let mean = self.mean(x);
             (mean.id, mean)
         };
+        self.head(flat, x)
+    }
+
+    /// FULLY_CONNECTED of `flat` (the values of `x`) and maybe SOFTMAX or LOG_SOFTMAX.
+    fn head(&mut self, flat: i32, x: Act) -> i32 {
         let classes = self.rng.gen_range(2..=10);
         let values: Vec<i8> = (0..classes * x.c).map(|_| self.rng.gen()).collect();
         let per_channel = self.rng.gen_bool(0.3);
@@ -702,6 +747,13 @@ impl Random {
         if self.rng.gen_bool(0.3) {
             return logits;
         }
+        if self.rng.gen_bool(0.2) {
+            // TFLM's int8 LOG_SOFTMAX writes [-16, 0] in 1/16 steps down from 127.
+            let name = self.name("log_probs");
+            let log_probs = self.b.act(&name, &[1, classes], 16.0 / 256.0, 127);
+            self.b.op(ops::LOG_SOFTMAX, &[logits], &[log_probs], None);
+            return log_probs;
+        }
         let name = self.name("probs");
         let probs = self.b.act(&name, &[1, classes], 1.0 / 256.0, -128);
         let beta = [1.0, 1.0, 0.5, 2.0][self.rng.gen_range(0..4)];
@@ -716,8 +768,9 @@ impl Random {
 /// drawn from CONV_2D, DEPTHWISE_CONV_2D, residual ADD, MAX_POOL_2D, AVERAGE_POOL_2D and PAD
 /// (random kernels up to 7x7, strides 1 to 3 per axis, SAME or VALID padding, per-channel or
 /// per-tensor weights, with or without bias, every supported fused activation, random scales
-/// and zero points), then usually a classifier (global AVERAGE_POOL_2D and RESHAPE or MEAN,
-/// FULLY_CONNECTED, and SOFTMAX with a random beta). At the graph's boundaries, sometimes a
+/// and zero points), then usually a classifier (global AVERAGE_POOL_2D and RESHAPE, static
+/// or through SHAPE / STRIDED_SLICE / PACK, or MEAN, FULLY_CONNECTED, and SOFTMAX with a
+/// random beta or LOG_SOFTMAX). At the graph's boundaries, sometimes a
 /// float, uint8 or int8 input through QUANTIZE, a float output through DEQUANTIZE, and an
 /// intermediate activation as a second graph output.
 pub fn random_cnn(seed: u64) -> Vec<u8> {

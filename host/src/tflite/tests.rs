@@ -91,7 +91,7 @@ fn cnn() -> (Synth, i32, i32) {
     (s, x, a8)
 }
 
-fn refusal(bytes: &[u8]) -> String {
+pub(super) fn refusal(bytes: &[u8]) -> String {
     match import(bytes, "t") {
         Ok(_) => panic!("the model was imported; a refusal was expected"),
         Err(e) => e.to_string(),
