@@ -9,6 +9,8 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
+use harness::exec::{ExecError, Outputs, Trace};
+use harness::kernels::{dsp::Dsp, KernelSet, Kernels, Reference};
 use harness::model::Model;
 use harness::plan::ExecPlan;
 use harness::record::{encode, CycleSource, Record, CRC32, MAX_FRAME, PROTOCOL_VERSION};
@@ -21,6 +23,7 @@ mod gen {
     // A model need not use every kind these name.
     #[allow(unused_imports)]
     use harness::model::{ActivationKind::*, DType::*, OpKind::*, Padding::*};
+    use harness::kernels::KernelSet;
     use harness::plan::{InputPlacement, Region};
     use harness::record::CycleSource;
     include!(env!("PATCHBENCH_MODEL_RS"));
@@ -251,7 +254,7 @@ fn main() -> ! {
             paint_stack(paint);
         }
         let start = counter.now();
-        let result = harness::run(&model, &plan, arena, input);
+        let result = infer(&model, &plan, arena, input, &mut Silent);
         let cycles = counter.since(start);
         match result {
             Ok(outputs) => {
@@ -283,11 +286,65 @@ fn main() -> ! {
             stack_capacity = cap;
         }
     }
+    if gen::PROFILE {
+        // One more run, after the watermarks: its counters live on the stack.
+        let mut profile = Profile { counter: &counter, last: 0, counts: [0; gen::N_OPS], runs: [0; gen::N_OPS] };
+        profile.last = counter.now();
+        if infer(&model, &plan, arena, input, &mut profile).is_ok() {
+            for (op, (&count, &runs)) in profile.counts.iter().zip(&profile.runs).enumerate() {
+                send(&mut records, &Record::OpCount { op: op as u16, runs, count });
+            }
+        }
+    }
     send(&mut records, &Record::Watermark { arena_bytes: arena_hwm, stack_bytes: stack_hwm, stack_capacity });
     send(&mut records, &Record::End);
     rprintln!("patchbench: done");
     loop {
         cortex_m::asm::wfi();
+    }
+}
+
+/// One inference with the image's kernel set (a constant: the other set is not compiled in).
+fn infer<'a>(
+    model: &Model,
+    plan: &ExecPlan,
+    arena: &'a mut [u8],
+    input: &'a [i8],
+    trace: &mut impl Trace,
+) -> Result<Outputs<'a>, ExecError> {
+    fn with<'a, K: Kernels>(
+        model: &Model,
+        plan: &ExecPlan,
+        arena: &'a mut [u8],
+        input: &'a [i8],
+        trace: &mut impl Trace,
+    ) -> Result<Outputs<'a>, ExecError> {
+        harness::exec::run_traced_with::<K>(model, plan, arena, input, trace)
+    }
+    match gen::KERNELS {
+        KernelSet::Reference => with::<Reference>(model, plan, arena, input, trace),
+        KernelSet::Dsp => with::<Dsp>(model, plan, arena, input, trace),
+    }
+}
+
+/// The measured runs' trace: nothing.
+struct Silent;
+impl Trace for Silent {}
+
+/// The profiled run's trace: the counts between one op's end and the next's, per op (the
+/// executor's own work between ops goes to the op that follows it).
+struct Profile<'c> {
+    counter: &'c Counter,
+    last: u64,
+    counts: [u64; gen::N_OPS],
+    runs: [u32; gen::N_OPS],
+}
+
+impl Trace for Profile<'_> {
+    fn ran(&mut self, op: usize) {
+        self.counts[op] += self.counter.since(self.last);
+        self.runs[op] += 1;
+        self.last = self.counter.now();
     }
 }
 

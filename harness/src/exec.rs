@@ -1,9 +1,13 @@
 //! Executors: layer-wise and patch-based inference over one caller-provided arena.
 //!
 //! Both run the same kernels; the patch stage just hands them tiles. Every tensor lives at
-//! the offset the plan gave it ([`ExecPlan::offsets`]); the executor never allocates.
+//! the offset the plan gave it ([`ExecPlan::offsets`]); the executor never allocates. The
+//! kernel set is a type parameter ([`Kernels`]): the `*_with` functions take it, the others
+//! run the [`Reference`] kernels, the oracle.
 
-use crate::kernels::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, MulArgs, PadArgs, PoolArgs, View, ViewMut};
+use crate::kernels::{
+    reference, AddArgs, Broadcast, ConvArgs, FcArgs, Kernels, MulArgs, PadArgs, PoolArgs, Reference, View, ViewMut,
+};
 use crate::model::{Conv, DType, Model, Op, OpKind, Pool, Span, TensorId, MAX_OP_INPUTS, MAX_OUTPUTS};
 use crate::plan::{ExecPlan, InputPlacement, Region, IN_FLASH, NO_ROW_BUFFER};
 use core::ops::Range;
@@ -162,7 +166,7 @@ fn pool_args(model: &Model, p: &Pool, op: &Op) -> PoolArgs {
 /// Runs op `i`: its inputs are stored as `in_stored` rectangles, its output buffer holds
 /// `out_stored`, and it computes `compute` (inside `out_stored`). An op with a row buffer
 /// computes a whole output one row at a time through it.
-fn run_op(
+fn run_op<K: Kernels>(
     ctx: &Ctx,
     arena: &mut [u8],
     input: &[i8],
@@ -173,7 +177,7 @@ fn run_op(
 ) -> Result<(), ExecError> {
     let row_buffer = ctx.plan.row_buffers[i];
     if row_buffer == NO_ROW_BUFFER {
-        return run_op_into(ctx, arena, input, i, in_stored, None, out_stored, compute);
+        return run_op_into::<K>(ctx, arena, input, i, in_stored, None, out_stored, compute);
     }
     let out_t = ctx.model.tensor(ctx.model.ops[i].output);
     let Place::Arena(out_off) = ctx.place(ctx.model.ops[i].output) else {
@@ -186,7 +190,7 @@ fn run_op(
     }
     for y in compute.y0..compute.y0 + compute.h {
         let r = Region { y0: y, x0: 0, h: 1, w: out_t.w };
-        run_op_into(ctx, arena, input, i, in_stored, Some(row_buffer), r, r)?;
+        run_op_into::<K>(ctx, arena, input, i, in_stored, Some(row_buffer), r, r)?;
         // Rows above the next row's window are dead: the plan put the output over them.
         let dst = out_off + y as usize * row;
         if dst + row > arena.len() || row_buffer + row > arena.len() {
@@ -199,7 +203,7 @@ fn run_op(
 
 /// [`run_op`] writing to `out_at` instead of the output tensor's own offset.
 #[allow(clippy::too_many_arguments)]
-fn run_op_into(
+fn run_op_into<K: Kernels>(
     ctx: &Ctx,
     arena: &mut [u8],
     input: &[i8],
@@ -237,12 +241,10 @@ fn run_op_into(
     let view = |k: usize| View { data: ins[k], stored: in_stored[k], c: chans[k] };
     let mut out_view = ViewMut { data: out, stored: out_stored, c: out_t.pixel_bytes() };
     match &op.kind {
-        OpKind::Conv2d(c) => reference::conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute),
-        OpKind::DepthwiseConv2d(c) => {
-            reference::depthwise_conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute)
-        }
-        OpKind::AveragePool2d(p) => reference::average_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute),
-        OpKind::MaxPool2d(p) => reference::max_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute),
+        OpKind::Conv2d(c) => K::conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute),
+        OpKind::DepthwiseConv2d(c) => K::depthwise_conv2d(&conv_args(model, c, op), &view(0), &mut out_view, compute),
+        OpKind::AveragePool2d(p) => K::average_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute),
+        OpKind::MaxPool2d(p) => K::max_pool(&pool_args(model, p, op), &view(0), &mut out_view, compute),
         OpKind::Add(a) => {
             let args = AddArgs {
                 input1_offset: -model.tensor(op.inputs[0]).zero_point,
@@ -253,7 +255,7 @@ fn run_op_into(
                 output: a.output,
                 clamp: a.clamp,
             };
-            reference::add(&args, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
+            K::add(&args, &view(0), &view(1), broadcasts(model, op), &mut out_view, compute)
         }
         OpKind::Mul(m) => {
             let args = MulArgs {
@@ -296,7 +298,7 @@ fn run_op_into(
                 output_offset: out_t.zero_point,
                 clamp: fc.clamp,
             };
-            reference::fully_connected(&args, ins[0], out_view.data)
+            K::fully_connected(&args, ins[0], out_view.data)
         }
         OpKind::Softmax(s) => reference::softmax(s, ins[0], out_view.data, out_t.c as usize),
         OpKind::LogSoftmax(s) => reference::log_softmax(s, ins[0], out_view.data, out_t.c as usize),
@@ -380,7 +382,19 @@ fn run_op_into(
 /// copied into the arena, as a sensor would write it; with [`InputPlacement::Flash`] it is
 /// read in place.
 pub fn run<'a>(model: &Model, plan: &ExecPlan, arena: &'a mut [u8], input: &'a [i8]) -> Result<Outputs<'a>, ExecError> {
-    run_observed(model, plan, arena, input, |_, _| {})
+    run_with::<Reference>(model, plan, arena, input)
+}
+
+/// [`run`] with kernel set `K`.
+pub fn run_with<'a, K: Kernels>(
+    model: &Model,
+    plan: &ExecPlan,
+    arena: &'a mut [u8],
+    input: &'a [i8],
+) -> Result<Outputs<'a>, ExecError> {
+    struct Silent;
+    impl Trace for Silent {}
+    run_traced_with::<K>(model, plan, arena, input, &mut Silent)
 }
 
 /// [`run`], calling `observe(op_index, output)` for every op whose output tensor exists in
@@ -416,10 +430,27 @@ pub trait Trace {
     fn tile(&mut self, op: usize, region: Region, pixels: &[i8]) {
         let _ = (op, region, pixels);
     }
+
+    /// Op `op` ran once: layer-wise, or on one patch's tile (a per-op profile reads its
+    /// clock here).
+    fn ran(&mut self, op: usize) {
+        let _ = op;
+    }
 }
 
 /// [`run`], reporting every op output and every patch-stage tile to `trace`.
 pub fn run_traced<'a>(
+    model: &Model,
+    plan: &ExecPlan,
+    arena: &'a mut [u8],
+    input: &'a [i8],
+    trace: &mut impl Trace,
+) -> Result<Outputs<'a>, ExecError> {
+    run_traced_with::<Reference>(model, plan, arena, input, trace)
+}
+
+/// [`run_traced`] with kernel set `K`.
+pub fn run_traced_with<'a, K: Kernels>(
     model: &Model,
     plan: &ExecPlan,
     arena: &'a mut [u8],
@@ -464,7 +495,8 @@ pub fn run_traced<'a>(
                 };
             }
             let out_stored = if i + 1 == split { full(op.output) } else { tiles[i] };
-            run_op(&ctx, arena, input, i, in_stored, out_stored, tiles[i])?;
+            run_op::<K>(&ctx, arena, input, i, in_stored, out_stored, tiles[i])?;
+            trace.ran(i);
             if i + 1 < split {
                 let Place::Arena(off) = ctx.place(op.output) else {
                     return Err(ExecError::PlanMismatch);
@@ -489,7 +521,8 @@ pub fn run_traced<'a>(
         for (k, t) in op.input_ids().enumerate() {
             in_stored[k] = full(t);
         }
-        run_op(&ctx, arena, input, i, in_stored, full(op.output), full(op.output))?;
+        run_op::<K>(&ctx, arena, input, i, in_stored, full(op.output), full(op.output))?;
+        trace.ran(i);
         trace.full(i, tensor_bytes(&ctx, arena, input, op.output));
     }
 

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change of [`Record`] or the framing.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Largest encoded frame, delimiter included.
 pub const MAX_FRAME: usize = 256;
@@ -126,6 +126,16 @@ pub enum Record<'a> {
         cfsr: u32,
         /// HardFault Status Register (0 on Armv6-M).
         hfsr: u32,
+    },
+    /// One op's share of a profiled inference (an image built with the profile option sends
+    /// one per op, after its measured runs, from one more run).
+    OpCount {
+        /// Op index.
+        op: u16,
+        /// Times it ran: 1, or once per patch in the patch stage.
+        runs: u32,
+        /// Cycles (instructions on QEMU) over all its runs.
+        count: u64,
     },
 }
 

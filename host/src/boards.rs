@@ -1,6 +1,7 @@
 //! The board catalog: `boards.toml` (compiled in) plus the users' own catalog files
 //! (`--boards FILE` or `PATCHBENCH_BOARDS=FILE[:FILE...]`), in the same format.
 
+use harness::kernels::KernelSet;
 use harness::record::CycleSource;
 use serde::Deserialize;
 
@@ -64,7 +65,15 @@ pub struct Board {
     /// A second-stage boot block the chip needs at the start of flash (`rp2040-w25q080`).
     #[serde(default)]
     pub boot2: Option<String>,
+    /// The kernel set images run (default: `dsp` on cores with the DSP extension,
+    /// `reference` elsewhere); `--kernels` and a spec's `kernels` override it.
+    #[serde(default)]
+    pub kernels: Option<KernelSet>,
 }
+
+/// Cores with the DSP extension (dual 16-bit multiply-accumulate): the `dsp` kernel set runs
+/// there. (The Cortex-M33's is optional in silicon; every M33 in the catalog has it.)
+const DSP_CORES: [&str; 5] = ["cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55"];
 
 fn default_stack_reserve() -> u32 {
     8 * 1024
@@ -84,6 +93,9 @@ pub enum BoardError {
     /// The catalog is malformed.
     #[error("board catalog: {0}")]
     Catalog(String),
+    /// The kernel set asked for cannot run on the board's core.
+    #[error("{0}")]
+    Kernels(String),
 }
 
 impl Board {
@@ -104,6 +116,33 @@ impl Board {
     /// True when the image enables the caches.
     pub fn caches_on(&self) -> bool {
         self.caches.unwrap_or(self.cpu == "cortex-m7")
+    }
+
+    /// True when the core has the DSP extension.
+    pub fn has_dsp(&self) -> bool {
+        DSP_CORES.contains(&self.cpu.as_str())
+    }
+
+    /// The kernel set its images run.
+    pub fn kernels(&self) -> KernelSet {
+        self.kernels.unwrap_or(if self.has_dsp() { KernelSet::Dsp } else { KernelSet::Reference })
+    }
+
+    /// This board running kernel set `kernels` (`None`: its own); refused where the core
+    /// lacks the instructions the set needs.
+    pub fn with_kernels(mut self, kernels: Option<KernelSet>) -> Result<Board, BoardError> {
+        if let Some(k) = kernels {
+            self.kernels = Some(k);
+        }
+        if self.kernels() == KernelSet::Dsp && !self.has_dsp() {
+            return Err(BoardError::Kernels(format!(
+                "board {}: its {} has no DSP extension, which the `dsp` kernel set needs ({} have it); use `reference`",
+                self.name,
+                self.cpu,
+                DSP_CORES.join(", ")
+            )));
+        }
+        Ok(self)
     }
 }
 
@@ -147,6 +186,7 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Board>, BoardError> {
                 b.name
             )));
         }
+        b.clone().with_kernels(None).map_err(|e| BoardError::Catalog(format!("{origin}: {e}")))?;
         let r = b.ram;
         if !b.regions.is_empty() && !covered(&b.regions, r) {
             return Err(BoardError::Catalog(format!(

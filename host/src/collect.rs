@@ -53,6 +53,8 @@ pub struct Measurement {
     pub fault: Option<(u32, u32, u32, u32)>,
     /// The end record arrived.
     pub ended: bool,
+    /// `(op, runs, count)` of a profiled run, in op order.
+    pub op_counts: Vec<(u16, u32, u64)>,
 }
 
 /// Accumulates frames from a byte stream.
@@ -136,6 +138,7 @@ impl Collector {
             Record::Error { message } => m.error = Some(message.into()),
             Record::Fault { pc, lr, cfsr, hfsr } => m.fault = Some((pc, lr, cfsr, hfsr)),
             Record::End => m.ended = true,
+            Record::OpCount { op, runs, count } => m.op_counts.push((op, runs, count)),
         }
         Ok(())
     }

@@ -48,6 +48,8 @@ impl Sources {
         let mut h = blake3::Hasher::new();
         h.update(source_hash()?.as_bytes());
         h.update(board.target.as_bytes());
+        // The core tunes code generation (`-C target-cpu`).
+        h.update(board.cpu.as_bytes());
         for part in [self.model_rs.as_bytes(), &self.weights, &self.input, self.memory_x.as_bytes()] {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part);
@@ -97,11 +99,12 @@ pub enum Inject {
 
 /// The sources of one image.
 pub fn sources(model: &Model, plan: &Plan, board: &Board, repeats: u16) -> Sources {
-    sources_with(model, plan, board, repeats, Inject::None)
+    sources_with(model, plan, board, repeats, Inject::None, false)
 }
 
-/// [`sources`] of an image that fails as `inject` says.
-pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inject: Inject) -> Sources {
+/// [`sources`] of an image that fails as `inject` says, and with `profile`, profiles one
+/// more run op by op.
+pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inject: Inject, profile: bool) -> Sources {
     let weights: &[u8] = bytemuck::cast_slice(model.weights);
     let input_data = input_for(model);
     let input: &[u8] = bytemuck::cast_slice(&input_data);
@@ -120,6 +123,9 @@ pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inj
     let _ = writeln!(s, "pub const CYCLE_SOURCE: CycleSource = CycleSource::{:?};", board.cycle_source);
     let _ = writeln!(s, "pub const COUNTS_PER_TICK: u64 = {};", board.counts_per_tick());
     let _ = writeln!(s, "pub const CACHES: bool = {};", board.caches_on());
+    let _ = writeln!(s, "pub const KERNELS: KernelSet = KernelSet::{:?};", board.kernels());
+    let _ = writeln!(s, "pub const PROFILE: bool = {profile};");
+    let _ = writeln!(s, "pub const N_OPS: usize = {};", model.ops.len());
     let _ = writeln!(s, "pub const INJECT: u8 = {};", inject as u8);
     let _ = writeln!(s, "pub const REPEATS: u16 = {repeats};");
     let grid = plan.config.effective().grid;
@@ -400,9 +406,14 @@ pub fn build_sources(
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // A killed sweep leaves no build running (a rustc cargo started finishes its crate).
     crate::child::die_with_parent(&mut cargo);
+    // Code generation for the board's core (as a deployment builds it); the DSP kernel set's
+    // assembly needs its DSP extension enabled (the Cortex-M33's is optional).
+    let rustflags = format!("target.{}.rustflags=[\"-C\", \"target-cpu={}\"]", board.target, board.cpu);
+    cargo.current_dir(&fw).args(["build", "--release", "--locked", "--target", &board.target, "--config", &rustflags]);
+    if board.kernels() == harness::kernels::KernelSet::Dsp {
+        cargo.args(["--features", "dsp"]);
+    }
     let out = cargo
-        .current_dir(&fw)
-        .args(["build", "--release", "--locked", "--target", &board.target])
         .env("PATCHBENCH_GEN", gen)
         .env("CARGO_TARGET_DIR", &tree.target_dir)
         // A host cargo's target-specific flags must not leak into the firmware build.

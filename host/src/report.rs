@@ -22,6 +22,36 @@ fn shape(s: [u16; 3]) -> String {
     format!("{}x{}x{}", s[0], s[1], s[2])
 }
 
+/// Where a profiled run's time went, op by op and by operator kind, as `run --profile`
+/// prints it.
+pub fn op_profile_table(row: &crate::results::Row) -> String {
+    let unit = if row.cycle_source == harness::record::CycleSource::QemuIcount { "instr (QEMU)" } else { "cycles" };
+    let total: u64 = row.op_counts.iter().map(|c| c.count).sum();
+    let pct = |n: u64| if total == 0 { 0.0 } else { n as f64 * 100.0 / total as f64 };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "profile of {} on {} ({} kernels, split {} {}), {unit}; in the patch stage, summed over its runs:",
+        row.model, row.board, row.kernels, row.split, row.patches
+    );
+    let _ = writeln!(s, "{:>4} {:<24} {:>5} {:>14} {:>7}", "op", "kind", "runs", unit, "share");
+    for c in &row.op_counts {
+        let _ =
+            writeln!(s, "{:>4} {:<24} {:>5} {:>14} {:>6.2}%", c.op, c.kind, c.runs, thousands(c.count), pct(c.count));
+    }
+    let mut kinds: Vec<(&str, u64)> = Vec::new();
+    for c in &row.op_counts {
+        match kinds.iter_mut().find(|(k, _)| *k == c.kind) {
+            Some((_, n)) => *n += c.count,
+            None => kinds.push((c.kind, c.count)),
+        }
+    }
+    kinds.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {:.1}%", pct(*n))).collect();
+    let _ = writeln!(s, "total {} {unit}; by kind: {}", thousands(total), by_kind.join(", "));
+    s
+}
+
 /// The per-op table and totals of a plan, as printed by `patchbench plan`.
 pub fn plan_table(model: &Model, p: &Plan) -> String {
     let mut s = String::new();

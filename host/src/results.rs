@@ -75,6 +75,8 @@ pub struct Row {
     pub board: String,
     /// Core.
     pub cpu: String,
+    /// Kernel set the image ran (`reference` in files written before the column).
+    pub kernels: harness::kernels::KernelSet,
     /// `dwt`, `systick` (cycles) or `qemu-icount` (instructions, not cycles).
     pub cycle_source: CycleSource,
     /// Core clock in Hz.
@@ -142,7 +144,120 @@ pub struct Row {
     /// The debug probe a real board ran through (`VID:PID[:SERIAL]`; empty on QEMU, or when
     /// the only attached probe was taken).
     pub probe: String,
+    /// A profiled image's per-op counts (not a column: they go to `ops.csv`).
+    #[serde(skip)]
+    pub op_counts: Vec<OpCount>,
 }
+
+/// One op's share of a profiled inference, as the device counted it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpCount {
+    /// Op index.
+    pub op: u16,
+    /// TFLite operator name.
+    pub kind: &'static str,
+    /// The op runs in the patch stage (once per patch).
+    pub stage: bool,
+    /// Times it ran.
+    pub runs: u32,
+    /// Cycles (instructions on QEMU) over all its runs.
+    pub count: u64,
+}
+
+/// A row of `ops.csv` (beside `runs.csv`): one op of a profiled run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpRow {
+    /// The `runs.csv` row of the run.
+    pub run_id: String,
+    /// Board catalog name.
+    pub board: String,
+    /// Model name.
+    pub model: String,
+    /// Kernel set.
+    pub kernels: harness::kernels::KernelSet,
+    /// `qemu-icount`: `count` is instructions, not cycles.
+    pub cycle_source: CycleSource,
+    /// Ops in the patch stage (0: layer-wise).
+    pub split: u16,
+    /// Patch grid.
+    pub patches: Grid,
+    /// Where the input lives.
+    pub input_in: InputPlacement,
+    /// Op index.
+    pub op: u16,
+    /// TFLite operator name.
+    pub kind: String,
+    /// In the patch stage.
+    pub stage: bool,
+    /// Times it ran (the patches, in the stage).
+    pub runs: u32,
+    /// Cycles (instructions on QEMU) over all its runs.
+    pub count: u64,
+    /// Share of the profiled inference, %.
+    pub share_pct: f64,
+}
+
+impl OpRow {
+    /// The `ops.csv` rows of a profiled `row` (none for an unprofiled one).
+    pub fn of(row: &Row) -> Vec<OpRow> {
+        let total: u64 = row.op_counts.iter().map(|c| c.count).sum();
+        row.op_counts
+            .iter()
+            .map(|c| OpRow {
+                run_id: row.run_id.clone(),
+                board: row.board.clone(),
+                model: row.model.clone(),
+                kernels: row.kernels,
+                cycle_source: row.cycle_source,
+                split: row.split,
+                patches: row.patches,
+                input_in: row.input_in,
+                op: c.op,
+                kind: c.kind.to_string(),
+                stage: c.stage,
+                runs: c.runs,
+                count: c.count,
+                share_pct: if total == 0 { 0.0 } else { (c.count as f64 * 100_000.0 / total as f64).round() / 1000.0 },
+            })
+            .collect()
+    }
+}
+
+/// Appends `rows` to an `ops.csv` (header first when new) in one synced write; a line a killed
+/// process left incomplete is set aside first, as for `runs.csv`.
+pub fn append_ops(path: &Path, rows: &[OpRow]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    repair(path)?;
+    let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+    let mut w = csv::WriterBuilder::new().has_headers(fresh).from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(&bytes).with_context(|| format!("writing {}", path.display()))?;
+    file.sync_data().with_context(|| format!("syncing {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads an `ops.csv`.
+pub fn read_ops(path: &Path) -> anyhow::Result<Vec<OpRow>> {
+    use anyhow::Context;
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    r.deserialize().map(|row| row.with_context(|| format!("reading {}", path.display()))).collect()
+}
+
+/// What identifies a measurement: board, model, split, grid, input placement, kernel set.
+pub type RowKey = (String, String, u16, Grid, InputPlacement, harness::kernels::KernelSet);
 
 impl Row {
     /// The config that ran.
@@ -150,9 +265,10 @@ impl Row {
         PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in }
     }
 
-    /// What readers keep one row of: the latest per (board, model, config, input placement).
-    pub fn key(&self) -> (String, String, u16, Grid, InputPlacement) {
-        (self.board.clone(), self.model.clone(), self.split, self.patches, self.input_in)
+    /// What readers keep one row of: the latest per (board, model, config, input placement,
+    /// kernel set).
+    pub fn key(&self) -> RowKey {
+        (self.board.clone(), self.model.clone(), self.split, self.patches, self.input_in, self.kernels)
     }
 }
 
@@ -380,7 +496,7 @@ pub fn read_checked(path: &Path) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
 /// The latest row of every (board, model, config, input placement), in first-seen order:
 /// later lines win, and across files the later timestamp.
 pub fn latest(rows: impl IntoIterator<Item = Row>) -> Vec<Row> {
-    let mut order: Vec<(String, String, u16, Grid, InputPlacement)> = Vec::new();
+    let mut order: Vec<RowKey> = Vec::new();
     let mut by_key: std::collections::HashMap<_, Row> = std::collections::HashMap::new();
     for row in rows {
         let key = row.key();

@@ -28,6 +28,8 @@ pub struct Job {
     pub probe: Option<deploy::probe::Selector>,
     /// A failure the image commits on purpose (tests of the failure paths).
     pub inject: firmware::Inject,
+    /// Profile one more run op by op (the row's [`Row::op_counts`]).
+    pub profile: bool,
 }
 
 /// `git describe --always` of the checkout, with `-dirty` when tracked files other than the
@@ -76,6 +78,7 @@ fn base_row(job: &Job, p: Option<&Plan>) -> Row {
         board: job.board.name.clone(),
         cpu: job.board.cpu.clone(),
         cycle_source: job.board.cycle_source,
+        kernels: job.board.kernels(),
         clock_hz: job.board.clock_hz,
         model: job.model.name.clone(),
         model_hash: format!("{:016x}", m.hash()),
@@ -126,7 +129,7 @@ pub struct Prepared {
 pub fn prepare(job: &Job) -> anyhow::Result<Prepared> {
     let m = job.model.as_model();
     let plan = plan(&m, job.config)?;
-    let sources = firmware::sources_with(&m, &plan, &job.board, job.repeats, job.inject);
+    let sources = firmware::sources_with(&m, &plan, &job.board, job.repeats, job.inject, job.profile);
     let key = sources.key(&job.board)?;
     Ok(Prepared { plan, sources, key })
 }
@@ -224,6 +227,15 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
     let crcs: Vec<u32> = measurement.runs.iter().map(|r| r.1).collect();
     row.output_crc = format!("{:08x}", crcs[0]);
     row.output_ok = crcs.iter().all(|&c| c == expected_crc);
+    let split = usize::from(p.split);
+    row.op_counts = measurement
+        .op_counts
+        .iter()
+        .filter_map(|&(op, runs, count)| {
+            let kind = m.ops.get(usize::from(op))?.kind.name();
+            Some(crate::results::OpCount { op, kind, stage: usize::from(op) < split, runs, count })
+        })
+        .collect();
     row.arena_measured_bytes = measurement.arena_bytes.map(u64::from);
     row.stack_measured_bytes = measurement.stack_bytes.map(u64::from);
     row.total_ram_bytes = match (row.arena_measured_bytes, row.stack_measured_bytes, row.static_ram_bytes) {

@@ -70,6 +70,13 @@ pub struct Spec {
     /// without one takes the only attached probe.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub probes: std::collections::BTreeMap<String, String>,
+    /// Profile every image op by op (an `ops.csv` beside `runs.csv`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub profile: bool,
+    /// Kernel set of every image (default: each board's own, `dsp` on cores with the DSP
+    /// extension); `"reference"` measures TFLM's reference kernels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<harness::kernels::KernelSet>,
     /// RAM budgets drawn in the folder's figures and tabled in its summary (`"64KiB"`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<crate::units::Bytes>,
@@ -205,8 +212,12 @@ impl Spec {
     /// Every job: models x boards x configs.
     pub fn jobs(&self) -> anyhow::Result<Jobs> {
         let at = || self.path.display().to_string();
-        let boards: Vec<Board> =
-            self.boards.iter().map(|b| boards::find(b)).collect::<Result<_, _>>().with_context(at)?;
+        let boards: Vec<Board> = self
+            .boards
+            .iter()
+            .map(|b| boards::find(b)?.with_kernels(self.kernels))
+            .collect::<Result<_, _>>()
+            .with_context(at)?;
         let mut probes = std::collections::HashMap::new();
         for (board, selector) in &self.probes {
             if !self.boards.contains(board) {
@@ -256,6 +267,7 @@ impl Spec {
                         timeout: Duration::from_secs(self.timeout_s),
                         probe: probes.get(&board.name).cloned(),
                         inject: Default::default(),
+                        profile: self.profile,
                     });
                 }
             }
@@ -468,6 +480,7 @@ pub fn run_jobs(
             match row {
                 Some(row) => {
                     sink.append(&row)?;
+                    crate::results::append_ops(&csv.with_file_name("ops.csv"), &crate::results::OpRow::of(&row))?;
                     progress(&row);
                     rows.push((i, row));
                 }
@@ -668,6 +681,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             probe: None,
             inject: Default::default(),
+            profile: false,
         };
         let boards = ["nucleo-f767zi", "nucleo-f767zi", "qemu-m4", "nucleo-f412zg", "qemu-m4", "nucleo-f767zi"];
         let queue = Queue::new(boards.iter().map(|b| job(b)).collect());

@@ -26,6 +26,7 @@ fn job(model: &str, board: &str, config: PatchConfig) -> Job {
         timeout: Duration::from_secs(300),
         probe: None,
         inject: Default::default(),
+        profile: false,
     }
 }
 

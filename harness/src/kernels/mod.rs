@@ -3,13 +3,124 @@
 //! same kernel runs a whole layer (layer-wise) or one tile of it (patch stage), with borders
 //! decided by the tensor's full size, never by the tile's.
 //!
-//! [`reference`] is the portable, obviously-correct version; optimized kernels added later
-//! run the same tests against it.
+//! A kernel set ([`Kernels`]) is what the executors are generic over. [`reference`] is the
+//! portable, obviously-correct set and the oracle: every other set runs the same tests against
+//! it (`harness/tests/kernels.rs`). [`dsp`] is the set for cores with the DSP extension
+//! (Cortex-M4, M7, M33), [`KernelSet`] names them from the CLI to the CSV.
 
+pub mod dsp;
 pub mod reference;
+pub mod simd;
 
 use crate::model::Clamp;
 use crate::plan::Region;
+
+/// Which kernel set an image runs: chosen per board at build time, recorded in every row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum KernelSet {
+    /// [`reference`]: TFLM's reference kernels in Rust, the oracle.
+    #[default]
+    Reference,
+    /// [`dsp::Dsp`]: dual 16-bit multiply-accumulates (SMLAD) on cores with the DSP
+    /// extension.
+    Dsp,
+}
+
+impl KernelSet {
+    /// Every set, in order.
+    pub const ALL: [KernelSet; 2] = [KernelSet::Reference, KernelSet::Dsp];
+
+    /// Name on the CLI, in specs and in the CSV.
+    pub const fn name(self) -> &'static str {
+        match self {
+            KernelSet::Reference => "reference",
+            KernelSet::Dsp => "dsp",
+        }
+    }
+
+    /// The set named `name`.
+    pub fn from_name(name: &str) -> Option<KernelSet> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl core::str::FromStr for KernelSet {
+    type Err = UnknownKernelSet;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s).ok_or(UnknownKernelSet)
+    }
+}
+
+/// A name that is no kernel set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownKernelSet;
+
+impl core::fmt::Display for UnknownKernelSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("no such kernel set; the sets are `reference` and `dsp`")
+    }
+}
+
+impl core::fmt::Display for KernelSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A kernel set: the kernels of the ops that take the time. Every method defaults to the
+/// [`reference`] kernel, so a set overrides what it speeds up; an override must give the
+/// reference kernel's bytes for every input, view and region.
+pub trait Kernels {
+    /// Which set this is.
+    const SET: KernelSet;
+
+    /// CONV_2D over `compute` (filter OHWI).
+    #[inline]
+    fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        reference::conv2d(a, input, out, compute)
+    }
+
+    /// DEPTHWISE_CONV_2D over `compute` (filter HWC, any depth multiplier).
+    #[inline]
+    fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        reference::depthwise_conv2d(a, input, out, compute)
+    }
+
+    /// AVERAGE_POOL_2D over `compute`.
+    #[inline]
+    fn average_pool(a: &PoolArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        reference::average_pool(a, input, out, compute)
+    }
+
+    /// MAX_POOL_2D over `compute`.
+    #[inline]
+    fn max_pool(a: &PoolArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        reference::max_pool(a, input, out, compute)
+    }
+
+    /// ADD over `compute`, either input broadcasting as `bcast` says.
+    #[inline]
+    fn add(a: &AddArgs, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &mut ViewMut, compute: Region) {
+        reference::add(a, in1, in2, bcast, out, compute)
+    }
+
+    /// FULLY_CONNECTED of the whole `input` into the whole `out`.
+    #[inline]
+    fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
+        reference::fully_connected(a, input, out)
+    }
+}
+
+/// The reference kernels as a set.
+#[derive(Clone, Copy, Debug)]
+pub struct Reference;
+
+impl Kernels for Reference {
+    const SET: KernelSet = KernelSet::Reference;
+}
 
 /// A read-only stored rectangle of an NHWC tensor (int8; raw bytes at a QUANTIZE or
 /// DEQUANTIZE boundary).
@@ -91,6 +202,12 @@ pub struct ViewMut<'a> {
 }
 
 impl ViewMut<'_> {
+    /// Index of `(y, x, 0)` (global coordinates) in `data`.
+    #[inline]
+    pub fn index(&self, y: usize, x: usize) -> usize {
+        ((y - self.stored.y0 as usize) * self.stored.w as usize + (x - self.stored.x0 as usize)) * self.c
+    }
+
     /// The `c` channels of pixel `(y, x)` (global coordinates).
     #[inline]
     pub fn pixel_mut(&mut self, y: usize, x: usize) -> &mut [i8] {

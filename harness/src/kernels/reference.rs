@@ -19,7 +19,7 @@ fn clamp(v: i32, c: Clamp) -> i8 {
 /// Input rows/columns `[lo, hi)` of the window of output `o` that fall inside the tensor
 /// (the rest is padding and contributes nothing), as kernel offsets.
 #[inline]
-fn window_range(o: usize, stride: usize, pad: usize, kernel: usize, size: usize) -> (isize, usize, usize) {
+pub(crate) fn window_range(o: usize, stride: usize, pad: usize, kernel: usize, size: usize) -> (isize, usize, usize) {
     let origin = (o * stride) as isize - pad as isize;
     let lo = (-origin).max(0) as usize;
     let hi = (size as isize - origin).clamp(0, kernel as isize) as usize;

@@ -3,7 +3,6 @@
 use super::ImageArgs;
 use anyhow::Context;
 use harness::plan::plan;
-use patchbench::boards;
 use patchbench::firmware::{self, Build};
 use patchbench::report::thousands;
 
@@ -15,7 +14,7 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.image.board)?;
+        let board = self.image.board()?;
         let m = self.image.model.load()?;
         let p = plan(&m.as_model(), self.image.config.config()).with_context(|| format!("planning {}", m.name))?;
         let config = self.image.config.config().effective();

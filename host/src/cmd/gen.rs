@@ -4,7 +4,7 @@
 use super::ImageArgs;
 use anyhow::Context;
 use harness::plan::plan;
-use patchbench::{boards, firmware};
+use patchbench::firmware;
 use std::path::PathBuf;
 
 #[derive(clap::Parser)]
@@ -18,7 +18,7 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.image.board)?;
+        let board = self.image.board()?;
         let m = self.image.model.load()?;
         let p = plan(&m.as_model(), self.image.config.config()).with_context(|| format!("planning {}", m.name))?;
         firmware::generate(&m.as_model(), &p, &board, self.image.repeats, &self.out)?;

@@ -99,6 +99,22 @@ pub struct ImageArgs {
     /// Measured runs after one warm-up.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     pub repeats: u16,
+    /// Kernel set: `dsp` (the default on cores with the DSP extension: Cortex-M4, M7, M33)
+    /// or `reference` (TFLM's reference kernels, the default elsewhere).
+    #[arg(long, value_parser = parse_kernels)]
+    pub kernels: Option<KernelSet>,
+}
+
+impl ImageArgs {
+    /// `--board`, running `--kernels` when given.
+    pub fn board(&self) -> anyhow::Result<patchbench::boards::Board> {
+        Ok(patchbench::boards::find(&self.board)?.with_kernels(self.kernels)?)
+    }
+}
+
+/// `--kernels` (clap value parser).
+pub fn parse_kernels(s: &str) -> Result<KernelSet, String> {
+    s.parse().map_err(|e| format!("{e}, not `{s}`"))
 }
 
 /// `--split`, `--patches`, `--input-in`.
@@ -121,6 +137,8 @@ impl ConfigArgs {
         PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in }
     }
 }
+
+use harness::kernels::KernelSet;
 
 /// `--input-in` (clap value parser: the engine's type, with the choices in the message).
 pub fn parse_placement(s: &str) -> Result<InputPlacement, String> {

@@ -205,6 +205,7 @@ impl Cmd {
             timeout: std::time::Duration::from_secs(900),
             probe: None,
             inject: Default::default(),
+            profile: false,
         };
         let csv = self.out.join("runs.csv");
         let row = patchbench::sweep::run_jobs(vec![job], 1, &csv, true, |_| {})?.rows.remove(0);

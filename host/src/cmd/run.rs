@@ -2,7 +2,7 @@
 
 use super::ImageArgs;
 use patchbench::runner::Job;
-use patchbench::{boards, sweep};
+use patchbench::sweep;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,10 @@ pub struct Cmd {
     /// the only attached probe.
     #[arg(long)]
     probe: Option<patchbench::deploy::probe::Selector>,
+    /// Profile one more run op by op: prints where the time goes and appends it to ops.csv
+    /// beside runs.csv.
+    #[arg(long)]
+    profile: bool,
     /// Make the image fail on purpose (testing patchbench's failure handling).
     #[arg(long, value_enum, default_value = "none", hide = true)]
     inject: patchbench::firmware::Inject,
@@ -28,7 +32,7 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.image.board)?;
+        let board = self.image.board()?;
         // A real board needs its probe: say so before anything is built.
         if !board.is_qemu() {
             patchbench::deploy::probe::ProbeTarget::open(&board, self.probe.as_ref())?;
@@ -46,6 +50,7 @@ impl Cmd {
             timeout: Duration::from_secs(self.timeout),
             probe: self.probe.clone(),
             inject: self.inject,
+            profile: self.profile,
         };
         let csv = self.out.join("runs.csv");
         // An explicit run always measures (`rerun`), even an image measured before.
@@ -53,6 +58,10 @@ impl Cmd {
         print!("{}", sweep::summary_table(&rows));
         for r in rows.iter().filter(|r| r.status == patchbench::results::Status::WrongOutput) {
             eprintln!("warning: the device computed another output than the host engine: {}", r.message);
+        }
+        for r in rows.iter().filter(|r| !r.op_counts.is_empty()) {
+            print!("{}", patchbench::report::op_profile_table(r));
+            println!("appended {} ops to {}", r.op_counts.len(), csv.with_file_name("ops.csv").display());
         }
         println!("appended to {}", csv.display());
         match rows.first() {

@@ -1,0 +1,740 @@
+//! Kernels for cores with the DSP extension (Cortex-M4, M7, M33): int8 products two at a time
+//! in 16-bit halves ([`super::simd`]), no im2col buffer, requantization without 64-bit
+//! division. Same bytes as [`super::reference`] for every input, view and region.
+//!
+//! - CONV_2D computes two output channels at a time, and two output pixels at a time where
+//!   both windows lie inside the input: each input word is loaded and widened once for two
+//!   channels, each filter word once for two pixels. A window row is contiguous in NHWC
+//!   (`kw * c` bytes in the input and in the OHWI filter), so a 1x1 conv is one dot product
+//!   per output and a 3x3 conv three. The input offset is folded in afterwards, as
+//!   `offset * sum(filter over the window's taps)`.
+//! - DEPTHWISE_CONV_2D (depth multiplier 1) computes four channels at a time, each tap one
+//!   input word and one filter word, the offset added to the widened input halves.
+//! - FULLY_CONNECTED computes two outputs at a time, as a 1x1 conv.
+//!
+//! The inner loops read through pointers: each kernel first checks that its views and
+//! parameters hold every byte the loops will touch ([`Bounds`]), and hands anything else to
+//! the reference kernel (which then reports the misuse by panicking on its index).
+//! Everything else runs the reference kernels.
+
+use super::simd::{
+    requantize_high, sadd16, smlabb, smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_offset, taps4_rows3,
+    windows_dot,
+};
+use super::{reference, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
+use crate::model::Clamp;
+use crate::plan::Region;
+
+/// The DSP kernel set.
+#[derive(Clone, Copy, Debug)]
+pub struct Dsp;
+
+impl Kernels for Dsp {
+    const SET: KernelSet = KernelSet::Dsp;
+
+    fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        let filter = out.c * a.kh * a.kw * input.c;
+        if Bounds::check(a, input, out, compute, filter, out.c) {
+            conv2d(a, input, out, compute)
+        } else {
+            reference::conv2d(a, input, out, compute)
+        }
+    }
+
+    fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        if out.c == input.c && Bounds::check(a, input, out, compute, a.kh * a.kw * out.c, out.c) {
+            depthwise_conv2d(a, input, out, compute)
+        } else {
+            reference::depthwise_conv2d(a, input, out, compute)
+        }
+    }
+
+    fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
+        let q = if a.multiplier.len() == 1 { 1 } else { out.len() };
+        let fits = a.filter.len() >= input.len() * out.len()
+            && (a.bias.is_empty() || a.bias.len() >= out.len())
+            && a.multiplier.len() >= q
+            && a.shift.len() >= q;
+        if fits && !out.is_empty() {
+            fully_connected(a, input, out)
+        } else {
+            reference::fully_connected(a, input, out)
+        }
+    }
+}
+
+/// What a windowed kernel's pointer loops rely on.
+struct Bounds;
+
+impl Bounds {
+    /// True when `compute` lies in `out`'s stored rectangle, every input pixel its windows
+    /// reach lies in `input`'s, the views' data hold their rectangles, and the filter (at
+    /// least `filter` values) and per-channel parameters (`channels`) are long enough.
+    fn check(a: &ConvArgs, input: &View, out: &ViewMut, compute: Region, filter: usize, channels: usize) -> bool {
+        let inside =
+            |r: Region, s: Region| r.y0 >= s.y0 && r.x0 >= s.x0 && r.y0 + r.h <= s.y0 + s.h && r.x0 + r.w <= s.x0 + s.w;
+        if compute.h == 0 || compute.w == 0 {
+            return true;
+        }
+        // The input rows and columns the windows of compute's first and last pixels reach.
+        let reach = |o0: u16, n: u16, s: usize, pad: usize, k: usize, size: usize| {
+            let lo = (usize::from(o0) * s).saturating_sub(pad);
+            let hi = ((usize::from(o0 + n) - 1) * s + k).saturating_sub(pad).min(size);
+            (lo, hi)
+        };
+        let (ylo, yhi) = reach(compute.y0, compute.h, a.sh, a.pad_top, a.kh, a.in_h);
+        let (xlo, xhi) = reach(compute.x0, compute.w, a.sw, a.pad_left, a.kw, a.in_w);
+        let s = input.stored;
+        let reads_inside = ylo >= yhi
+            || xlo >= xhi
+            || (ylo >= usize::from(s.y0)
+                && yhi <= usize::from(s.y0 + s.h)
+                && xlo >= usize::from(s.x0)
+                && xhi <= usize::from(s.x0 + s.w));
+        inside(compute, out.stored)
+            && out.data.len() >= out.stored.pixels() * out.c
+            && input.data.len() >= s.pixels() * input.c
+            && reads_inside
+            && a.filter.len() >= filter
+            && (a.bias.is_empty() || a.bias.len() >= channels)
+            && a.multiplier.len() >= channels
+            && a.shift.len() >= channels
+    }
+}
+
+/// TFLM's `MultiplyByQuantizedMultiplier` for a non-negative Q31 multiplier (every one the
+/// importer derives), then the output offset and clamp. The doubling high multiply is
+/// `(x * m + 2^30) >> 31` for such a multiplier (its round-half-up, without the division, and
+/// it cannot saturate: only `MIN * MIN` does); the rounding right shift adds the carry of the
+/// remainder, `(r + 2^(e-1) - [x < 0]) >> e`, which cannot overflow.
+#[inline(always)]
+pub fn requantize(acc: i32, multiplier: i32, shift: i32, output_offset: i32, clamp: Clamp) -> i8 {
+    let left = shift.max(0);
+    let right = left - shift;
+    let x = acc.wrapping_shl(left as u32);
+    let high = ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+    let v = if right == 0 {
+        high
+    } else {
+        // Unsigned: the remainder plus half can exceed i32 for a shift of 31.
+        let r = high as u32 & ((1u32 << right) - 1);
+        (high >> right) + ((r + (1u32 << (right - 1)) - u32::from(high < 0)) >> right) as i32
+    };
+    (v + output_offset).clamp(i32::from(clamp.min), i32::from(clamp.max)) as i8
+}
+
+/// Four bytes at `p` as one little-endian word (one LDR: the cores allow unaligned words).
+///
+/// # Safety
+/// `p..p + 4` must be readable.
+#[inline(always)]
+unsafe fn load(p: *const i8) -> u32 {
+    // SAFETY: the caller's promise.
+    unsafe { p.cast::<u32>().read_unaligned() }
+}
+
+/// Sum of the values of `w`.
+#[inline(always)]
+fn sum(w: &[i8]) -> i32 {
+    w.iter().map(|&v| i32::from(v)).sum()
+}
+
+/// `[x0.w0, x0.w1, x1.w0, x1.w1]` added to `acc`, over `n` bytes from each pointer.
+///
+/// # Safety
+/// `n` bytes must be readable from each pointer.
+#[inline(always)]
+unsafe fn dot_2x2(
+    mut x0: *const i8,
+    mut x1: *const i8,
+    mut w0: *const i8,
+    mut w1: *const i8,
+    n: usize,
+    acc: [i32; 4],
+) -> [i32; 4] {
+    let [mut a00, mut a01, mut a10, mut a11] = acc;
+    // SAFETY (every load and offset below): within the n bytes the caller promises.
+    unsafe {
+        for _ in 0..n / 4 {
+            let (a, b, v, u) = (load(x0), load(x1), load(w0), load(w1));
+            let (a02, a13, b02, b13) = (sxtb16(a), sxtb16_ror8(a), sxtb16(b), sxtb16_ror8(b));
+            let (v02, v13) = (sxtb16(v), sxtb16_ror8(v));
+            a00 = smlad(a13, v13, smlad(a02, v02, a00));
+            a10 = smlad(b13, v13, smlad(b02, v02, a10));
+            let (u02, u13) = (sxtb16(u), sxtb16_ror8(u));
+            a01 = smlad(a13, u13, smlad(a02, u02, a01));
+            a11 = smlad(b13, u13, smlad(b02, u02, a11));
+            (x0, x1, w0, w1) = (x0.add(4), x1.add(4), w0.add(4), w1.add(4));
+        }
+        for _ in 0..n % 4 {
+            let (a, b, v, u) = (i32::from(*x0), i32::from(*x1), i32::from(*w0), i32::from(*w1));
+            a00 += a * v;
+            a01 += a * u;
+            a10 += b * v;
+            a11 += b * u;
+            (x0, x1, w0, w1) = (x0.add(1), x1.add(1), w0.add(1), w1.add(1));
+        }
+    }
+    [a00, a01, a10, a11]
+}
+
+/// `[x.w0, x.w1]` added to `acc`, over `n` bytes from each pointer.
+///
+/// # Safety
+/// `n` bytes must be readable from each pointer.
+#[inline(always)]
+unsafe fn dot_1x2(mut x: *const i8, mut w0: *const i8, mut w1: *const i8, n: usize, acc: [i32; 2]) -> [i32; 2] {
+    let [mut a0, mut a1] = acc;
+    // SAFETY (every load and offset below): within the n bytes the caller promises.
+    unsafe {
+        for _ in 0..n / 4 {
+            let (a, v, u) = (load(x), load(w0), load(w1));
+            let (a02, a13) = (sxtb16(a), sxtb16_ror8(a));
+            a0 = smlad(a13, sxtb16_ror8(v), smlad(a02, sxtb16(v), a0));
+            a1 = smlad(a13, sxtb16_ror8(u), smlad(a02, sxtb16(u), a1));
+            (x, w0, w1) = (x.add(4), w0.add(4), w1.add(4));
+        }
+        for _ in 0..n % 4 {
+            a0 += i32::from(*x) * i32::from(*w0);
+            a1 += i32::from(*x) * i32::from(*w1);
+            (x, w0, w1) = (x.add(1), w0.add(1), w1.add(1));
+        }
+    }
+    [a0, a1]
+}
+
+/// Requantizes output channel `oc` of `acc` (bias and input offset still to add).
+#[inline(always)]
+fn finish(a: &ConvArgs, oc: usize, acc: i32, taps_sum: i32) -> i8 {
+    let bias = if a.bias.is_empty() { 0 } else { a.bias[oc] };
+    requantize(acc + bias + a.input_offset * taps_sum, a.multiplier[oc], a.shift[oc], a.output_offset, a.clamp)
+}
+
+/// Words of the conv's window scratch (2,304 B on the stack): four pixels' windows of up to
+/// 288 values (a 1x1 conv of 288 channels, a 3x3 of 32), or two of up to 576 (3x3x64). A
+/// larger window runs [`conv2d_direct`].
+const SCRATCH_WORDS: usize = 576;
+
+/// The windows of `P` output pixels, widened to 16 bits with the input offset added (taps
+/// outside the input are 0, so they add nothing), interleaved for [`windows_dot`]: group `g` of
+/// four window values is the `2 * P` words `[p0 (v0, v2), p0 (v1, v3), p1 (v0, v2), ...]`.
+/// The `window % 4` last values of each pixel are kept apart.
+struct Windows<'s, const P: usize> {
+    words: &'s mut [u32],
+    tails: [[i32; 3]; P],
+}
+
+impl<const P: usize> Windows<'_, P> {
+    /// Fills pixel slot `p` with the window of output pixel `(oy, ox)`.
+    fn fill(&mut self, p: usize, a: &ConvArgs, input: &View, oy: usize, ox: usize) {
+        let c = input.c;
+        let offset = splat16(a.input_offset);
+        let (iy0, ky_lo, ky_hi) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+        let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+        let row = a.kw * c;
+        let words = &mut *self.words;
+        if ky_lo == 0 && ky_hi == a.kh && kx_lo == 0 && kx_hi == a.kw && row.is_multiple_of(4) {
+            // Whole rows of whole words: four values per load.
+            let mut at = 2 * p;
+            for ky in 0..a.kh {
+                let from = input.index((iy0 + ky as isize) as usize, ix0 as usize);
+                for q in input.data[from..from + row].chunks_exact(4) {
+                    let v = u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]);
+                    words[at] = sadd16(sxtb16(v), offset);
+                    words[at + 1] = sadd16(sxtb16_ror8(v), offset);
+                    at += 2 * P;
+                }
+            }
+            return;
+        }
+        // Any window, value by value in window order: four make a group.
+        let pack = |lo: i32, hi: i32| u32::from(lo as u16) | u32::from(hi as u16) << 16;
+        let (mut stage, mut n, mut at) = ([0i32; 4], 0, 2 * p);
+        let mut push = |v: i32, words: &mut [u32]| {
+            stage[n] = v;
+            n += 1;
+            if n == 4 {
+                words[at] = pack(stage[0], stage[2]);
+                words[at + 1] = pack(stage[1], stage[3]);
+                at += 2 * P;
+                n = 0;
+            }
+        };
+        for ky in 0..a.kh {
+            for kx in 0..a.kw {
+                let inside = (ky_lo..ky_hi).contains(&ky) && (kx_lo..kx_hi).contains(&kx);
+                if inside {
+                    let pixel = input.pixel((iy0 + ky as isize) as usize, (ix0 + kx as isize) as usize);
+                    for &x in pixel {
+                        push(i32::from(x) + a.input_offset, words);
+                    }
+                } else {
+                    for _ in 0..c {
+                        push(0, words);
+                    }
+                }
+            }
+        }
+        self.tails[p][..n].copy_from_slice(&stage[..n]);
+    }
+}
+
+/// Per-channel requantization of a conv whose accumulators, shifted left by the largest left
+/// shift, are known to stay within `2^30` in magnitude: the rounding right shift then needs
+/// no carry arithmetic (`(high + 2^(e-1) - [high < 0]) >> e` cannot overflow); else
+/// [`requantize`].
+#[derive(Clone, Copy)]
+struct Requant {
+    small: bool,
+}
+
+impl Requant {
+    /// Checks the bound for accumulators of `window` products of `[-255, 255]` by
+    /// `[-128, 127]` plus a bias of `a`, over the first `channels` channels.
+    fn of(a: &ConvArgs, window: usize, channels: usize) -> Requant {
+        let products = window.saturating_mul(255 * 128);
+        let bias = a.bias.iter().take(channels).map(|b| b.unsigned_abs() as usize).max().unwrap_or(0);
+        let left = a.shift.iter().take(channels).map(|&s| s.max(0)).max().unwrap_or(0);
+        let bound = products.saturating_add(bias);
+        Requant { small: left < 30 && bound < (1 << 30) >> left }
+    }
+
+    #[inline(always)]
+    fn apply(self, acc: i32, multiplier: i32, shift: i32, output_offset: i32, clamp: Clamp) -> i8 {
+        if !self.small {
+            return requantize(acc, multiplier, shift, output_offset, clamp);
+        }
+        let x = acc << shift.max(0);
+        let high = ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+        let right = (-shift).max(0);
+        let v = if right == 0 { high } else { (high + (1 << (right - 1)) - i32::from(high < 0)) >> right };
+        (v + output_offset).clamp(i32::from(clamp.min), i32::from(clamp.max)) as i8
+    }
+}
+
+/// One output channel's requantization under [`Requant::small`], derived once per channel:
+/// `(((acc << left) * m + 2^30) >> 31 + round - [negative]) >> e`, the two TFLM roundings.
+#[derive(Clone, Copy)]
+struct ChannelQuant {
+    bias: i32,
+    multiplier: i32,
+    left: u32,
+    e: u32,
+    round: i32,
+    /// -1 when `e > 0` (the rounding takes one from negative values), else 0.
+    negative: i32,
+}
+
+impl ChannelQuant {
+    #[inline(always)]
+    fn new(bias: i32, multiplier: i32, shift: i32) -> ChannelQuant {
+        let (left, e) = (shift.max(0) as u32, (-shift).max(0) as u32);
+        let (round, negative) = if e > 0 { (1 << (e - 1), -1) } else { (0, 0) };
+        ChannelQuant { bias, multiplier, left, e, round, negative }
+    }
+
+    #[inline(always)]
+    fn apply(self, acc: i32, output_offset: i32, clamp: Clamp) -> i8 {
+        let x = (acc + self.bias) << self.left;
+        let v = requantize_high(x, self.multiplier, self.e, self.round, self.negative);
+        (v + output_offset).clamp(i32::from(clamp.min), i32::from(clamp.max)) as i8
+    }
+}
+
+/// CONV_2D (filter OHWI), per-channel requantization; [`Bounds::check`]ed. Four output
+/// pixels at a time (two for windows over 288 values; the last one or two pixels of the region
+/// alone): their windows are widened once ([`Windows`]), then every output channel is one pass
+/// over its filter, each filter word widened once for all of them.
+#[inline(never)]
+fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    let window = a.kh * a.kw * input.c;
+    if window > SCRATCH_WORDS {
+        return conv2d_direct(a, input, out, compute);
+    }
+    let oc = out.c;
+    let params = ChannelParams {
+        bias: if a.bias.is_empty() { None } else { Some(&a.bias[..oc]) },
+        multiplier: &a.multiplier[..oc],
+        shift: &a.shift[..oc],
+        requant: Requant::of(a, window, oc),
+        output_offset: a.output_offset,
+        clamp: a.clamp,
+    };
+    let mut scratch = [0u32; SCRATCH_WORDS];
+    let pixels = usize::from(compute.h) * usize::from(compute.w);
+    let mut done = 0;
+    if window <= SCRATCH_WORDS / 2 {
+        done = conv2d_blocks::<4>(&mut scratch, a, input, out, compute, &params, done, pixels);
+    }
+    done = conv2d_blocks::<2>(&mut scratch, a, input, out, compute, &params, done, pixels);
+    conv2d_blocks::<1>(&mut scratch, a, input, out, compute, &params, done, pixels);
+}
+
+/// [`conv2d`] for pixels `from..` of `compute` (row-major) in blocks of `P`, as many whole
+/// blocks as fit in `pixels`; returns where they end.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn conv2d_blocks<const P: usize>(
+    scratch: &mut [u32],
+    a: &ConvArgs,
+    input: &View,
+    out: &mut ViewMut,
+    compute: Region,
+    params: &ChannelParams,
+    from: usize,
+    pixels: usize,
+) -> usize {
+    let window = a.kh * a.kw * input.c;
+    let filter = &a.filter[..params.multiplier.len() * window];
+    let row_pixels = usize::from(compute.w);
+    let at = |k: usize| (usize::from(compute.y0) + k / row_pixels, usize::from(compute.x0) + k % row_pixels);
+    let mut win = Windows::<P> { words: scratch, tails: [[0; 3]; P] };
+    let mut first = from;
+    while first + P <= pixels {
+        let mut outs = [0usize; P];
+        for (p, o) in outs.iter_mut().enumerate() {
+            let (oy, ox) = at(first + p);
+            win.fill(p, a, input, oy, ox);
+            *o = out.index(oy, ox);
+        }
+        channels(&win, filter, window, params, outs, out.data);
+        first += P;
+    }
+    first
+}
+
+/// A conv's per-output-channel parameters, each sliced to the channel count.
+struct ChannelParams<'a> {
+    bias: Option<&'a [i32]>,
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+    requant: Requant,
+    output_offset: i32,
+    clamp: Clamp,
+}
+
+/// Every output channel of the `P` pixels whose windows `win` holds: pixel `p`'s channels
+/// start at `out[outs[p]]`.
+#[inline(never)]
+fn channels<const P: usize>(
+    win: &Windows<P>,
+    filter: &[i8],
+    window: usize,
+    q: &ChannelParams,
+    outs: [usize; P],
+    out: &mut [i8],
+) {
+    let (groups, tail) = (window / 4, window % 4);
+    let oc = q.multiplier.len();
+    // Every pixel's channels lie in `out` (checked once, not per store).
+    assert!(outs.iter().all(|&o| o + oc <= out.len()), "channels: output outside its view");
+    for (o, w) in filter.chunks_exact(window).enumerate().take(oc) {
+        let mut acc = windows_dot::<P>(win.words, w, groups);
+        for t in 0..tail {
+            let wv = i32::from(w[4 * groups + t]);
+            for (acc, tails) in acc.iter_mut().zip(&win.tails) {
+                *acc += tails[t] * wv;
+            }
+        }
+        let (b, m, s) = (q.bias.map_or(0, |b| b[o]), q.multiplier[o], q.shift[o]);
+        if q.requant.small {
+            let cq = ChannelQuant::new(b, m, s);
+            for (&at, &acc) in outs.iter().zip(&acc) {
+                let v = cq.apply(acc, q.output_offset, q.clamp);
+                // SAFETY: `at + o < at + oc <= out.len()`, asserted above.
+                unsafe { *out.get_unchecked_mut(at + o) = v };
+            }
+        } else {
+            for (&at, &acc) in outs.iter().zip(&acc) {
+                let v = requantize(acc + b, m, s, q.output_offset, q.clamp);
+                // SAFETY: as above.
+                unsafe { *out.get_unchecked_mut(at + o) = v };
+            }
+        }
+    }
+}
+
+/// CONV_2D without the windows' scratch (windows over [`MAX_WINDOW`] values): two output
+/// channels and, where both windows are whole, two pixels at a time; the input offset folded
+/// in as `offset * sum(filter over the window's taps)`.
+#[inline(never)]
+fn conv2d_direct(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    let c = input.c;
+    let row = a.kw * c;
+    let per_filter = a.kh * row;
+    let in_row = usize::from(input.stored.w) * c;
+    let x_step = a.sw * c;
+    let (ys, xs) = (
+        usize::from(compute.y0)..usize::from(compute.y0 + compute.h),
+        usize::from(compute.x0)..usize::from(compute.x0 + compute.w),
+    );
+    // Two output channels at a time; an odd last channel is computed twice, written once.
+    for o in (0..out.c).step_by(2) {
+        let o1 = (o + 1).min(out.c - 1);
+        let (f0, f1) = (&a.filter[o * per_filter..][..per_filter], &a.filter[o1 * per_filter..][..per_filter]);
+        let whole = [sum(f0), sum(f1)];
+        for oy in ys.clone() {
+            let (iy0, ky_lo, ky_hi) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+            let rows_whole = ky_lo == 0 && ky_hi == a.kh;
+            let mut ox = xs.start;
+            while ox < xs.end {
+                let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+                let whole_window = rows_whole && kx_lo == 0 && kx_hi == a.kw;
+                // Two pixels whose windows both lie inside the input share every filter load.
+                let pair = whole_window && ox + 1 < xs.end && {
+                    let (_, lo, hi) = reference::window_range(ox + 1, a.sw, a.pad_left, a.kw, a.in_w);
+                    lo == 0 && hi == a.kw
+                };
+                if pair {
+                    let x = input.index(iy0 as usize, ix0 as usize);
+                    let mut acc = [0i32; 4];
+                    // SAFETY: Bounds::check covers every in-bounds tap of compute's windows, and
+                    // both windows lie inside the input: kh rows of `row` bytes from `x` and
+                    // `x + x_step`, a stored row apart; the filters hold kh rows of `row`.
+                    unsafe {
+                        let p = input.data.as_ptr().add(x);
+                        for ky in 0..a.kh {
+                            let (w0, w1) = (f0.as_ptr().add(ky * row), f1.as_ptr().add(ky * row));
+                            let xp = p.add(ky * in_row);
+                            acc = dot_2x2(xp, xp.add(x_step), w0, w1, row, acc);
+                        }
+                    }
+                    let [a00, a01, a10, a11] = acc;
+                    let (v00, v01, v10, v11) = (
+                        finish(a, o, a00, whole[0]),
+                        finish(a, o1, a01, whole[1]),
+                        finish(a, o, a10, whole[0]),
+                        finish(a, o1, a11, whole[1]),
+                    );
+                    let px = out.pixel_mut(oy, ox);
+                    px[o1] = v01;
+                    px[o] = v00;
+                    let px = out.pixel_mut(oy, ox + 1);
+                    px[o1] = v11;
+                    px[o] = v10;
+                    ox += 2;
+                    continue;
+                }
+                let mut acc = [0i32; 2];
+                let mut taps = [0i32; 2];
+                let len = (kx_hi - kx_lo) * c;
+                for ky in ky_lo..ky_hi {
+                    let iy = (iy0 + ky as isize) as usize;
+                    let x = input.index(iy, (ix0 + kx_lo as isize) as usize);
+                    let from = (ky * a.kw + kx_lo) * c;
+                    let (w0, w1) = (&f0[from..from + len], &f1[from..from + len]);
+                    let xs = &input.data[x..x + len];
+                    // SAFETY: three slices of `len` bytes.
+                    acc = unsafe { dot_1x2(xs.as_ptr(), w0.as_ptr(), w1.as_ptr(), len, acc) };
+                    if !whole_window {
+                        taps[0] += sum(w0);
+                        taps[1] += sum(w1);
+                    }
+                }
+                let taps = if whole_window { whole } else { taps };
+                let (v0, v1) = (finish(a, o, acc[0], taps[0]), finish(a, o1, acc[1], taps[1]));
+                let px = out.pixel_mut(oy, ox);
+                px[o1] = v1;
+                px[o] = v0;
+                ox += 1;
+            }
+        }
+    }
+}
+
+/// Taps of the largest depthwise window whose widened weights [`depthwise_conv2d`] keeps on
+/// the stack (7x7); a larger one runs [`depthwise_direct`].
+const MAX_TAPS: usize = 49;
+
+/// DEPTHWISE_CONV_2D with depth multiplier 1 (filter HWC), per-channel requantization;
+/// [`Bounds::check`]ed. Four channels at a time: their weights are widened once, and where a
+/// window lies inside the input the input offset is folded into the starting accumulator
+/// (`bias + offset * sum(weights)`), so each tap is one input word and four multiply-adds
+/// ([`taps4`]); border windows add the offset to each input value of their in-bounds taps.
+#[inline(never)]
+fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    let c = input.c;
+    let taps = a.kh * a.kw;
+    if taps > MAX_TAPS {
+        return depthwise_direct(a, input, out, compute);
+    }
+    let offset = splat16(a.input_offset);
+    let in_row = usize::from(input.stored.w) * c;
+    let filter = &a.filter[..taps * c];
+    let requant = Requant::of(a, taps, c);
+    let finish = |acc: i32, ch: usize| requant.apply(acc, a.multiplier[ch], a.shift[ch], a.output_offset, a.clamp);
+    let bias = |ch: usize| if a.bias.is_empty() { 0 } else { a.bias[ch] };
+    // Output rows and columns whose windows lie inside the input.
+    let whole = |o: usize, s: usize, pad: usize, k: usize, n: usize| o * s >= pad && o * s - pad + k <= n;
+    let (ys, xs) = (
+        usize::from(compute.y0)..usize::from(compute.y0 + compute.h),
+        usize::from(compute.x0)..usize::from(compute.x0 + compute.w),
+    );
+    let mut weights = [0u32; 2 * MAX_TAPS];
+    for ch in (0..c / 4).map(|g| 4 * g) {
+        let mut sums = [0i32; 4];
+        for t in 0..taps {
+            let w = &filter[t * c + ch..t * c + ch + 4];
+            let v = u32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]);
+            (weights[2 * t], weights[2 * t + 1]) = (sxtb16(v), sxtb16_ror8(v));
+            for (sum, &w) in sums.iter_mut().zip(w) {
+                *sum += i32::from(w);
+            }
+        }
+        let start: [i32; 4] = core::array::from_fn(|k| bias(ch + k) + a.input_offset * sums[k]);
+        let (m, sh) = (&a.multiplier[ch..ch + 4], &a.shift[ch..ch + 4]);
+        // The bias is in the accumulators already.
+        let quant: [ChannelQuant; 4] = core::array::from_fn(|k| ChannelQuant::new(0, m[k], sh[k]));
+        let biases: [i32; 4] = core::array::from_fn(|k| bias(ch + k));
+        for oy in ys.clone() {
+            let (iy0, ky_lo, ky_hi) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+            let row_whole = whole(oy, a.sh, a.pad_top, a.kh, a.in_h);
+            for ox in xs.clone() {
+                let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+                let acc = if row_whole && whole(ox, a.sw, a.pad_left, a.kw, a.in_w) {
+                    let at = input.index(iy0 as usize, ix0 as usize) + ch;
+                    if a.kw == 3 {
+                        taps4_rows3(&input.data[at..], c, in_row, &weights, a.kh, start)
+                    } else {
+                        let mut acc = start;
+                        for ky in 0..a.kh {
+                            acc = taps4(&input.data[at + ky * in_row..], c, &weights[2 * ky * a.kw..], a.kw, acc);
+                        }
+                        acc
+                    }
+                } else {
+                    // The in-bounds taps, the offset added to each input value.
+                    let mut acc = biases;
+                    let cols = kx_hi - kx_lo;
+                    if cols > 0 {
+                        for ky in ky_lo..ky_hi {
+                            let iy = (iy0 + ky as isize) as usize;
+                            let at = input.index(iy, (ix0 + kx_lo as isize) as usize) + ch;
+                            let w = &weights[2 * (ky * a.kw + kx_lo)..];
+                            acc = taps4_offset(&input.data[at..], c, w, cols, offset, acc);
+                        }
+                    }
+                    acc
+                };
+                let px = &mut out.pixel_mut(oy, ox)[ch..ch + 4];
+                if requant.small {
+                    for k in 0..4 {
+                        px[k] = quant[k].apply(acc[k], a.output_offset, a.clamp);
+                    }
+                } else {
+                    for k in 0..4 {
+                        px[k] = requantize(acc[k], m[k], sh[k], a.output_offset, a.clamp);
+                    }
+                }
+            }
+        }
+    }
+    // The channels past the last group of four, one at a time.
+    for ch in c / 4 * 4..c {
+        for oy in ys.clone() {
+            let (iy0, ky_lo, ky_hi) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+            for ox in xs.clone() {
+                let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+                let mut acc = bias(ch);
+                for ky in ky_lo..ky_hi {
+                    for kx in kx_lo..kx_hi {
+                        let (iy, ix) = ((iy0 + ky as isize) as usize, (ix0 + kx as isize) as usize);
+                        let x = i32::from(input.data[input.index(iy, ix) + ch]) + a.input_offset;
+                        acc += x * i32::from(filter[(ky * a.kw + kx) * c + ch]);
+                    }
+                }
+                out.pixel_mut(oy, ox)[ch] = finish(acc, ch);
+            }
+        }
+    }
+}
+
+/// DEPTHWISE_CONV_2D (depth multiplier 1) for windows over [`MAX_TAPS`]: four channels at a
+/// time, the offset added to each widened input value.
+#[inline(never)]
+fn depthwise_direct(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+    let c = input.c;
+    let offset = splat16(a.input_offset);
+    let in_row = usize::from(input.stored.w) * c;
+    let filter_row = a.kw * c;
+    for oy in usize::from(compute.y0)..usize::from(compute.y0 + compute.h) {
+        let (iy0, ky_lo, ky_hi) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+        for ox in usize::from(compute.x0)..usize::from(compute.x0 + compute.w) {
+            let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+            let (rows, cols) = (ky_hi - ky_lo, kx_hi - kx_lo);
+            if rows == 0 || cols == 0 {
+                let px = out.pixel_mut(oy, ox);
+                for (ch, v) in px.iter_mut().enumerate() {
+                    *v = finish(a, ch, 0, 0);
+                }
+                continue;
+            }
+            let x = input.index((iy0 + ky_lo as isize) as usize, (ix0 + kx_lo as isize) as usize);
+            let w = (ky_lo * a.kw + kx_lo) * c;
+            let px = out.pixel_mut(oy, ox);
+            let mut ch = 0;
+            // Four channels at a time: bytes 0 and 2 in one register's halves, 1 and 3 in another.
+            while ch + 4 <= c {
+                let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+                // SAFETY: Bounds::check covers every in-bounds tap: `rows` input rows of `cols`
+                // pixels from `x`, a stored row apart, and the matching filter taps from `w`;
+                // channels ch..ch + 4 lie in every pixel.
+                unsafe {
+                    let (mut xr, mut wr) = (input.data.as_ptr().add(x + ch), a.filter.as_ptr().add(w + ch));
+                    for _ in 0..rows {
+                        let (mut xp, mut wp) = (xr, wr);
+                        for _ in 0..cols {
+                            let (xv, wv) = (load(xp), load(wp));
+                            let (x02, x13) = (sadd16(sxtb16(xv), offset), sadd16(sxtb16_ror8(xv), offset));
+                            let (w02, w13) = (sxtb16(wv), sxtb16_ror8(wv));
+                            a0 = smlabb(x02, w02, a0);
+                            a2 = smlatt(x02, w02, a2);
+                            a1 = smlabb(x13, w13, a1);
+                            a3 = smlatt(x13, w13, a3);
+                            (xp, wp) = (xp.add(c), wp.add(c));
+                        }
+                        (xr, wr) = (xr.add(in_row), wr.add(filter_row));
+                    }
+                }
+                px[ch] = finish(a, ch, a0, 0);
+                px[ch + 1] = finish(a, ch + 1, a1, 0);
+                px[ch + 2] = finish(a, ch + 2, a2, 0);
+                px[ch + 3] = finish(a, ch + 3, a3, 0);
+                ch += 4;
+            }
+            for (ch, o) in px.iter_mut().enumerate().skip(ch) {
+                let mut acc = 0;
+                for ky in 0..rows {
+                    for kx in 0..cols {
+                        let xv = input.data[x + ky * in_row + kx * c + ch];
+                        acc +=
+                            i32::from(a.filter[w + ky * filter_row + kx * c + ch]) * (i32::from(xv) + a.input_offset);
+                    }
+                }
+                *o = finish(a, ch, acc, 0);
+            }
+        }
+    }
+}
+
+/// FULLY_CONNECTED, two outputs at a time; per-tensor or per-output requantization.
+#[inline(never)]
+fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
+    let n = input.len();
+    let finish = |acc: i32, o: usize| {
+        let bias = if a.bias.is_empty() { 0 } else { a.bias[o] };
+        let q = if a.multiplier.len() == 1 { 0 } else { o };
+        requantize(acc + bias, a.multiplier[q], a.shift[q], a.output_offset, a.clamp)
+    };
+    for o in (0..out.len()).step_by(2) {
+        let o1 = (o + 1).min(out.len() - 1);
+        let (w0, w1) = (&a.filter[o * n..][..n], &a.filter[o1 * n..][..n]);
+        // SAFETY: three slices of n bytes.
+        let [d0, d1] = unsafe { dot_1x2(input.as_ptr(), w0.as_ptr(), w1.as_ptr(), n, [0, 0]) };
+        let v1 = finish(d1 + a.input_offset * sum(w1), o1);
+        out[o] = finish(d0 + a.input_offset * sum(w0), o);
+        if o1 != o {
+            out[o1] = v1;
+        }
+    }
+}

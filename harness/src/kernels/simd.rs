@@ -1,0 +1,505 @@
+//! The DSP extension's SIMD instructions the [`super::dsp`] kernels are written in: inline
+//! assembly on Arm cores that have them (feature `dsp`, which the host turns on for such
+//! boards), and the same arithmetic in portable Rust everywhere else, so that the host tests
+//! the kernels' logic and a firmware image tests the instructions.
+//!
+//! A `u32` here holds two signed halfwords (`lo`, `hi`) or four signed bytes.
+
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+mod imp {
+    use core::arch::asm;
+
+    #[inline(always)]
+    pub fn sxtb16(x: u32) -> u32 {
+        let r;
+        // SAFETY: register-only arithmetic.
+        unsafe { asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack)) };
+        r
+    }
+
+    #[inline(always)]
+    pub fn sxtb16_ror8(x: u32) -> u32 {
+        let r;
+        // SAFETY: register-only arithmetic.
+        unsafe { asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack)) };
+        r
+    }
+
+    #[inline(always)]
+    pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+        let r;
+        // SAFETY: register-only arithmetic (the Q flag it may set is never read).
+        unsafe {
+            asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc,
+                 options(pure, nomem, nostack))
+        };
+        r
+    }
+
+    #[inline(always)]
+    pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+        let r;
+        // SAFETY: register-only arithmetic.
+        unsafe {
+            asm!("smlabb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc,
+                 options(pure, nomem, nostack))
+        };
+        r
+    }
+
+    #[inline(always)]
+    pub fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+        let r;
+        // SAFETY: register-only arithmetic.
+        unsafe {
+            asm!("smlatt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc,
+                 options(pure, nomem, nostack))
+        };
+        r
+    }
+
+    #[inline(always)]
+    pub fn sadd16(a: u32, b: u32) -> u32 {
+        let r;
+        // SAFETY: register-only arithmetic (the GE flags it sets are never read).
+        unsafe {
+            asm!("sadd16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+        };
+        r
+    }
+    /// See [`super::windows_dot`] (four pixels).
+    #[inline(always)]
+    pub fn windows_dot4(s: &[u32], w: &[i8], groups: usize) -> [i32; 4] {
+        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+        if groups > 0 {
+            // SAFETY: the caller checked that `s` holds 8 words and `w` 4 bytes per group; the
+            // loop reads exactly those (post-indexed), writes nothing but registers.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {v}, [{w}], #4",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "sxtb16 {v13}, {v}, ror #8",
+                    "sxtb16 {v}, {v}",
+                    "smlad {a0}, {xa}, {v}, {a0}",
+                    "smlad {a0}, {xb}, {v13}, {a0}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a1}, {xa}, {v}, {a1}",
+                    "smlad {a1}, {xb}, {v13}, {a1}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a2}, {xa}, {v}, {a2}",
+                    "smlad {a2}, {xb}, {v13}, {a2}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a3}, {xa}, {v}, {a3}",
+                    "smlad {a3}, {xb}, {v13}, {a3}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
+                    a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
+                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        [a0, a1, a2, a3]
+    }
+
+    /// See [`super::windows_dot`] (two pixels).
+    #[inline(always)]
+    pub fn windows_dot2(s: &[u32], w: &[i8], groups: usize) -> [i32; 2] {
+        let (mut a0, mut a1) = (0i32, 0i32);
+        if groups > 0 {
+            // SAFETY: as in `windows_dot4`, 4 words per group.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {v}, [{w}], #4",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "sxtb16 {v13}, {v}, ror #8",
+                    "sxtb16 {v}, {v}",
+                    "smlad {a0}, {xa}, {v}, {a0}",
+                    "smlad {a0}, {xb}, {v13}, {a0}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a1}, {xa}, {v}, {a1}",
+                    "smlad {a1}, {xb}, {v13}, {a1}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
+                    a0 = inout(reg) a0, a1 = inout(reg) a1,
+                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        [a0, a1]
+    }
+
+    /// See [`super::taps4`].
+    #[inline(always)]
+    pub fn taps4(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        if n > 0 {
+            // SAFETY: the caller checked that `x` holds n taps `c` bytes apart (4 bytes each)
+            // and `w` two words per tap; the loop reads exactly those.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {tx}, [{xp}]",
+                    "add {xp}, {xp}, {c}",
+                    "ldrd {wa}, {wb}, [{wp}], #8",
+                    "sxtb16 {t}, {tx}",
+                    "smlabb {a0}, {t}, {wa}, {a0}",
+                    "smlatt {a2}, {t}, {wa}, {a2}",
+                    "sxtb16 {t}, {tx}, ror #8",
+                    "smlabb {a1}, {t}, {wb}, {a1}",
+                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    xp = inout(reg) x.as_ptr() => _, wp = inout(reg) w.as_ptr() => _, n = inout(reg) n => _,
+                    c = in(reg) c,
+                    a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
+                    tx = out(reg) _, t = out(reg) _, wa = out(reg) _, wb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        [a0, a1, a2, a3]
+    }
+    /// See [`super::taps4_offset`].
+    #[inline(always)]
+    pub fn taps4_offset(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        if n > 0 {
+            // SAFETY: as in `taps4`.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {tx}, [{xp}]",
+                    "add {xp}, {xp}, {c}",
+                    "ldrd {wa}, {wb}, [{wp}], #8",
+                    "sxtb16 {t}, {tx}",
+                    "sadd16 {t}, {t}, {off}",
+                    "smlabb {a0}, {t}, {wa}, {a0}",
+                    "smlatt {a2}, {t}, {wa}, {a2}",
+                    "sxtb16 {t}, {tx}, ror #8",
+                    "sadd16 {t}, {t}, {off}",
+                    "smlabb {a1}, {t}, {wb}, {a1}",
+                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    xp = inout(reg) x.as_ptr() => _, wp = inout(reg) w.as_ptr() => _, n = inout(reg) n => _,
+                    c = in(reg) c, off = in(reg) offset,
+                    a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
+                    tx = out(reg) _, t = out(reg) _, wa = out(reg) _, wb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        [a0, a1, a2, a3]
+    }
+    /// See [`super::taps4_rows3`].
+    #[inline(always)]
+    pub fn taps4_rows3(x: &[i8], c: usize, in_row: usize, w: &[u32], rows: usize, acc: [i32; 4]) -> [i32; 4] {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        if rows > 0 {
+            // SAFETY: the caller checked that `x` holds `rows` rows `in_row` apart of three
+            // taps `c` apart (4 bytes each) and `w` six words per row; the loop reads those.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {tx}, [{xp}]",
+                    "ldrd {wa}, {wb}, [{wp}], #8",
+                    "sxtb16 {t}, {tx}",
+                    "smlabb {a0}, {t}, {wa}, {a0}",
+                    "smlatt {a2}, {t}, {wa}, {a2}",
+                    "sxtb16 {t}, {tx}, ror #8",
+                    "smlabb {a1}, {t}, {wb}, {a1}",
+                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    "ldr {tx}, [{xp}, {c}]",
+                    "add {xp}, {xp}, {c}",
+                    "ldrd {wa}, {wb}, [{wp}], #8",
+                    "sxtb16 {t}, {tx}",
+                    "smlabb {a0}, {t}, {wa}, {a0}",
+                    "smlatt {a2}, {t}, {wa}, {a2}",
+                    "sxtb16 {t}, {tx}, ror #8",
+                    "smlabb {a1}, {t}, {wb}, {a1}",
+                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    "ldr {tx}, [{xp}, {c}]",
+                    "ldrd {wa}, {wb}, [{wp}], #8",
+                    "sxtb16 {t}, {tx}",
+                    "smlabb {a0}, {t}, {wa}, {a0}",
+                    "smlatt {a2}, {t}, {wa}, {a2}",
+                    "sxtb16 {t}, {tx}, ror #8",
+                    "smlabb {a1}, {t}, {wb}, {a1}",
+                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    "add {xp}, {xp}, {skip}",
+                    "subs {rows}, {rows}, #1",
+                    "bne 2b",
+                    xp = inout(reg) x.as_ptr() => _, wp = inout(reg) w.as_ptr() => _, rows = inout(reg) rows => _,
+                    c = in(reg) c, skip = in(reg) in_row - c,
+                    a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
+                    tx = out(reg) _, t = out(reg) _, wa = out(reg) _, wb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        [a0, a1, a2, a3]
+    }
+
+    /// See [`super::requantize_high`].
+    #[inline(always)]
+    pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i32) -> i32 {
+        let v: i32;
+        // SAFETY: register-only arithmetic.
+        unsafe {
+            asm!(
+                "mov {lo}, #0x40000000",
+                "mov {hi}, #0",
+                "smlal {lo}, {hi}, {x}, {m}",
+                "lsr {lo}, {lo}, #31",
+                "orr {lo}, {lo}, {hi}, lsl #1",
+                "and {hi}, {neg}, {lo}, asr #31",
+                "add {lo}, {lo}, {round}",
+                "add {lo}, {lo}, {hi}",
+                "asr {lo}, {lo}, {e}",
+                x = in(reg) x, m = in(reg) multiplier, e = in(reg) e, round = in(reg) round, neg = in(reg) negative,
+                lo = out(reg) v, hi = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        v
+    }
+}
+
+#[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+mod imp {
+    #[inline(always)]
+    fn halves(x: u32) -> (i32, i32) {
+        (i32::from(x as u16 as i16), i32::from((x >> 16) as u16 as i16))
+    }
+
+    #[inline(always)]
+    fn pack(lo: i32, hi: i32) -> u32 {
+        u32::from(lo as u16) | u32::from(hi as u16) << 16
+    }
+
+    #[inline(always)]
+    pub fn sxtb16(x: u32) -> u32 {
+        pack(i32::from(x as u8 as i8), i32::from((x >> 16) as u8 as i8))
+    }
+
+    #[inline(always)]
+    pub fn sxtb16_ror8(x: u32) -> u32 {
+        sxtb16(x.rotate_right(8))
+    }
+
+    #[inline(always)]
+    pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+        let ((a0, a1), (b0, b1)) = (halves(a), halves(b));
+        acc.wrapping_add(a0 * b0).wrapping_add(a1 * b1)
+    }
+
+    #[inline(always)]
+    pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+        acc.wrapping_add(halves(a).0 * halves(b).0)
+    }
+
+    #[inline(always)]
+    pub fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+        acc.wrapping_add(halves(a).1 * halves(b).1)
+    }
+
+    #[inline(always)]
+    pub fn sadd16(a: u32, b: u32) -> u32 {
+        let ((a0, a1), (b0, b1)) = (halves(a), halves(b));
+        pack(a0 + b0, a1 + b1)
+    }
+    pub fn windows_dot4(s: &[u32], w: &[i8], groups: usize) -> [i32; 4] {
+        super::windows_dot_portable::<4>(s, w, groups)
+    }
+
+    pub fn windows_dot2(s: &[u32], w: &[i8], groups: usize) -> [i32; 2] {
+        super::windows_dot_portable::<2>(s, w, groups)
+    }
+
+    pub fn taps4(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        super::taps4_portable(x, c, w, n, acc)
+    }
+    pub fn taps4_offset(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
+        super::taps4_offset_portable(x, c, w, n, offset, acc)
+    }
+    pub fn taps4_rows3(x: &[i8], c: usize, in_row: usize, w: &[u32], rows: usize, acc: [i32; 4]) -> [i32; 4] {
+        let mut acc = acc;
+        for r in 0..rows {
+            acc = super::taps4_portable(&x[r * in_row..], c, &w[6 * r..], 3, acc);
+        }
+        acc
+    }
+
+    pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i32) -> i32 {
+        let high = ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+        (high + round + ((high >> 31) & negative)) >> e
+    }
+}
+
+/// SXTB16: bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+#[inline(always)]
+pub fn sxtb16(x: u32) -> u32 {
+    imp::sxtb16(x)
+}
+
+/// SXTB16 with ROR #8: bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
+#[inline(always)]
+pub fn sxtb16_ror8(x: u32) -> u32 {
+    imp::sxtb16_ror8(x)
+}
+
+/// SMLAD: `acc + lo(a) * lo(b) + hi(a) * hi(b)`.
+#[inline(always)]
+pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    imp::smlad(a, b, acc)
+}
+
+/// SMLABB: `acc + lo(a) * lo(b)`.
+#[inline(always)]
+pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    imp::smlabb(a, b, acc)
+}
+
+/// SMLATT: `acc + hi(a) * hi(b)`.
+#[inline(always)]
+pub fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+    imp::smlatt(a, b, acc)
+}
+
+/// SADD16: halfword-wise `a + b` (wrapping).
+#[inline(always)]
+pub fn sadd16(a: u32, b: u32) -> u32 {
+    imp::sadd16(a, b)
+}
+
+/// Four bytes of `bytes` from `at`, as one little-endian word (one unaligned LDR on cores
+/// with the DSP extension).
+#[inline(always)]
+pub fn word(bytes: &[i8], at: usize) -> u32 {
+    let b = &bytes[at..at + 4];
+    u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8])
+}
+
+/// `v` in both halfwords.
+#[inline(always)]
+pub const fn splat16(v: i32) -> u32 {
+    (v as u16 as u32) | ((v as u16 as u32) << 16)
+}
+
+/// Dot products of `P` output pixels' widened windows with one filter: `s` holds, per group of
+/// four window values, `2 * P` words (pixel `p`'s `(v0, v2)` and `(v1, v3)` halves at
+/// `2p`, `2p + 1`), `w` the filter's four bytes per group; `groups` groups.
+///
+/// # Panics
+/// When `s` or `w` is shorter than `groups` needs (the kernels size them so).
+#[inline(always)]
+pub fn windows_dot<const P: usize>(s: &[u32], w: &[i8], groups: usize) -> [i32; P] {
+    assert!(s.len() >= 2 * P * groups && w.len() >= 4 * groups, "windows_dot: short buffers");
+    let mut out = [0i32; P];
+    if P == 4 {
+        out.copy_from_slice(&imp::windows_dot4(s, w, groups));
+    } else if P == 2 {
+        out.copy_from_slice(&imp::windows_dot2(s, w, groups));
+    } else {
+        out = windows_dot_portable::<P>(s, w, groups);
+    }
+    out
+}
+
+/// [`windows_dot`] in portable Rust.
+#[inline(always)]
+fn windows_dot_portable<const P: usize>(s: &[u32], w: &[i8], groups: usize) -> [i32; P] {
+    let mut acc = [0i32; P];
+    for (group, v) in s.chunks_exact(2 * P).zip(w.chunks_exact(4)).take(groups) {
+        let v = u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8]);
+        let (v02, v13) = (sxtb16(v), sxtb16_ror8(v));
+        for (acc, x) in acc.iter_mut().zip(group.chunks_exact(2)) {
+            *acc = smlad(x[1], v13, smlad(x[0], v02, *acc));
+        }
+    }
+    acc
+}
+
+/// Depthwise taps of four channels: for each of `n` taps, the word of four input bytes at
+/// `x[t * c..]` times the tap's widened weights `w[2t]` (channels 0 and 2) and `w[2t + 1]`
+/// (1 and 3), added to `acc` (channels 0..4).
+///
+/// # Panics
+/// When `x` or `w` is shorter than `n` taps need.
+#[inline(always)]
+pub fn taps4(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+    assert!(n == 0 || ((n - 1) * c + 4 <= x.len() && 2 * n <= w.len()), "taps4: short buffers");
+    imp::taps4(x, c, w, n, acc)
+}
+
+/// [`taps4`] in portable Rust.
+#[inline(always)]
+#[cfg_attr(all(feature = "dsp", target_arch = "arm"), allow(dead_code))]
+fn taps4_portable(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    for t in 0..n {
+        let v = word(x, t * c);
+        let (x02, x13) = (sxtb16(v), sxtb16_ror8(v));
+        a0 = smlabb(x02, w[2 * t], a0);
+        a2 = smlatt(x02, w[2 * t], a2);
+        a1 = smlabb(x13, w[2 * t + 1], a1);
+        a3 = smlatt(x13, w[2 * t + 1], a3);
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`taps4`] with `offset` (in both halfwords) added to every widened input value: the taps
+/// of a window the input does not fully hold.
+///
+/// # Panics
+/// When `x` or `w` is shorter than `n` taps need.
+#[inline(always)]
+pub fn taps4_offset(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
+    assert!(n == 0 || ((n - 1) * c + 4 <= x.len() && 2 * n <= w.len()), "taps4_offset: short buffers");
+    imp::taps4_offset(x, c, w, n, offset, acc)
+}
+
+/// [`taps4_offset`] in portable Rust.
+#[inline(always)]
+#[cfg_attr(all(feature = "dsp", target_arch = "arm"), allow(dead_code))]
+fn taps4_offset_portable(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    for t in 0..n {
+        let v = word(x, t * c);
+        let (x02, x13) = (sadd16(sxtb16(v), offset), sadd16(sxtb16_ror8(v), offset));
+        a0 = smlabb(x02, w[2 * t], a0);
+        a2 = smlatt(x02, w[2 * t], a2);
+        a1 = smlabb(x13, w[2 * t + 1], a1);
+        a3 = smlatt(x13, w[2 * t + 1], a3);
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`taps4`] over `rows` rows of a 3-wide window: row `r`'s taps start at `x[r * in_row..]`
+/// and take the weights `w[6r..6r + 6]`.
+///
+/// # Panics
+/// When `x` or `w` is shorter than the window needs.
+#[inline(always)]
+pub fn taps4_rows3(x: &[i8], c: usize, in_row: usize, w: &[u32], rows: usize, acc: [i32; 4]) -> [i32; 4] {
+    assert!(
+        rows == 0 || ((rows - 1) * in_row + 2 * c + 4 <= x.len() && 6 * rows <= w.len() && in_row >= c),
+        "taps4_rows3: short buffers"
+    );
+    imp::taps4_rows3(x, c, in_row, w, rows, acc)
+}
+
+/// TFLM's requantization of `x` (already shifted left) by a Q31 `multiplier >= 0` and a right
+/// shift `e`, for `|x| < 2^30`: the doubling high multiply `(x * m + 2^30) >> 31`, then the
+/// rounding shift `(high + round + (negative & [high < 0])) >> e` with `round = 2^(e-1)` and
+/// `negative = -1` when `e > 0` (both 0 when `e = 0`).
+#[inline(always)]
+pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i32) -> i32 {
+    imp::requantize_high(x, multiplier, e, round, negative)
+}
