@@ -18,10 +18,10 @@
 //! Everything else runs the reference kernels.
 
 use super::simd::{
-    requantize_high, sadd16, smlabb, smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_offset, taps4_rows3,
-    windows_dot,
+    requantize_high, requantize_sat8, sadd16, smlabb, smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_offset,
+    taps4_rows3, taps4_rows3_raw, windows_dot,
 };
-use super::{reference, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
+use super::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
 use crate::model::Clamp;
 use crate::plan::Region;
 
@@ -46,6 +46,12 @@ impl Kernels for Dsp {
             depthwise_conv2d(a, input, out, compute)
         } else {
             reference::depthwise_conv2d(a, input, out, compute)
+        }
+    }
+
+    fn add(a: &AddArgs, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &mut ViewMut, compute: Region) {
+        if !add(a, in1, in2, bcast, out, compute) {
+            reference::add(a, in1, in2, bcast, out, compute)
         }
     }
 
@@ -216,15 +222,25 @@ fn finish(a: &ConvArgs, oc: usize, acc: i32, taps_sum: i32) -> i8 {
 const SCRATCH_WORDS: usize = 576;
 
 /// The windows of `P` output pixels, widened to 16 bits with the input offset added (taps
-/// outside the input are 0, so they add nothing), interleaved for [`windows_dot`]: group `g` of
-/// four window values is the `2 * P` words `[p0 (v0, v2), p0 (v1, v3), p1 (v0, v2), ...]`.
+/// outside the input are 0, so they add nothing), interleaved for [`windows_dot`] in blocks of
+/// up to four pixels: in a block, group `g` of four window values is the words `[p0 (v0, v2),
+/// p0 (v1, v3), p1 (v0, v2), ...]`.
 /// The `window % 4` last values of each pixel are kept apart.
 struct Windows<'s, const P: usize> {
     words: &'s mut [u32],
+    /// One pixel's window, value by value, while it is assembled.
+    line: &'s mut [i16],
     tails: [[i32; 3]; P],
 }
 
 impl<const P: usize> Windows<'_, P> {
+    /// Where pixel slot `p`'s first word is, and the words from one group to the next, for
+    /// windows of `groups` groups: blocks of up to four pixels, one after another.
+    fn slot(p: usize, groups: usize) -> (usize, usize) {
+        let per_block = 2 * P.min(4);
+        ((p / 4) * per_block * groups + 2 * (p % 4), per_block)
+    }
+
     /// Fills pixel slot `p` with the window of output pixel `(oy, ox)`.
     fn fill(&mut self, p: usize, a: &ConvArgs, input: &View, oy: usize, ox: usize) {
         let c = input.c;
@@ -235,47 +251,45 @@ impl<const P: usize> Windows<'_, P> {
         let words = &mut *self.words;
         if ky_lo == 0 && ky_hi == a.kh && kx_lo == 0 && kx_hi == a.kw && row.is_multiple_of(4) {
             // Whole rows of whole words: four values per load.
-            let mut at = 2 * p;
+            let (mut at, step) = Self::slot(p, a.kh * row / 4);
             for ky in 0..a.kh {
                 let from = input.index((iy0 + ky as isize) as usize, ix0 as usize);
                 for q in input.data[from..from + row].chunks_exact(4) {
                     let v = u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]);
                     words[at] = sadd16(sxtb16(v), offset);
                     words[at + 1] = sadd16(sxtb16_ror8(v), offset);
-                    at += 2 * P;
+                    at += step;
                 }
             }
             return;
         }
-        // Any window, value by value in window order: four make a group.
-        let pack = |lo: i32, hi: i32| u32::from(lo as u16) | u32::from(hi as u16) << 16;
-        let (mut stage, mut n, mut at) = ([0i32; 4], 0, 2 * p);
-        let mut push = |v: i32, words: &mut [u32]| {
-            stage[n] = v;
-            n += 1;
-            if n == 4 {
-                words[at] = pack(stage[0], stage[2]);
-                words[at + 1] = pack(stage[1], stage[3]);
-                at += 2 * P;
-                n = 0;
+        // Any window: its values in window order into `line` (0 outside the input), then
+        // packed four at a time.
+        let window = a.kh * row;
+        let line = &mut self.line[..window];
+        let offset = a.input_offset as i16;
+        for (ky, line) in line.chunks_exact_mut(row).enumerate() {
+            if !(ky_lo..ky_hi).contains(&ky) {
+                line.fill(0);
+                continue;
             }
-        };
-        for ky in 0..a.kh {
-            for kx in 0..a.kw {
-                let inside = (ky_lo..ky_hi).contains(&ky) && (kx_lo..kx_hi).contains(&kx);
-                if inside {
-                    let pixel = input.pixel((iy0 + ky as isize) as usize, (ix0 + kx as isize) as usize);
-                    for &x in pixel {
-                        push(i32::from(x) + a.input_offset, words);
-                    }
-                } else {
-                    for _ in 0..c {
-                        push(0, words);
-                    }
-                }
+            let (lo, hi) = (kx_lo * c, kx_hi * c);
+            let from = input.index((iy0 + ky as isize) as usize, (ix0 + kx_lo as isize) as usize);
+            line[..lo].fill(0);
+            for (d, &x) in line[lo..hi].iter_mut().zip(&input.data[from..from + hi - lo]) {
+                *d = i16::from(x) + offset;
             }
+            line[hi..].fill(0);
         }
-        self.tails[p][..n].copy_from_slice(&stage[..n]);
+        let pack = |lo: i16, hi: i16| u32::from(lo as u16) | u32::from(hi as u16) << 16;
+        let (base, step) = Self::slot(p, window / 4);
+        for (g, v) in line.chunks_exact(4).enumerate() {
+            words[base + step * g] = pack(v[0], v[2]);
+            words[base + step * g + 1] = pack(v[1], v[3]);
+        }
+        for (t, &v) in line.chunks_exact(4).remainder().iter().enumerate() {
+            self.tails[p][t] = i32::from(v);
+        }
     }
 }
 
@@ -336,14 +350,18 @@ impl ChannelQuant {
     #[inline(always)]
     fn apply(self, acc: i32, output_offset: i32, clamp: Clamp) -> i8 {
         let x = (acc + self.bias) << self.left;
-        let v = requantize_high(x, self.multiplier, self.e, self.round, self.negative);
-        (v + output_offset).clamp(i32::from(clamp.min), i32::from(clamp.max)) as i8
+        let v = requantize_sat8(x, self.multiplier, self.e, self.round, self.negative, output_offset);
+        // A fused activation narrower than int8 (SSAT did the rest).
+        if clamp == Clamp::NONE {
+            return v as i8;
+        }
+        v.clamp(i32::from(clamp.min), i32::from(clamp.max)) as i8
     }
 }
 
-/// CONV_2D (filter OHWI), per-channel requantization; [`Bounds::check`]ed. Four output
-/// pixels at a time (two for windows over 288 values; the last one or two pixels of the region
-/// alone): their windows are widened once ([`Windows`]), then every output channel is one pass
+/// CONV_2D (filter OHWI), per-channel requantization; [`Bounds::check`]ed. Eight output
+/// pixels at a time (four for windows over 144 values, two over 288; the last pixels of the
+/// region in smaller blocks): their windows are widened once ([`Windows`]), then every output channel is one pass
 /// over its filter, each filter word widened once for all of them.
 #[inline(never)]
 fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
@@ -360,14 +378,26 @@ fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
         output_offset: a.output_offset,
         clamp: a.clamp,
     };
-    let mut scratch = [0u32; SCRATCH_WORDS];
+    let (mut scratch, mut line) = ([0u32; SCRATCH_WORDS], [0i16; SCRATCH_WORDS]);
     let pixels = usize::from(compute.h) * usize::from(compute.w);
     let mut done = 0;
-    if window <= SCRATCH_WORDS / 2 {
-        done = conv2d_blocks::<4>(&mut scratch, a, input, out, compute, &params, done, pixels);
+    if window <= SCRATCH_WORDS / 4 {
+        done = conv2d_blocks::<8>(&mut scratch, &mut line, a, input, out, compute, &params, done, pixels);
     }
-    done = conv2d_blocks::<2>(&mut scratch, a, input, out, compute, &params, done, pixels);
-    conv2d_blocks::<1>(&mut scratch, a, input, out, compute, &params, done, pixels);
+    if window <= SCRATCH_WORDS / 2 {
+        done = conv2d_blocks::<4>(&mut scratch, &mut line, a, input, out, compute, &params, done, pixels);
+    }
+    done = conv2d_blocks::<2>(&mut scratch, &mut line, a, input, out, compute, &params, done, pixels);
+    if done < pixels {
+        // One pixel left: a pair ending at it (its neighbour computed again, same bytes).
+        let from = if pixels >= 2 { pixels - 2 } else { done };
+        let size = if pixels >= 2 { pixels } else { done + 1 };
+        if pixels >= 2 {
+            conv2d_blocks::<2>(&mut scratch, &mut line, a, input, out, compute, &params, from, size);
+        } else {
+            conv2d_blocks::<1>(&mut scratch, &mut line, a, input, out, compute, &params, from, size);
+        }
+    }
 }
 
 /// [`conv2d`] for pixels `from..` of `compute` (row-major) in blocks of `P`, as many whole
@@ -376,6 +406,7 @@ fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
 #[inline(always)]
 fn conv2d_blocks<const P: usize>(
     scratch: &mut [u32],
+    line: &mut [i16],
     a: &ConvArgs,
     input: &View,
     out: &mut ViewMut,
@@ -388,7 +419,7 @@ fn conv2d_blocks<const P: usize>(
     let filter = &a.filter[..params.multiplier.len() * window];
     let row_pixels = usize::from(compute.w);
     let at = |k: usize| (usize::from(compute.y0) + k / row_pixels, usize::from(compute.x0) + k % row_pixels);
-    let mut win = Windows::<P> { words: scratch, tails: [[0; 3]; P] };
+    let mut win = Windows::<P> { words: scratch, line, tails: [[0; 3]; P] };
     let mut first = from;
     while first + P <= pixels {
         let mut outs = [0usize; P];
@@ -570,7 +601,12 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
         usize::from(compute.y0)..usize::from(compute.y0 + compute.h),
         usize::from(compute.x0)..usize::from(compute.x0 + compute.w),
     );
+    // The output columns whose windows lie inside the input along the width.
+    let mut inner = xs.clone().filter(|&ox| whole(ox, a.sw, a.pad_left, a.kw, a.in_w));
+    let (xa, xb) = inner.next().map_or((0, 0), |first| (first, inner.next_back().unwrap_or(first) + 1));
     let mut weights = [0u32; 2 * MAX_TAPS];
+    // Four input zero points in one word.
+    let zero_point = u32::from((-a.input_offset) as u8) * 0x0101_0101;
     for ch in (0..c / 4).map(|g| 4 * g) {
         let mut sums = [0i32; 4];
         for t in 0..taps {
@@ -589,7 +625,35 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
         for oy in ys.clone() {
             let (iy0, ky_lo, ky_hi) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
             let row_whole = whole(oy, a.sh, a.pad_top, a.kh, a.in_h);
-            for ox in xs.clone() {
+            if row_whole && a.kw == 3 && xa < xb && requant.small {
+                // The run of inner pixels of this row: one pointer step per pixel.
+                let (n, step) = (xb - xa, a.sw * c);
+                let x0 = input.index(iy0 as usize, xa * a.sw - a.pad_left) + ch;
+                let o0 = out.index(oy, xa) + ch;
+                let reach = x0 + (n - 1) * step + (a.kh - 1) * in_row + 2 * c + 4;
+                assert!(
+                    reach <= input.data.len() && o0 + (n - 1) * c + 4 <= out.data.len() && 6 * a.kh <= weights.len()
+                );
+                for i in 0..n {
+                    // SAFETY: the assert above covers the last pixel's window and output.
+                    let acc = unsafe {
+                        taps4_rows3_raw(
+                            input.data.as_ptr().add(x0 + i * step),
+                            c,
+                            in_row,
+                            weights.as_ptr(),
+                            a.kh,
+                            start,
+                        )
+                    };
+                    let px = &mut out.data[o0 + i * c..o0 + i * c + 4];
+                    for k in 0..4 {
+                        px[k] = quant[k].apply(acc[k], a.output_offset, a.clamp);
+                    }
+                }
+            }
+            let done = row_whole && a.kw == 3 && xa < xb && requant.small;
+            for ox in xs.clone().filter(|&ox| !(done && (xa..xb).contains(&ox))) {
                 let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
                 let acc = if row_whole && whole(ox, a.sw, a.pad_left, a.kw, a.in_w) {
                     let at = input.index(iy0 as usize, ix0 as usize) + ch;
@@ -602,6 +666,21 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                         }
                         acc
                     }
+                } else if a.kw == 3 {
+                    // A border window of a 3-wide kernel: its taps copied into a patch whose
+                    // missing taps hold the input zero point (which adds nothing once the
+                    // offset is folded in), then run as a whole window.
+                    let mut patch = [zero_point; 3 * MAX_TAPS / 3];
+                    for ky in ky_lo..ky_hi {
+                        let iy = (iy0 + ky as isize) as usize;
+                        for kx in kx_lo..kx_hi {
+                            let at = input.index(iy, (ix0 + kx as isize) as usize) + ch;
+                            let x = &input.data[at..at + 4];
+                            patch[3 * ky + kx] = u32::from_le_bytes([x[0] as u8, x[1] as u8, x[2] as u8, x[3] as u8]);
+                        }
+                    }
+                    let bytes: &[i8] = bytemuck::cast_slice(&patch[..3 * a.kh]);
+                    taps4_rows3(bytes, 4, 12, &weights, a.kh, start)
                 } else {
                     // The in-bounds taps, the offset added to each input value.
                     let mut acc = biases;
@@ -715,6 +794,51 @@ fn depthwise_direct(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
             }
         }
     }
+}
+
+/// ADD without broadcasting, row by row, each requantization one [`requantize_high`]: exact
+/// when the shifted inputs `(x + offset) << 20` (below `2^28`) and their scaled sum (below
+/// `2^29`) stay under `2^30` after the left shifts; returns false (nothing written) where
+/// that does not hold or an input broadcasts, for the reference kernel to run.
+#[inline(never)]
+fn add(a: &AddArgs, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &mut ViewMut, compute: Region) -> bool {
+    const LEFT_SHIFT: i32 = 20;
+    let c = out.c;
+    let inside = |v: &View| {
+        let (s, r) = (v.stored, compute);
+        r.y0 >= s.y0
+            && r.x0 >= s.x0
+            && r.y0 + r.h <= s.y0 + s.h
+            && r.x0 + r.w <= s.x0 + s.w
+            && v.data.len() >= s.pixels() * v.c
+            && v.c == c
+    };
+    let (s1, s2, so) = (a.input1.1, a.input2.1, a.output.1);
+    if bcast != [Broadcast::NONE; 2] || s1 > 1 || s2 > 1 || so > 0 || !inside(in1) || !inside(in2) {
+        return false;
+    }
+    if !(inside(&View { data: out.data, stored: out.stored, c: out.c })) {
+        return false;
+    }
+    let (q1, q2, qo) = (
+        ChannelQuant::new(0, a.input1.0, s1),
+        ChannelQuant::new(0, a.input2.0, s2),
+        ChannelQuant::new(0, a.output.0, so),
+    );
+    let scale = |q: ChannelQuant, x: i32| requantize_high(x << q.left, q.multiplier, q.e, q.round, q.negative);
+    let n = usize::from(compute.w) * c;
+    for oy in usize::from(compute.y0)..usize::from(compute.y0 + compute.h) {
+        let x0 = usize::from(compute.x0);
+        let (i1, i2, o) = (in1.index(oy, x0), in2.index(oy, x0), out.index(oy, x0));
+        let (r1, r2) = (&in1.data[i1..i1 + n], &in2.data[i2..i2 + n]);
+        for ((o, &v1), &v2) in out.data[o..o + n].iter_mut().zip(r1).zip(r2) {
+            let x1 = scale(q1, (i32::from(v1) + a.input1_offset) << LEFT_SHIFT);
+            let x2 = scale(q2, (i32::from(v2) + a.input2_offset) << LEFT_SHIFT);
+            let v = scale(qo, x1 + x2) + a.output_offset;
+            *o = v.clamp(i32::from(a.clamp.min), i32::from(a.clamp.max)) as i8;
+        }
+    }
+    true
 }
 
 /// FULLY_CONNECTED, two outputs at a time; per-tensor or per-output requantization.

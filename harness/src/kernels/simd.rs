@@ -197,12 +197,19 @@ mod imp {
         }
         [a0, a1, a2, a3]
     }
-    /// See [`super::taps4_rows3`].
+    /// See [`super::taps4_rows3_raw`].
     #[inline(always)]
-    pub fn taps4_rows3(x: &[i8], c: usize, in_row: usize, w: &[u32], rows: usize, acc: [i32; 4]) -> [i32; 4] {
+    pub unsafe fn taps4_rows3(
+        x: *const i8,
+        c: usize,
+        in_row: usize,
+        w: *const u32,
+        rows: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
         let [mut a0, mut a1, mut a2, mut a3] = acc;
         if rows > 0 {
-            // SAFETY: the caller checked that `x` holds `rows` rows `in_row` apart of three
+            // SAFETY: the caller promises that `x` holds `rows` rows `in_row` apart of three
             // taps `c` apart (4 bytes each) and `w` six words per row; the loop reads those.
             unsafe {
                 asm!(
@@ -235,7 +242,7 @@ mod imp {
                     "add {xp}, {xp}, {skip}",
                     "subs {rows}, {rows}, #1",
                     "bne 2b",
-                    xp = inout(reg) x.as_ptr() => _, wp = inout(reg) w.as_ptr() => _, rows = inout(reg) rows => _,
+                    xp = inout(reg) x => _, wp = inout(reg) w => _, rows = inout(reg) rows => _,
                     c = in(reg) c, skip = in(reg) in_row - c,
                     a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
                     tx = out(reg) _, t = out(reg) _, wa = out(reg) _, wb = out(reg) _,
@@ -244,6 +251,32 @@ mod imp {
             }
         }
         [a0, a1, a2, a3]
+    }
+
+    /// See [`super::requantize_sat8`].
+    #[inline(always)]
+    pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
+        let v: i32;
+        // SAFETY: register-only arithmetic (the Q flag SSAT may set is never read).
+        unsafe {
+            asm!(
+                "mov {lo}, #0x40000000",
+                "mov {hi}, #0",
+                "smlal {lo}, {hi}, {x}, {m}",
+                "lsr {lo}, {lo}, #31",
+                "orr {lo}, {lo}, {hi}, lsl #1",
+                "and {hi}, {neg}, {lo}, asr #31",
+                "add {lo}, {lo}, {round}",
+                "add {lo}, {lo}, {hi}",
+                "asr {lo}, {lo}, {e}",
+                "add {lo}, {lo}, {off}",
+                "ssat {lo}, #8, {lo}",
+                x = in(reg) x, m = in(reg) multiplier, e = in(reg) e, round = in(reg) round, neg = in(reg) negative,
+                off = in(reg) offset, lo = out(reg) v, hi = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        v
     }
 
     /// See [`super::requantize_high`].
@@ -328,7 +361,21 @@ mod imp {
     pub fn taps4_offset(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
         super::taps4_offset_portable(x, c, w, n, offset, acc)
     }
-    pub fn taps4_rows3(x: &[i8], c: usize, in_row: usize, w: &[u32], rows: usize, acc: [i32; 4]) -> [i32; 4] {
+    pub unsafe fn taps4_rows3(
+        x: *const i8,
+        c: usize,
+        in_row: usize,
+        w: *const u32,
+        rows: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
+        if rows == 0 {
+            return acc;
+        }
+        // SAFETY: the caller promises these lengths are readable.
+        let (x, w) = unsafe {
+            (core::slice::from_raw_parts(x, (rows - 1) * in_row + 2 * c + 4), core::slice::from_raw_parts(w, 6 * rows))
+        };
         let mut acc = acc;
         for r in 0..rows {
             acc = super::taps4_portable(&x[r * in_row..], c, &w[6 * r..], 3, acc);
@@ -339,6 +386,10 @@ mod imp {
     pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i32) -> i32 {
         let high = ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
         (high + round + ((high >> 31) & negative)) >> e
+    }
+
+    pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
+        (requantize_high(x, multiplier, e, round, negative) + offset).clamp(-128, 127)
     }
 }
 
@@ -392,9 +443,10 @@ pub const fn splat16(v: i32) -> u32 {
     (v as u16 as u32) | ((v as u16 as u32) << 16)
 }
 
-/// Dot products of `P` output pixels' widened windows with one filter: `s` holds, per group of
-/// four window values, `2 * P` words (pixel `p`'s `(v0, v2)` and `(v1, v3)` halves at
-/// `2p`, `2p + 1`), `w` the filter's four bytes per group; `groups` groups.
+/// Dot products of `P` output pixels' widened windows with one filter: `s` holds blocks of up
+/// to four pixels one after another (eight pixels: two blocks), in a block per group of four
+/// window values `2 * P` words (pixel `p`'s `(v0, v2)` and `(v1, v3)` halves at `2p`,
+/// `2p + 1`); `w` holds the filter's four bytes per group; `groups` groups.
 ///
 /// # Panics
 /// When `s` or `w` is shorter than `groups` needs (the kernels size them so).
@@ -404,6 +456,10 @@ pub fn windows_dot<const P: usize>(s: &[u32], w: &[i8], groups: usize) -> [i32; 
     let mut out = [0i32; P];
     if P == 4 {
         out.copy_from_slice(&imp::windows_dot4(s, w, groups));
+    } else if P == 8 {
+        // Two blocks of four pixels, one after the other.
+        out[..4].copy_from_slice(&imp::windows_dot4(s, w, groups));
+        out[4..].copy_from_slice(&imp::windows_dot4(&s[8 * groups..], w, groups));
     } else if P == 2 {
         out.copy_from_slice(&imp::windows_dot2(s, w, groups));
     } else {
@@ -416,6 +472,15 @@ pub fn windows_dot<const P: usize>(s: &[u32], w: &[i8], groups: usize) -> [i32; 
 #[inline(always)]
 fn windows_dot_portable<const P: usize>(s: &[u32], w: &[i8], groups: usize) -> [i32; P] {
     let mut acc = [0i32; P];
+    if P > 4 {
+        // Blocks of four pixels.
+        let block = 8 * groups;
+        for (b, acc) in acc.chunks_mut(4).enumerate() {
+            let part = windows_dot_portable::<4>(&s[b * block..], w, groups);
+            acc.copy_from_slice(&part[..acc.len()]);
+        }
+        return acc;
+    }
     for (group, v) in s.chunks_exact(2 * P).zip(w.chunks_exact(4)).take(groups) {
         let v = u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8]);
         let (v02, v13) = (sxtb16(v), sxtb16_ror8(v));
@@ -492,7 +557,26 @@ pub fn taps4_rows3(x: &[i8], c: usize, in_row: usize, w: &[u32], rows: usize, ac
         rows == 0 || ((rows - 1) * in_row + 2 * c + 4 <= x.len() && 6 * rows <= w.len() && in_row >= c),
         "taps4_rows3: short buffers"
     );
-    imp::taps4_rows3(x, c, in_row, w, rows, acc)
+    // SAFETY: asserted above.
+    unsafe { imp::taps4_rows3(x.as_ptr(), c, in_row, w.as_ptr(), rows, acc) }
+}
+
+/// [`taps4_rows3`] through pointers, for loops that checked their bounds once.
+///
+/// # Safety
+/// `(rows - 1) * in_row + 2 * c + 4` bytes must be readable from `x`, `6 * rows` words from
+/// `w`, and `in_row >= c`.
+#[inline(always)]
+pub unsafe fn taps4_rows3_raw(
+    x: *const i8,
+    c: usize,
+    in_row: usize,
+    w: *const u32,
+    rows: usize,
+    acc: [i32; 4],
+) -> [i32; 4] {
+    // SAFETY: the caller's promise.
+    unsafe { imp::taps4_rows3(x, c, in_row, w, rows, acc) }
 }
 
 /// TFLM's requantization of `x` (already shifted left) by a Q31 `multiplier >= 0` and a right
@@ -502,4 +586,10 @@ pub fn taps4_rows3(x: &[i8], c: usize, in_row: usize, w: &[u32], rows: usize, ac
 #[inline(always)]
 pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i32) -> i32 {
     imp::requantize_high(x, multiplier, e, round, negative)
+}
+
+/// [`requantize_high`] plus `offset`, saturated to int8 (SSAT).
+#[inline(always)]
+pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
+    imp::requantize_sat8(x, multiplier, e, round, negative, offset)
 }
