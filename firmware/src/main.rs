@@ -21,13 +21,18 @@ use rtt_target::{rprintln, rtt_init, UpChannel};
 mod gen {
     use harness::model::*;
     // A model need not use every kind these name.
+    use harness::kernels::KernelSet;
     #[allow(unused_imports)]
     use harness::model::{ActivationKind::*, DType::*, OpKind::*, Padding::*};
-    use harness::kernels::KernelSet;
     use harness::plan::{InputPlacement, Region};
     use harness::record::CycleSource;
     include!(env!("PATCHBENCH_MODEL_RS"));
 }
+
+/// Scratch of a kernel-check image (`gen::KERNEL_CHECK` cases), none in other images.
+const CHECK_WORDS: usize =
+    if gen::KERNEL_CHECK != 0 { harness::kernels::check::Limits::DEVICE.scratch_words() } else { 0 };
+static mut CHECK_SCRATCH: [u32; CHECK_WORDS] = [0; CHECK_WORDS];
 
 /// Two different paints: a byte that happens to equal one paint cannot equal the other, so
 /// the maximum over one run under each is the exact watermark.
@@ -237,6 +242,39 @@ fn main() -> ! {
         },
     );
 
+    if gen::KERNEL_CHECK != 0 {
+        let scratch_ptr = &raw mut CHECK_SCRATCH;
+        // SAFETY: the only reference to CHECK_SCRATCH, taken once.
+        let scratch: &mut [u32] = unsafe { &mut *scratch_ptr };
+        let limits = harness::kernels::check::Limits::DEVICE;
+        let result = match gen::KERNELS {
+            KernelSet::Reference => harness::kernels::check::check::<Reference>(0..gen::KERNEL_CHECK, limits, scratch),
+            KernelSet::Dsp => harness::kernels::check::check::<Dsp>(0..gen::KERNEL_CHECK, limits, scratch),
+        };
+        let record = match result {
+            Ok(t) => Record::KernelCheck {
+                kernels: gen::KERNELS,
+                calls: t.calls,
+                large: t.large,
+                failed: "",
+                seed: 0,
+                byte: 0,
+            },
+            Err(f) => Record::KernelCheck {
+                kernels: gen::KERNELS,
+                calls: 0,
+                large: 0,
+                failed: f.kernel,
+                seed: f.seed,
+                byte: f.byte,
+            },
+        };
+        send(&mut records, &record);
+        send(&mut records, &Record::End);
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
     match gen::INJECT {
         INJECT_HARDFAULT => cortex_m::asm::udf(),
         INJECT_HANG => loop {

@@ -127,6 +127,22 @@ pub enum Record<'a> {
         /// HardFault Status Register (0 on Armv6-M).
         hfsr: u32,
     },
+    /// What a kernel-check image found (`harness::kernels::check` of its kernel set against
+    /// the reference), sent instead of runs.
+    KernelCheck {
+        /// Kernel set checked.
+        kernels: crate::kernels::KernelSet,
+        /// Kernel calls compared.
+        calls: u32,
+        /// Of them, windows beyond the set's scratch.
+        large: u32,
+        /// The first kernel that departed (empty: none).
+        failed: &'a str,
+        /// Its case seed.
+        seed: u64,
+        /// Its first differing output byte.
+        byte: u32,
+    },
     /// One op's share of a profiled inference (an image built with the profile option sends
     /// one per op, after its measured runs, from one more run).
     OpCount {

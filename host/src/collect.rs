@@ -55,6 +55,21 @@ pub struct Measurement {
     pub ended: bool,
     /// `(op, runs, count)` of a profiled run, in op order.
     pub op_counts: Vec<(u16, u32, u64)>,
+    /// What a kernel-check image found.
+    pub kernel_check: Option<KernelCheck>,
+}
+
+/// A kernel-check image's report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelCheck {
+    /// The set checked.
+    pub kernels: harness::kernels::KernelSet,
+    /// Kernel calls compared (0 when one failed).
+    pub calls: u32,
+    /// Of them, windows beyond the set's scratch.
+    pub large: u32,
+    /// The first failure: kernel, case seed, byte.
+    pub failure: Option<(String, u64, u32)>,
 }
 
 /// Accumulates frames from a byte stream.
@@ -139,6 +154,10 @@ impl Collector {
             Record::Fault { pc, lr, cfsr, hfsr } => m.fault = Some((pc, lr, cfsr, hfsr)),
             Record::End => m.ended = true,
             Record::OpCount { op, runs, count } => m.op_counts.push((op, runs, count)),
+            Record::KernelCheck { kernels, calls, large, failed, seed, byte } => {
+                let failure = (!failed.is_empty()).then(|| (failed.to_string(), seed, byte));
+                m.kernel_check = Some(KernelCheck { kernels, calls, large, failure });
+            }
         }
         Ok(())
     }

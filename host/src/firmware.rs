@@ -105,6 +105,26 @@ pub fn sources(model: &Model, plan: &Plan, board: &Board, repeats: u16) -> Sourc
 /// [`sources`] of an image that fails as `inject` says, and with `profile`, profiles one
 /// more run op by op.
 pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inject: Inject, profile: bool) -> Sources {
+    image_sources(model, plan, board, repeats, inject, profile, 0)
+}
+
+/// The sources of a kernel-check image: instead of inferences it runs `cases` cases of
+/// `harness::kernels::check` of the board's kernel set and reports what it found (the model
+/// only fills the header).
+pub fn kernel_check_sources(model: &Model, plan: &Plan, board: &Board, cases: u64) -> Sources {
+    image_sources(model, plan, board, 1, Inject::None, false, cases)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn image_sources(
+    model: &Model,
+    plan: &Plan,
+    board: &Board,
+    repeats: u16,
+    inject: Inject,
+    profile: bool,
+    check_cases: u64,
+) -> Sources {
     let weights: &[u8] = bytemuck::cast_slice(model.weights);
     let input_data = input_for(model);
     let input: &[u8] = bytemuck::cast_slice(&input_data);
@@ -125,6 +145,7 @@ pub fn sources_with(model: &Model, plan: &Plan, board: &Board, repeats: u16, inj
     let _ = writeln!(s, "pub const CACHES: bool = {};", board.caches_on());
     let _ = writeln!(s, "pub const KERNELS: KernelSet = KernelSet::{:?};", board.kernels());
     let _ = writeln!(s, "pub const PROFILE: bool = {profile};");
+    let _ = writeln!(s, "pub const KERNEL_CHECK: u64 = {check_cases};");
     let _ = writeln!(s, "pub const N_OPS: usize = {};", model.ops.len());
     let _ = writeln!(s, "pub const INJECT: u8 = {};", inject as u8);
     let _ = writeln!(s, "pub const REPEATS: u16 = {repeats};");

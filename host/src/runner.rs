@@ -251,6 +251,34 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
     Ok(())
 }
 
+/// Builds and runs a kernel-check image on `board`: `cases` cases of `harness::kernels::check`
+/// of the board's kernel set against the reference, on the device (QEMU or a real board), so
+/// that the set's instructions themselves are checked, not their portable twins. Returns what
+/// the device reported; a departure is an `Ok` report with its failure set.
+pub fn kernel_check(
+    board: &Board,
+    cases: u64,
+    probe: Option<&deploy::probe::Selector>,
+    timeout: Duration,
+) -> anyhow::Result<crate::collect::KernelCheck> {
+    let model = harness::zoo::build("tiny").ok_or_else(|| anyhow::anyhow!("the zoo has no `tiny` model"))?;
+    let m = model.as_model();
+    let p = plan(&m, PatchConfig::LAYERWISE)?;
+    let sources = firmware::kernel_check_sources(&m, &p, board, cases);
+    let key = sources.key(board)?;
+    let image = match firmware::build_sources(&sources, &key, m.name, &p, board, 0)? {
+        Build::Image(image) => image,
+        Build::DoesNotFit { region, needed } => {
+            anyhow::bail!("the kernel-check image does not fit {} on {}: {region} needs {needed} B", region, board.name)
+        }
+    };
+    let measurement = deploy::target_for(board, probe)
+        .and_then(|mut t| t.deploy(Deployable { elf: &image.elf, rtt_address: image.rtt_address }, timeout))?;
+    measurement
+        .kernel_check
+        .ok_or_else(|| anyhow::anyhow!("the kernel-check image on {} reported no check", board.name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! it (`harness/tests/kernels.rs`). [`dsp`] is the set for cores with the DSP extension
 //! (Cortex-M4, M7, M33), [`KernelSet`] names them from the CLI to the CSV.
 
+pub mod check;
 pub mod dsp;
 pub mod reference;
 pub mod simd;

@@ -1,5 +1,6 @@
 //! Subcommands and the options they share.
 
+mod bench;
 mod boards;
 mod build;
 mod fit;
@@ -26,6 +27,9 @@ pub enum Command {
     Infer(infer::Cmd),
     /// List the board catalog.
     Boards(boards::Cmd),
+    /// Kernel benchmark: the MLPerf Tiny CNNs layer-wise and at their best patch configs, each
+    /// kernel set, next to TFLM's figures.
+    Bench(bench::Cmd),
     /// Build, deploy and measure one (model, patch config, board); append to runs.csv.
     Run(run::Cmd),
     /// Run a grid of models x configs x boards from a TOML spec.
@@ -56,6 +60,7 @@ impl Command {
             Command::Plan(c) => c.run(),
             Command::Infer(c) => c.run(),
             Command::Boards(c) => c.run(),
+            Command::Bench(c) => c.run(),
             Command::Run(c) => c.run(),
             Command::Sweep(c) => c.run(),
             Command::Gen(c) => c.run(),
