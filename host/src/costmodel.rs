@@ -173,6 +173,9 @@ pub struct CostModel {
     /// Expected stack high-water mark on this board.
     #[serde(default)]
     pub stack_bytes: u64,
+    /// Kernel set of the rows it was fitted on (`reference` in entries written before).
+    #[serde(default)]
+    pub kernels: harness::kernels::KernelSet,
 }
 
 impl CostModel {
@@ -219,6 +222,7 @@ pub fn fit(board: &str, samples: &[Sample]) -> Option<CostModel> {
         source: format!("fitted on {} measured rows of {} model(s) on {board}", samples.len(), models.len()),
         static_bytes: 0,
         stack_bytes: 0,
+        kernels: Default::default(),
     })
 }
 
@@ -365,12 +369,12 @@ pub fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// The samples of every `ok` row of `board` in `set` whose model is known (its plan gives
-/// the work).
-pub fn samples(set: &crate::results::ResultSet, board: &str) -> Vec<Sample> {
+/// The samples of every `ok` row of `board` (and its kernel set) in `set` whose model is
+/// known (its plan gives the work).
+pub fn samples(set: &crate::results::ResultSet, board: &crate::boards::Board) -> Vec<Sample> {
     set.rows
         .iter()
-        .filter(|r| r.board == board && r.status == crate::results::Status::Ok)
+        .filter(|r| r.board == board.name && r.kernels == board.kernels() && r.status == crate::results::Status::Ok)
         .filter_map(|r| set.models.get(&r.model_hash).and_then(|m| sample(&m.as_model(), r)))
         .collect()
 }
@@ -392,19 +396,22 @@ struct Defaults {
     model: Vec<CostModel>,
 }
 
-/// The default model of `board`, else of a board with the same core, else `None`.
+/// The default model of `board` and its kernel set, else of a board with the same core and
+/// kernel set, else `None`.
 pub fn default_for(board: &crate::boards::Board) -> Option<CostModel> {
     let defaults: Defaults = toml::from_str(DEFAULTS).ok()?;
     let all = crate::boards::all().ok()?;
     let cpu_of = |name: &str| all.iter().find(|b| b.name == name).map(|b| b.cpu.clone());
-    let exact = defaults.model.iter().find(|m| m.board == board.name);
-    let same_core = || defaults.model.iter().find(|m| cpu_of(&m.board).as_deref() == Some(board.cpu.as_str()));
+    let sets = defaults.model.iter().filter(|m| m.kernels == board.kernels());
+    let exact = sets.clone().find(|m| m.board == board.name);
+    let same_core = || sets.clone().find(|m| cpu_of(&m.board).as_deref() == Some(board.cpu.as_str()));
     exact.or_else(same_core).map(|m| CostModel {
         board: board.name.clone(),
         coefficients: m.coefficients.clone(),
         source: format!("default for {} (fitted on the committed results of {})", board.name, m.board),
         static_bytes: m.static_bytes,
         stack_bytes: m.stack_bytes,
+        kernels: m.kernels,
     })
 }
 

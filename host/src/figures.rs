@@ -110,7 +110,14 @@ struct Group<'a> {
 
 impl<'a> Group<'a> {
     fn caption(&self, what: &str) -> String {
-        format!("{what} - {} on {} ({}), {}", self.model, self.board.name, self.board.cpu, self.unit)
+        format!(
+            "{what} - {} on {} ({}, {} kernels), {}",
+            self.model,
+            self.board.name,
+            self.board.cpu,
+            self.board.kernels(),
+            self.unit
+        )
     }
 
     /// The measured rows.
@@ -127,8 +134,11 @@ impl<'a> Group<'a> {
         self.ok().find(|r| r.config() == c)
     }
 
+    /// A figure's path: the kernel set joins the name when it is not the board's own.
     fn stem(&self, dir: &Path, kind: &str) -> PathBuf {
-        dir.join(format!("{}-{}-{kind}", file_part(&self.model), file_part(&self.board.name)))
+        let own = crate::boards::find(&self.board.name).map(|b| b.kernels()).ok();
+        let set = if own == Some(self.board.kernels()) { String::new() } else { format!("-{}", self.board.kernels()) };
+        dir.join(format!("{}-{}{set}-{kind}", file_part(&self.model), file_part(&self.board.name)))
     }
 }
 
@@ -168,6 +178,11 @@ pub fn render_folder(folder: &Path, extra_budgets: &[Bytes]) -> anyhow::Result<R
     budgets.sort();
     budgets.dedup();
     let mut out = render(&set, &folder.join("figures"), &budgets)?;
+    let ops = folder.join("ops.csv");
+    if ops.is_file() {
+        let rows = crate::results::read_ops(&ops)?;
+        out.files.extend(render_op_profiles(&rows, &folder.join("figures"))?);
+    }
     let summary = folder.join("summary.md");
     std::fs::write(&summary, summary_md(&set, folder, &budgets, &out))
         .with_context(|| format!("writing {}", summary.display()))?;
@@ -180,19 +195,23 @@ fn spec_budgets(folder: &Path) -> anyhow::Result<Vec<Bytes>> {
     Ok(if spec.is_file() { crate::sweep::Spec::load(&spec)?.budgets } else { Vec::new() })
 }
 
+/// One group per model, board and kernel set.
 fn groups(set: &ResultSet) -> anyhow::Result<Vec<Group<'_>>> {
-    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut keys: Vec<(String, String, harness::kernels::KernelSet)> = Vec::new();
     for r in &set.rows {
-        let k = (r.model.clone(), r.board.clone());
+        let k = (r.model.clone(), r.board.clone(), r.kernels);
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
     keys.sort();
     let mut out = Vec::new();
-    for (model, board) in keys {
-        let board = crate::boards::find(&board).with_context(|| format!("rows of {model} name board {board}"))?;
-        let rows: Vec<&Row> = set.rows.iter().filter(|r| r.model == model && r.board == board.name).collect();
+    for (model, board, kernels) in keys {
+        let board = crate::boards::find(&board)
+            .with_context(|| format!("rows of {model} name board {board}"))?
+            .with_kernels(Some(kernels))?;
+        let rows: Vec<&Row> =
+            set.rows.iter().filter(|r| r.model == model && r.board == board.name && r.kernels == kernels).collect();
         let modelbuf = rows.iter().find_map(|r| set.models.get(&r.model_hash)).cloned();
         let unit = rows.first().map_or("cycles", |r| r.cycle_source.unit());
         out.push(Group { model, board, rows, modelbuf, unit });
@@ -247,6 +266,119 @@ pub fn render(set: &ResultSet, dir: &Path, budgets: &[Bytes]) -> anyhow::Result<
         }
     }
     Ok(out)
+}
+
+/// Where the time goes: for every model, board and kernel set of `ops` (an `ops.csv`), one
+/// stacked bar per profiled config (layer-wise first), a segment per operator kind, its patch
+/// stage part lighter.
+pub fn render_op_profiles(ops: &[crate::results::OpRow], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    load_font()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut keys: Vec<(String, String, harness::kernels::KernelSet)> =
+        ops.iter().map(|o| (o.model.clone(), o.board.clone(), o.kernels)).collect();
+    keys.sort();
+    keys.dedup();
+    let mut files = Vec::new();
+    for (model, board, kernels) in keys {
+        let mine: Vec<&crate::results::OpRow> =
+            ops.iter().filter(|o| o.model == model && o.board == board && o.kernels == kernels).collect();
+        // The latest profile of each config.
+        let mut runs: BTreeMap<(u16, u16, u16), &str> = BTreeMap::new();
+        for o in &mine {
+            let key = (o.split, o.patches.nh, o.patches.nw);
+            let id = runs.entry(key).or_insert(o.run_id.as_str());
+            if o.run_id.as_str() > *id {
+                *id = o.run_id.as_str();
+            }
+        }
+        let bars: Vec<(String, Vec<&crate::results::OpRow>)> = runs
+            .iter()
+            .map(|(&(split, nh, nw), id)| {
+                let label = if split == 0 { "layer-wise".to_string() } else { format!("{split}:{nh}x{nw}") };
+                (label, mine.iter().copied().filter(|o| o.run_id == *id).collect())
+            })
+            .collect();
+        let own = crate::boards::find(&board).map(|b| b.kernels()).ok();
+        let set = if own == Some(kernels) { String::new() } else { format!("-{kernels}") };
+        let stem = dir.join(format!("{}-{}{set}-op-profile", file_part(&model), file_part(&board)));
+        let unit = mine.first().map_or("cycles", |o| o.cycle_source.unit());
+        let title = format!("Where the time goes - {model} on {board} ({kernels} kernels), {unit}");
+        files.extend(render_both!(&stem, (1200, 620), |root| op_profile(root, &title, unit, &bars)));
+    }
+    Ok(files)
+}
+
+fn op_profile<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    unit: &str,
+    bars: &[(String, Vec<&crate::results::OpRow>)],
+) -> Fig
+where
+    DB::ErrorType: 'static,
+{
+    let area = caption_area(root, title)?;
+    // Kinds by their share over every bar, largest first (they get the first colours).
+    let mut kinds: Vec<(&str, u64)> = Vec::new();
+    for o in bars.iter().flat_map(|(_, ops)| ops) {
+        match kinds.iter_mut().find(|(k, _)| *k == o.kind) {
+            Some((_, n)) => *n += o.count,
+            None => kinds.push((o.kind.as_str(), o.count)),
+        }
+    }
+    kinds.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    let ymax = bars.iter().map(|(_, ops)| ops.iter().map(|o| o.count).sum::<u64>()).max().unwrap_or(1) as f64 * 1.12;
+    let labels: Vec<String> = bars.iter().map(|(l, _)| l.clone()).collect();
+    let mut chart = ChartBuilder::on(&area)
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..bars.len() as f64, 0f64..ymax)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        // A tick at every half: bars stand at i + 0.5, where `label_at` names them.
+        .x_labels(2 * bars.len() + 1)
+        .x_label_formatter(&|v| label_at(&labels, *v))
+        .y_label_formatter(&|v| si(*v))
+        .x_desc("config (split:patches); the lighter part of a segment runs in the patch stage")
+        .y_desc(unit)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()?;
+    for (k, &(kind, _)) in kinds.iter().enumerate() {
+        let c = colour(k + 1);
+        // Two parts white: the patch stage's share of the kind.
+        let mix = |v: u8| ((u16::from(v) + 2 * 255) / 3) as u8;
+        let light = RGBColor(mix(c.0), mix(c.1), mix(c.2));
+        let mut first = true;
+        for (i, (_, ops)) in bars.iter().enumerate() {
+            // Stacked: everything of the kinds before this one lies below.
+            let below: u64 =
+                ops.iter().filter(|o| kinds[..k].iter().any(|(kk, _)| *kk == o.kind)).map(|o| o.count).sum();
+            let (stage, rest): (u64, u64) = ops.iter().filter(|o| o.kind == kind).fold((0, 0), |(s, r), o| {
+                if o.stage {
+                    (s + o.count, r)
+                } else {
+                    (s, r + o.count)
+                }
+            });
+            let x = i as f64 + 0.5;
+            let (y0, y1, y2) = (below as f64, (below + stage) as f64, (below + stage + rest) as f64);
+            let series = chart.draw_series([
+                Rectangle::new([(x - 0.35, y0), (x + 0.35, y1)], light.filled()),
+                Rectangle::new([(x - 0.35, y1), (x + 0.35, y2)], c.filled()),
+            ])?;
+            if first {
+                series
+                    .label(kind.to_string())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+                first = false;
+            }
+        }
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
+    Ok(())
 }
 
 fn kib(b: u64) -> f64 {
@@ -692,7 +824,7 @@ struct Predicted {
 }
 
 fn predictions(set: &ResultSet, g: &Group) -> Predicted {
-    let samples = costmodel::samples(set, &g.board.name);
+    let samples = costmodel::samples(set, &g.board);
     let points = costmodel::held_out_predictions(&g.board.name, &samples)
         .into_iter()
         .filter(|&(i, _)| samples[i].model == g.model)
@@ -787,7 +919,17 @@ where
     let mut gs: Vec<&Group> = gs.to_vec();
     gs.sort_by_key(|g| (g.board.name != "qemu-m4", catalog.iter().position(|n| *n == g.board.name)));
     let gs = &gs[..];
-    let names: Vec<String> = gs.iter().map(|g| g.board.name.clone()).collect();
+    let names: Vec<String> = gs
+        .iter()
+        .map(|g| {
+            let own = crate::boards::find(&g.board.name).map(|b| b.kernels()).ok();
+            if own == Some(g.board.kernels()) {
+                g.board.name.clone()
+            } else {
+                format!("{} ({})", g.board.name, g.board.kernels())
+            }
+        })
+        .collect();
     let titled = caption_area(root, &format!("{model} across boards, relative to {} ({unit})", names[0]))?;
     // The legend gets a column of its own: it never covers a bar.
     let (area, legend) = titled.split_horizontally(titled.dim_in_pixel().0 as i32 - 150);

@@ -140,14 +140,16 @@ const MIN_FIT_ROWS: usize = 4;
 /// Fits the board's model on `set`'s `ok` rows of `board` (any model whose plan is known),
 /// or falls back to the default of the board (or of its core).
 pub fn board_model(set: &ResultSet, board: &Board) -> anyhow::Result<BoardModel> {
-    let rows: Vec<&Row> = set.rows.iter().filter(|r| r.board == board.name && r.status == Status::Ok).collect();
-    let samples = costmodel::samples(set, &board.name);
+    let ours = |r: &&Row| r.board == board.name && r.kernels == board.kernels();
+    let rows: Vec<&Row> = set.rows.iter().filter(ours).filter(|r| r.status == Status::Ok).collect();
+    let samples = costmodel::samples(set, board);
     let max = |f: fn(&Row) -> Option<u64>| rows.iter().filter_map(|r| f(r)).max();
     let default = costmodel::default_for(board);
     let static_bytes = max(|r| r.static_ram_bytes).or(default.as_ref().map(|d| d.static_bytes)).unwrap_or(0);
     let stack_bytes = max(|r| r.stack_measured_bytes).or(default.as_ref().map(|d| d.stack_bytes)).unwrap_or(0);
     if samples.len() >= MIN_FIT_ROWS {
         let mut cost = costmodel::fit(&board.name, &samples).expect("samples are not empty");
+        cost.kernels = board.kernels();
         cost.static_bytes = static_bytes;
         cost.stack_bytes = stack_bytes;
         let error = costmodel::held_out(&board.name, &samples);
@@ -168,7 +170,11 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
     let m = req.model.as_model();
     let bm = board_model(set, req.board)?;
     let hash = format!("{:016x}", m.hash());
-    let rows: Vec<&Row> = set.rows.iter().filter(|r| r.board == req.board.name && r.model_hash == hash).collect();
+    let rows: Vec<&Row> = set
+        .rows
+        .iter()
+        .filter(|r| r.board == req.board.name && r.kernels == req.board.kernels() && r.model_hash == hash)
+        .collect();
     let configs = candidates(&m, req.max_grid, req.input_in);
     let searched = configs.len();
     // The model's own measurements on the board sharpen the predictions of its other

@@ -612,3 +612,32 @@ fn the_dsp_kernels_give_the_reference_bytes_on_qemu_m4_and_m33() {
         assert!(report.large > 0, "{name}: no window beyond the set's scratch");
     }
 }
+
+/// `profile`: one more run, op by op, on the device; every op of the model has its count,
+/// patch-stage ops ran once per patch, the counts add up to about one inference (plus the
+/// profile's own clock reads), and `ops.csv` gets one row per op beside `runs.csv`.
+#[test]
+fn a_profiled_image_reports_every_op_and_writes_ops_csv() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let config = PatchConfig::new(4, 2, 2);
+    let job = Job { profile: true, ..job("tiny", "qemu-m4", config) };
+    let ops = job.model.ops.len();
+    let rows = run_jobs(vec![job], 1, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    let r = &rows[0];
+    assert_measured(r);
+    assert_eq!(r.op_counts.len(), ops);
+    let patches = u32::from(config.grid.nh) * u32::from(config.grid.nw);
+    for c in &r.op_counts {
+        assert_eq!(c.runs, if c.stage { patches } else { 1 }, "op {} ({})", c.op, c.kind);
+        assert!(c.count > 0, "op {} ({}) counted nothing", c.op, c.kind);
+    }
+    let total: u64 = r.op_counts.iter().map(|c| c.count).sum();
+    let median = r.cycles_median.unwrap();
+    assert!(total >= median * 9 / 10 && total <= median * 3 / 2, "profile {total} vs inference {median}");
+    let written = patchbench::results::read_ops(&dir.path().join("ops.csv")).unwrap();
+    assert_eq!(written.len(), ops);
+    assert!(written.iter().all(|o| o.run_id == r.run_id && o.kernels == r.kernels));
+    let share: f64 = written.iter().map(|o| o.share_pct).sum();
+    assert!((share - 100.0).abs() < 0.1, "shares add up to {share} %");
+}

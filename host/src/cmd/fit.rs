@@ -13,6 +13,9 @@ pub struct Cmd {
     /// Board whose rows are fitted.
     #[arg(long, short, default_value = "qemu-m4")]
     board: String,
+    /// Kernel set whose rows are fitted (default: the board's own).
+    #[arg(long, value_parser = super::parse_kernels)]
+    kernels: Option<harness::kernels::KernelSet>,
     /// Print a `[[model]]` entry for host/cost-defaults.toml instead of the table.
     #[arg(long)]
     toml: bool,
@@ -37,7 +40,10 @@ impl Cmd {
             "{:<28} {:>6} {:>8} {:>16} {:>16} {:>8}",
             "model", "split", "patches", "measured", "predicted", "error %"
         );
-        for r in set.rows.iter().filter(|r| r.board == board.name && r.status == patchbench::results::Status::Ok) {
+        let ours = |r: &&patchbench::results::Row| {
+            r.board == board.name && r.kernels == board.kernels() && r.status == patchbench::results::Status::Ok
+        };
+        for r in set.rows.iter().filter(ours) {
             let Some(s) = set.models.get(&r.model_hash).and_then(|m| patchbench::costmodel::sample(&m.as_model(), r))
             else {
                 continue;
@@ -69,7 +75,7 @@ impl Cmd {
     }
 
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.board)?;
+        let board = boards::find(&self.board)?.with_kernels(self.kernels)?;
         let set = ResultSet::load(&self.results)?;
         let bm = recommend::board_model(&set, &board)?;
         if bm.samples.is_empty() {

@@ -19,6 +19,9 @@ pub struct Cmd {
     /// Board from the catalog (`patchbench boards`).
     #[arg(long, short, default_value = "qemu-m4")]
     board: String,
+    /// Kernel set the images would run (default: the board's own).
+    #[arg(long, value_parser = super::parse_kernels)]
+    kernels: Option<harness::kernels::KernelSet>,
     /// Total RAM allowed (arena + stack + static): `64KiB`, `65536`, `1MiB`.
     #[arg(long)]
     ram_budget: Bytes,
@@ -85,7 +88,7 @@ fn line(c: &Candidate, unit: &str) -> String {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let board = boards::find(&self.board)?;
+        let board = boards::find(&self.board)?.with_kernels(self.kernels)?;
         let model = self.model.load()?;
         let set = if self.results.is_empty() { ResultSet::empty() } else { ResultSet::load(&self.results)? };
         let req = Request {
