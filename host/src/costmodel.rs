@@ -13,7 +13,7 @@ use harness::plan::{Plan, Region};
 use serde::{Deserialize, Serialize};
 
 /// Number of work counts.
-pub const TERMS: usize = 22;
+pub const TERMS: usize = 26;
 
 /// Names of the counts, as `--explain` prints them. They follow the loops of the kernels:
 /// CONV_2D runs its input-channel loop four at a time, then the remainder.
@@ -40,6 +40,10 @@ pub const TERM_NAMES: [&str; TERMS] = [
     "kernel call",
     "patch",
     "inference",
+    "conv: window value widened (output pixel x window value)",
+    "conv: MAC of a window over 576 values",
+    "kernel call x output channel",
+    "depthwise: kernel call x tap x channel",
 ];
 
 /// The work of one inference under one config, one count per term of [`TERM_NAMES`].
@@ -73,10 +77,14 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
         let regions: Vec<Region> =
             if i < split { (0..patches).map(|p| plan.regions[p * split + i]).collect() } else { vec![full] };
         let c = f64::from(out.c);
+        // An op writing over its dying input runs row by row: a kernel call per row.
+        let row_calls = plan.ops.get(i).is_some_and(|o| o.overwrites_input);
         for r in regions {
             let pixels = r.pixels() as f64;
             let elems = pixels * c;
-            w[19] += 1.0;
+            let calls = if row_calls { f64::from(r.h) } else { 1.0 };
+            w[19] += calls;
+            w[24] += calls * c;
             // (taps, window rows) summed over the region's pixels.
             let window = |win: harness::model::Window| {
                 let input = model.tensor(op.inputs[0]);
@@ -95,6 +103,14 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                     w[3] += rows * c;
                     w[4] += elems;
                     w[5] += pixels;
+                    // Kernels that widen each pixel's window once (the DSP set) pay per value;
+                    // windows too large for their scratch take another path.
+                    let values = f64::from(k.window.kh) * f64::from(k.window.kw) * f64::from(ic);
+                    if values <= 576.0 {
+                        w[22] += pixels * values;
+                    } else {
+                        w[23] += taps * c * f64::from(ic);
+                    }
                 }
                 OpKind::DepthwiseConv2d(k) => {
                     let (taps, rows) = window(k.window);
@@ -102,6 +118,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                     w[7] += rows * c;
                     w[8] += elems;
                     w[9] += pixels;
+                    w[25] += calls * f64::from(k.window.kh) * f64::from(k.window.kw) * c;
                 }
                 OpKind::AveragePool2d(p) | OpKind::MaxPool2d(p) => {
                     w[10] += window(p.window).0 * c;

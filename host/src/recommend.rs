@@ -307,7 +307,9 @@ mod tests {
         let roomy = recommend(&req(4 << 20), &empty()).unwrap();
         assert_eq!(roomy.binding, "none");
         let best = roomy.best.as_ref().unwrap();
-        assert_eq!(best.split, 0, "without a RAM limit the fastest config is layer-wise");
+        // Without a RAM limit: the fastest predicted config of all (with the DSP kernels that
+        // may be a patch stage, whose ops make fewer kernel calls than row-by-row ones).
+        assert!(roomy.candidates.iter().all(|c| best.cycles() <= c.cycles()), "the fastest config");
         let tight = recommend(&req(100 * 1024), &empty()).unwrap();
         assert_eq!(tight.binding, "ram-budget");
         let best = tight.best.as_ref().unwrap();
