@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use harness::exec::{ExecError, Outputs, Trace};
-use harness::kernels::{dsp::Dsp, KernelSet, Kernels, Reference};
+use harness::kernels::{dsp::Dsp, KernelSet, Reference};
 use harness::model::Model;
 use harness::plan::ExecPlan;
 use harness::record::{encode, CycleSource, Record, CRC32, MAX_FRAME, PROTOCOL_VERSION};
@@ -350,18 +350,9 @@ fn infer<'a>(
     input: &'a [i8],
     trace: &mut impl Trace,
 ) -> Result<Outputs<'a>, ExecError> {
-    fn with<'a, K: Kernels>(
-        model: &Model,
-        plan: &ExecPlan,
-        arena: &'a mut [u8],
-        input: &'a [i8],
-        trace: &mut impl Trace,
-    ) -> Result<Outputs<'a>, ExecError> {
-        harness::exec::run_traced_with::<K>(model, plan, arena, input, trace)
-    }
     match gen::KERNELS {
-        KernelSet::Reference => with::<Reference>(model, plan, arena, input, trace),
-        KernelSet::Dsp => with::<Dsp>(model, plan, arena, input, trace),
+        KernelSet::Reference => harness::exec::run_traced_with::<Reference>(model, plan, arena, input, trace),
+        KernelSet::Dsp => harness::exec::run_traced_with::<Dsp>(model, plan, arena, input, trace),
     }
 }
 

@@ -18,8 +18,8 @@
 //! Everything else runs the reference kernels.
 
 use super::simd::{
-    requantize_high, requantize_sat8, sadd16, smlabb, smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_offset,
-    taps4_rows3, taps4_rows3_raw, windows_dot,
+    requantize4_store_raw, requantize_high, requantize_sat8, sadd16, smlabb, smlad, smlatt, splat16, sxtb16,
+    sxtb16_ror8, taps4, taps4_offset, taps4_rows3, taps4_rows3_raw, windows_dot,
 };
 use super::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
 use crate::model::Clamp;
@@ -634,21 +634,46 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                 assert!(
                     reach <= input.data.len() && o0 + (n - 1) * c + 4 <= out.data.len() && 6 * a.kh <= weights.len()
                 );
-                for i in 0..n {
+                let fast = a.clamp == Clamp::NONE && quant.iter().all(|q| q.left == 0);
+                if fast {
+                    let params: [i32; 16] = core::array::from_fn(|i| {
+                        let q = quant[i / 4];
+                        [q.multiplier, q.e as i32, q.round, q.negative][i % 4]
+                    });
                     // SAFETY: the assert above covers the last pixel's window and output.
-                    let acc = unsafe {
-                        taps4_rows3_raw(
-                            input.data.as_ptr().add(x0 + i * step),
+                    unsafe {
+                        depthwise_run3(
+                            input.data.as_ptr().add(x0),
+                            step,
                             c,
                             in_row,
                             weights.as_ptr(),
                             a.kh,
                             start,
+                            &params,
+                            a.output_offset,
+                            out.data.as_mut_ptr().add(o0),
+                            c,
+                            n,
                         )
                     };
-                    let px = &mut out.data[o0 + i * c..o0 + i * c + 4];
-                    for k in 0..4 {
-                        px[k] = quant[k].apply(acc[k], a.output_offset, a.clamp);
+                } else {
+                    for i in 0..n {
+                        // SAFETY: the assert above covers the last pixel's window and output.
+                        let acc = unsafe {
+                            taps4_rows3_raw(
+                                input.data.as_ptr().add(x0 + i * step),
+                                c,
+                                in_row,
+                                weights.as_ptr(),
+                                a.kh,
+                                start,
+                            )
+                        };
+                        let px = &mut out.data[o0 + i * c..o0 + i * c + 4];
+                        for k in 0..4 {
+                            px[k] = quant[k].apply(acc[k], a.output_offset, a.clamp);
+                        }
                     }
                 }
             }
@@ -724,6 +749,39 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                 }
                 out.pixel_mut(oy, ox)[ch] = finish(acc, ch);
             }
+        }
+    }
+}
+
+/// The inner pixels of one output row, one group of four channels, a 3-wide window: per
+/// pixel one assembly loop over the window's rows, then one assembly block requantizing and
+/// storing the four outputs (`params`: per channel `[multiplier, e, round, negative]`).
+///
+/// # Safety
+/// For every `i < n`, the window from `x + i * step` (`kh` rows `in_row` apart of three taps
+/// `c` apart, 4 bytes each) must be readable, `w` must hold `6 * kh` words, and 4 bytes from
+/// `out + i * out_step` must be writable.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn depthwise_run3(
+    x: *const i8,
+    step: usize,
+    c: usize,
+    in_row: usize,
+    w: *const u32,
+    kh: usize,
+    start: [i32; 4],
+    params: &[i32; 16],
+    offset: i32,
+    out: *mut i8,
+    out_step: usize,
+    n: usize,
+) {
+    for i in 0..n {
+        // SAFETY: the caller's promise, pixel by pixel.
+        unsafe {
+            let acc = taps4_rows3_raw(x.add(i * step), c, in_row, w, kh, start);
+            requantize4_store_raw(acc, params.as_ptr(), offset, out.add(i * out_step));
         }
     }
 }

@@ -302,6 +302,77 @@ mod imp {
         }
         v
     }
+    /// See [`super::requantize4_store_raw`].
+    #[inline(always)]
+    pub unsafe fn requantize4_store(acc: [i32; 4], params: *const i32, offset: i32, out: *mut i8) {
+        let [a0, a1, a2, a3] = acc;
+        // SAFETY: the caller promises 16 readable words at `params` and 4 writable bytes at
+        // `out`; the block reads and writes only those.
+        unsafe {
+            asm!(
+                "ldrd {m}, {e}, [{p}], #8",
+                "ldrd {round}, {neg}, [{p}], #8",
+                "mov {lo}, #0x40000000",
+                "mov {hi}, #0",
+                "smlal {lo}, {hi}, {a0}, {m}",
+                "lsr {lo}, {lo}, #31",
+                "orr {lo}, {lo}, {hi}, lsl #1",
+                "and {hi}, {neg}, {lo}, asr #31",
+                "add {lo}, {lo}, {round}",
+                "add {lo}, {lo}, {hi}",
+                "asr {lo}, {lo}, {e}",
+                "add {lo}, {lo}, {off}",
+                "ssat {lo}, #8, {lo}",
+                "strb {lo}, [{o}], #1",
+                "ldrd {m}, {e}, [{p}], #8",
+                "ldrd {round}, {neg}, [{p}], #8",
+                "mov {lo}, #0x40000000",
+                "mov {hi}, #0",
+                "smlal {lo}, {hi}, {a1}, {m}",
+                "lsr {lo}, {lo}, #31",
+                "orr {lo}, {lo}, {hi}, lsl #1",
+                "and {hi}, {neg}, {lo}, asr #31",
+                "add {lo}, {lo}, {round}",
+                "add {lo}, {lo}, {hi}",
+                "asr {lo}, {lo}, {e}",
+                "add {lo}, {lo}, {off}",
+                "ssat {lo}, #8, {lo}",
+                "strb {lo}, [{o}], #1",
+                "ldrd {m}, {e}, [{p}], #8",
+                "ldrd {round}, {neg}, [{p}], #8",
+                "mov {lo}, #0x40000000",
+                "mov {hi}, #0",
+                "smlal {lo}, {hi}, {a2}, {m}",
+                "lsr {lo}, {lo}, #31",
+                "orr {lo}, {lo}, {hi}, lsl #1",
+                "and {hi}, {neg}, {lo}, asr #31",
+                "add {lo}, {lo}, {round}",
+                "add {lo}, {lo}, {hi}",
+                "asr {lo}, {lo}, {e}",
+                "add {lo}, {lo}, {off}",
+                "ssat {lo}, #8, {lo}",
+                "strb {lo}, [{o}], #1",
+                "ldrd {m}, {e}, [{p}], #8",
+                "ldrd {round}, {neg}, [{p}], #8",
+                "mov {lo}, #0x40000000",
+                "mov {hi}, #0",
+                "smlal {lo}, {hi}, {a3}, {m}",
+                "lsr {lo}, {lo}, #31",
+                "orr {lo}, {lo}, {hi}, lsl #1",
+                "and {hi}, {neg}, {lo}, asr #31",
+                "add {lo}, {lo}, {round}",
+                "add {lo}, {lo}, {hi}",
+                "asr {lo}, {lo}, {e}",
+                "add {lo}, {lo}, {off}",
+                "ssat {lo}, #8, {lo}",
+                "strb {lo}, [{o}]",
+                p = inout(reg) params => _, o = inout(reg) out => _, off = in(reg) offset,
+                a0 = in(reg) a0, a1 = in(reg) a1, a2 = in(reg) a2, a3 = in(reg) a3,
+                m = out(reg) _, e = out(reg) _, round = out(reg) _, neg = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
 }
 
 #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
@@ -390,6 +461,15 @@ mod imp {
 
     pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
         (requantize_high(x, multiplier, e, round, negative) + offset).clamp(-128, 127)
+    }
+    pub unsafe fn requantize4_store(acc: [i32; 4], params: *const i32, offset: i32, out: *mut i8) {
+        // SAFETY: the caller promises 16 readable words and 4 writable bytes.
+        let (params, out) =
+            unsafe { (core::slice::from_raw_parts(params, 16), core::slice::from_raw_parts_mut(out, 4)) };
+        for (k, (o, acc)) in out.iter_mut().zip(acc).enumerate() {
+            let q = &params[4 * k..4 * k + 4];
+            *o = requantize_sat8(acc, q[0], q[1] as u32, q[2], q[3], offset) as i8;
+        }
     }
 }
 
@@ -592,4 +672,15 @@ pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i3
 #[inline(always)]
 pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
     imp::requantize_sat8(x, multiplier, e, round, negative, offset)
+}
+
+/// [`requantize_sat8`] of four accumulators of four channels, stored to `out[0..4]`: `params`
+/// holds per channel `[multiplier, e, round, negative]` (no left shift).
+///
+/// # Safety
+/// 16 words must be readable at `params`, 4 bytes writable at `out`.
+#[inline(always)]
+pub unsafe fn requantize4_store_raw(acc: [i32; 4], params: *const i32, offset: i32, out: *mut i8) {
+    // SAFETY: the caller's promise.
+    unsafe { imp::requantize4_store(acc, params, offset, out) }
 }
