@@ -2,15 +2,18 @@
 //! in 16-bit halves ([`super::simd`]), no im2col buffer, requantization without 64-bit
 //! division. Same bytes as [`super::reference`] for every input, view and region.
 //!
-//! - CONV_2D computes two output channels at a time, and two output pixels at a time where
-//!   both windows lie inside the input: each input word is loaded and widened once for two
-//!   channels, each filter word once for two pixels. A window row is contiguous in NHWC
-//!   (`kw * c` bytes in the input and in the OHWI filter), so a 1x1 conv is one dot product
-//!   per output and a 3x3 conv three. The input offset is folded in afterwards, as
-//!   `offset * sum(filter over the window's taps)`.
-//! - DEPTHWISE_CONV_2D (depth multiplier 1) computes four channels at a time, each tap one
-//!   input word and one filter word, the offset added to the widened input halves.
-//! - FULLY_CONNECTED computes two outputs at a time, as a 1x1 conv.
+//! - CONV_2D widens the windows of 8 output pixels (4 for windows over 144 values, 2 over
+//!   288) once, with the input offset added, into a stack scratch ([`Windows`]); each output
+//!   channel is then one pass over its filter, each filter word widened once for all of them.
+//!   Windows over 576 values run [`conv2d_direct`] (two channels by two pixels, the offset
+//!   folded in as `offset * sum(filter over the window's taps)`).
+//! - DEPTHWISE_CONV_2D (depth multiplier 1) computes four channels at a time: their weights
+//!   widened once per call, `bias + offset * sum(weights)` as the starting accumulator, a
+//!   3-wide window inside the input one assembly loop over its rows, a border window padded
+//!   with the input zero point.
+//! - ADD without broadcasting, and FULLY_CONNECTED two outputs at a time.
+//! - Requantization is TFLM's, exactly: the fast form where an accumulator bound proves it
+//!   cannot overflow ([`Requant`]), the general one ([`requantize`]) elsewhere.
 //!
 //! The inner loops read through pointers: each kernel first checks that its views and
 //! parameters hold every byte the loops will touch ([`Bounds`]), and hands anything else to
@@ -485,7 +488,7 @@ fn channels<const P: usize>(
     }
 }
 
-/// CONV_2D without the windows' scratch (windows over [`MAX_WINDOW`] values): two output
+/// CONV_2D without the windows' scratch (windows over [`SCRATCH_WORDS`] values): two output
 /// channels and, where both windows are whole, two pixels at a time; the input offset folded
 /// in as `offset * sum(filter over the window's taps)`.
 #[inline(never)]
