@@ -3,9 +3,9 @@
 //! division. Same bytes as [`super::reference`] for every input, view and region.
 //!
 //! - CONV_2D widens the windows of 8 output pixels (4 for windows over 144 values, 2 over
-//!   288) once, with the input offset added, into a stack scratch ([`Windows`]); each output
+//!   288) once, with the input offset added, into a stack scratch (`Windows`); each output
 //!   channel is then one pass over its filter, each filter word widened once for all of them.
-//!   Windows over 576 values run [`conv2d_direct`] (two channels by two pixels, the offset
+//!   Windows over 576 values run `conv2d_direct` (two channels by two pixels, the offset
 //!   folded in as `offset * sum(filter over the window's taps)`).
 //! - DEPTHWISE_CONV_2D (depth multiplier 1) computes four channels at a time: their weights
 //!   widened once per call, `bias + offset * sum(weights)` as the starting accumulator, a
@@ -13,10 +13,10 @@
 //!   with the input zero point.
 //! - ADD without broadcasting, and FULLY_CONNECTED two outputs at a time.
 //! - Requantization is TFLM's, exactly: the fast form where an accumulator bound proves it
-//!   cannot overflow ([`Requant`]), the general one ([`requantize`]) elsewhere.
+//!   cannot overflow (`Requant`), the general one ([`requantize`]) elsewhere.
 //!
 //! The inner loops read through pointers: each kernel first checks that its views and
-//! parameters hold every byte the loops will touch ([`Bounds`]), and hands anything else to
+//! parameters hold every byte the loops will touch (`Bounds`), and hands anything else to
 //! the reference kernel (which then reports the misuse by panicking on its index).
 //! Everything else runs the reference kernels.
 
