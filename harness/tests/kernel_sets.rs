@@ -86,3 +86,34 @@ fn requantization_without_division_is_tflms() {
         assert_eq!(dsp::requantize(acc, m, s, off, c), want, "acc {acc}, multiplier {m}, shift {s}");
     }
 }
+
+/// The doubled form the DSP set's fast paths use (`SMMLAR(2x, m, round - [x < 0]) >> e`) is
+/// TFLM's two roundings for every accumulator under `2^30` and every right shift, the
+/// rounding ties of both steps included.
+#[test]
+fn requantization_of_doubled_accumulators_is_tflms() {
+    use harness::kernels::simd::requantize_x2_sat8;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for i in 0..400_000 {
+        let e = if i % 50 == 0 { 31 } else { rng.gen_range(1..=31) };
+        let m = match rng.gen_range(0..4) {
+            0 => 1 << 30,
+            1 => i32::MAX,
+            _ => rng.gen_range(1 << 30..i32::MAX),
+        };
+        let acc: i32 = match rng.gen_range(0..4) {
+            0 => rng.gen_range(-70_000..70_000),
+            1 => rng.gen_range(-(1 << 30) + 1..1 << 30),
+            2 => rng.gen_range(-3..=3),
+            // Where the doubling high multiply lands on a tie of the rounding shift.
+            _ => {
+                let target = i64::from(rng.gen_range(-1000..1000)) * (1 << e) + (1 << (e - 1));
+                ((target << 31) / i64::from(m)).clamp(-(1 << 30) + 1, (1 << 30) - 1) as i32
+            }
+        };
+        let off = rng.gen_range(-128..=127);
+        let want = (harness::fixedpoint::multiply_by_quantized_multiplier(acc, m, -e) + off).clamp(-128, 127);
+        let got = requantize_x2_sat8(2 * acc, m, 1 << (e - 1), e as u32, off);
+        assert_eq!(got, want, "acc {acc}, multiplier {m}, shift -{e}");
+    }
+}

@@ -120,10 +120,17 @@ impl Rng {
         }
     }
 
-    /// A Q31 multiplier in [0.5, 1) and a shift, as the importer derives them (mostly right
-    /// shifts, a few left ones).
-    fn requant(&mut self) -> (i32, i32) {
-        (self.range(1 << 30, i32::MAX as i64 - 1) as i32, self.range(-14, 2) as i32)
+    /// A Q31 multiplier in [0.5, 1) and a shift, as the importer derives them: right shifts
+    /// (up to the largest, 31), or with `any` now and then none or a left one.
+    fn requant(&mut self, any: bool) -> (i32, i32) {
+        let shift = if any {
+            self.range(-14, 2)
+        } else if self.chance(5) {
+            -31
+        } else {
+            self.range(-14, -1)
+        };
+        (self.range(1 << 30, i32::MAX as i64 - 1) as i32, shift as i32)
     }
 }
 
@@ -263,9 +270,11 @@ fn conv_case<K: Kernels>(
     };
     rng.fill(filter);
     let with_bias = rng.chance(80);
+    // Most layers shift every channel right (the sets' fast forms); some do not.
+    let any_shift = rng.chance(30);
     for o in 0..oc {
         bias[o] = rng.range(-20_000, 19_999) as i32;
-        (mult[o], shift[o]) = rng.requant();
+        (mult[o], shift[o]) = rng.requant(any_shift);
     }
     rng.fill(full);
     crop(full, g.in_hw.1, c, read, input);
@@ -403,7 +412,7 @@ fn fc_case<K: Kernels>(seed: u64, scratch: &mut [u32]) -> Result<(), Failure> {
         *b = rng.range(-20_000, 19_999) as i32;
     }
     for k in 0..q {
-        (mult[k], shift[k]) = rng.requant();
+        (mult[k], shift[k]) = rng.requant(true);
     }
     let a = FcArgs {
         filter,

@@ -21,8 +21,8 @@
 //! Everything else runs the reference kernels.
 
 use super::simd::{
-    requantize4_store_raw, requantize_high, requantize_sat8, sadd16, smlabb, smlad, smlatt, splat16, sxtb16,
-    sxtb16_ror8, taps4, taps4_offset, taps4_rows3, taps4_rows3_raw, windows_dot,
+    requantize4_store_raw, requantize_high, requantize_sat8, requantize_x2_sat8, sadd16, smlabb, smlad, smlatt,
+    splat16, sxtb16, sxtb16_ror8, taps4, taps4_rows2_raw, taps4_rows3, taps4_rows3_raw, windows_dot,
 };
 use super::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
 use crate::model::Clamp;
@@ -592,7 +592,6 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     if taps > MAX_TAPS {
         return depthwise_direct(a, input, out, compute);
     }
-    let offset = splat16(a.input_offset);
     let in_row = usize::from(input.stored.w) * c;
     let filter = &a.filter[..taps * c];
     let requant = Requant::of(a, taps, c);
@@ -608,48 +607,62 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     let mut inner = xs.clone().filter(|&ox| whole(ox, a.sw, a.pad_left, a.kw, a.in_w));
     let (xa, xb) = inner.next().map_or((0, 0), |first| (first, inner.next_back().unwrap_or(first) + 1));
     let mut weights = [0u32; 2 * MAX_TAPS];
-    // Four input zero points in one word.
+    let mut strip = [0u32; STRIP_WORDS];
+    // The fast form needs a right shift in every channel: its accumulators are doubled (the
+    // widened weights are), for `requantize_x2_sat8`.
+    let doubled = requant.small && a.shift[..c].iter().all(|s| (-31..=-1).contains(s));
+    // Four outputs requantized and stored by one assembly block.
+    let stores = doubled && a.clamp == Clamp::NONE;
+    let run3 = stores && a.kw == 3;
+    // Four input zero points in one word: a tap outside the input holds them, and adds
+    // nothing once the offset is folded into the starting accumulator.
     let zero_point = u32::from((-a.input_offset) as u8) * 0x0101_0101;
+    let span = (usize::from(compute.w).max(1) - 1) * a.sw + a.kw;
     for ch in (0..c / 4).map(|g| 4 * g) {
-        let mut sums = [0i32; 4];
-        for t in 0..taps {
-            let w = &filter[t * c + ch..t * c + ch + 4];
-            let v = u32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]);
-            (weights[2 * t], weights[2 * t + 1]) = (sxtb16(v), sxtb16_ror8(v));
-            for (sum, &w) in sums.iter_mut().zip(w) {
-                *sum += i32::from(w);
-            }
-        }
-        let start: [i32; 4] = core::array::from_fn(|k| bias(ch + k) + a.input_offset * sums[k]);
+        let [start, no_first, no_last] =
+            widen_depthwise(filter, c, ch, taps, doubled, &mut weights, a.kw, |k| bias(ch + k), a.input_offset);
         let (m, sh) = (&a.multiplier[ch..ch + 4], &a.shift[ch..ch + 4]);
-        // The bias is in the accumulators already.
-        let quant: [ChannelQuant; 4] = core::array::from_fn(|k| ChannelQuant::new(0, m[k], sh[k]));
-        let biases: [i32; 4] = core::array::from_fn(|k| bias(ch + k));
+        // Per channel `[multiplier, round, e, 0]`, the doubled form's parameters.
+        let params: [i32; 16] = core::array::from_fn(|i| {
+            let e = (-sh[i / 4]).clamp(1, 31);
+            [m[i / 4], 1 << (e - 1), e, 0][i % 4]
+        });
+        let finish4 = |acc: [i32; 4], px: &mut [i8]| {
+            if stores {
+                // SAFETY: `px` holds 4 bytes, `params` 16 words.
+                unsafe { requantize4_store_raw(acc, params.as_ptr(), a.output_offset, px.as_mut_ptr()) };
+            } else if doubled {
+                for k in 0..4 {
+                    let (mult, round, e) = (params[4 * k], params[4 * k + 1], params[4 * k + 2] as u32);
+                    let v = requantize_x2_sat8(acc[k], mult, round, e, a.output_offset);
+                    px[k] = v.clamp(i32::from(a.clamp.min), i32::from(a.clamp.max)) as i8;
+                }
+            } else {
+                for k in 0..4 {
+                    px[k] = requant.apply(acc[k], m[k], sh[k], a.output_offset, a.clamp);
+                }
+            }
+        };
         for oy in ys.clone() {
-            let (iy0, ky_lo, ky_hi) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
-            let row_whole = whole(oy, a.sh, a.pad_top, a.kh, a.in_h);
-            if row_whole && a.kw == 3 && xa < xb && requant.small {
-                // The run of inner pixels of this row: one pointer step per pixel.
-                let (n, step) = (xb - xa, a.sw * c);
-                let x0 = input.index(iy0 as usize, xa * a.sw - a.pad_left) + ch;
-                let o0 = out.index(oy, xa) + ch;
-                let reach = x0 + (n - 1) * step + (a.kh - 1) * in_row + 2 * c + 4;
-                assert!(
-                    reach <= input.data.len() && o0 + (n - 1) * c + 4 <= out.data.len() && 6 * a.kh <= weights.len()
-                );
-                let fast = a.clamp == Clamp::NONE && quant.iter().all(|q| q.left == 0);
-                if fast {
-                    let params: [i32; 16] = core::array::from_fn(|i| {
-                        let q = quant[i / 4];
-                        [q.multiplier, q.e as i32, q.round, q.negative][i % 4]
-                    });
-                    // SAFETY: the assert above covers the last pixel's window and output.
+            let (iy0, _, _) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
+            let x0 = usize::from(compute.x0);
+            if !whole(oy, a.sh, a.pad_top, a.kh, a.in_h) && a.kh * span <= STRIP_WORDS {
+                // A row whose windows reach above or below the input: its windows' words
+                // gathered into a strip, padded with zero points, then run as inner windows.
+                let (ix0, _, _) = reference::window_range(x0, a.sw, a.pad_left, a.kw, a.in_w);
+                let strip = &mut strip[..a.kh * span];
+                gather(a, input, ch, (iy0, ix0), (a.kh, span), zero_point, strip);
+                let bytes: &[i8] = bytemuck::cast_slice(strip);
+                let (n, o0) = (usize::from(compute.w), out.index(oy, x0) + ch);
+                if run3 {
+                    assert!(o0 + (n - 1) * c + 4 <= out.data.len() && 6 * a.kh <= weights.len());
+                    // SAFETY: the strip holds the kh rows of every window; asserted above.
                     unsafe {
                         depthwise_run3(
-                            input.data.as_ptr().add(x0),
-                            step,
-                            c,
-                            in_row,
+                            bytes.as_ptr(),
+                            4 * a.sw,
+                            4,
+                            4 * span,
                             weights.as_ptr(),
                             a.kh,
                             start,
@@ -662,76 +675,86 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                     };
                 } else {
                     for i in 0..n {
-                        // SAFETY: the assert above covers the last pixel's window and output.
-                        let acc = unsafe {
-                            taps4_rows3_raw(
-                                input.data.as_ptr().add(x0 + i * step),
-                                c,
-                                in_row,
-                                weights.as_ptr(),
-                                a.kh,
-                                start,
-                            )
-                        };
-                        let px = &mut out.data[o0 + i * c..o0 + i * c + 4];
-                        for k in 0..4 {
-                            px[k] = quant[k].apply(acc[k], a.output_offset, a.clamp);
-                        }
+                        let acc = window4(&bytes[4 * i * a.sw..], 4, 4 * span, &weights, a.kh, a.kw, start);
+                        finish4(acc, &mut out.data[o0 + i * c..o0 + i * c + 4]);
                     }
                 }
+                continue;
             }
-            let done = row_whole && a.kw == 3 && xa < xb && requant.small;
-            for ox in xs.clone().filter(|&ox| !(done && (xa..xb).contains(&ox))) {
-                let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
-                let acc = if row_whole && whole(ox, a.sw, a.pad_left, a.kw, a.in_w) {
-                    let at = input.index(iy0 as usize, ix0 as usize) + ch;
-                    if a.kw == 3 {
-                        taps4_rows3(&input.data[at..], c, in_row, &weights, a.kh, start)
-                    } else {
-                        let mut acc = start;
-                        for ky in 0..a.kh {
-                            acc = taps4(&input.data[at + ky * in_row..], c, &weights[2 * ky * a.kw..], a.kw, acc);
-                        }
-                        acc
-                    }
-                } else if a.kw == 3 {
-                    // A border window of a 3-wide kernel: its taps copied into a patch whose
-                    // missing taps hold the input zero point (which adds nothing once the
-                    // offset is folded in), then run as a whole window.
-                    let mut patch = [zero_point; 3 * MAX_TAPS / 3];
-                    for ky in ky_lo..ky_hi {
-                        let iy = (iy0 + ky as isize) as usize;
-                        for kx in kx_lo..kx_hi {
-                            let at = input.index(iy, (ix0 + kx as isize) as usize) + ch;
-                            let x = &input.data[at..at + 4];
-                            patch[3 * ky + kx] = u32::from_le_bytes([x[0] as u8, x[1] as u8, x[2] as u8, x[3] as u8]);
-                        }
-                    }
-                    let bytes: &[i8] = bytemuck::cast_slice(&patch[..3 * a.kh]);
-                    taps4_rows3(bytes, 4, 12, &weights, a.kh, start)
-                } else {
-                    // The in-bounds taps, the offset added to each input value.
-                    let mut acc = biases;
-                    let cols = kx_hi - kx_lo;
-                    if cols > 0 {
-                        for ky in ky_lo..ky_hi {
-                            let iy = (iy0 + ky as isize) as usize;
-                            let at = input.index(iy, (ix0 + kx_lo as isize) as usize) + ch;
-                            let w = &weights[2 * (ky * a.kw + kx_lo)..];
-                            acc = taps4_offset(&input.data[at..], c, w, cols, offset, acc);
-                        }
-                    }
-                    acc
+            // The run of inner pixels of a row inside the input: one pointer step per pixel.
+            let run = run3 && xa < xb && whole(oy, a.sh, a.pad_top, a.kh, a.in_h);
+            if run {
+                let (n, step) = (xb - xa, a.sw * c);
+                let x0 = input.index(iy0 as usize, xa * a.sw - a.pad_left) + ch;
+                let o0 = out.index(oy, xa) + ch;
+                let reach = x0 + (n - 1) * step + (a.kh - 1) * in_row + 2 * c + 4;
+                assert!(
+                    reach <= input.data.len() && o0 + (n - 1) * c + 4 <= out.data.len() && 6 * a.kh <= weights.len()
+                );
+                // SAFETY: the assert above covers the last pixel's window and output.
+                unsafe {
+                    depthwise_run3(
+                        input.data.as_ptr().add(x0),
+                        step,
+                        c,
+                        in_row,
+                        weights.as_ptr(),
+                        a.kh,
+                        start,
+                        &params,
+                        a.output_offset,
+                        out.data.as_mut_ptr().add(o0),
+                        c,
+                        n,
+                    )
                 };
-                let px = &mut out.pixel_mut(oy, ox)[ch..ch + 4];
-                if requant.small {
-                    for k in 0..4 {
-                        px[k] = quant[k].apply(acc[k], a.output_offset, a.clamp);
+            }
+            for ox in xs.clone().filter(|&ox| !(run && (xa..xb).contains(&ox))) {
+                let (ix0, kx_lo, kx_hi) = reference::window_range(ox, a.sw, a.pad_left, a.kw, a.in_w);
+                if run && kx_hi - kx_lo == 2 {
+                    // A 3-wide window missing its first or last column: its other two,
+                    // from the start without the missing one.
+                    let x = input.index(iy0 as usize, (ix0 + kx_lo as isize) as usize) + ch;
+                    let o = out.index(oy, ox) + ch;
+                    let px = &mut out.data[o..o + 4];
+                    assert!(x + (a.kh - 1) * in_row + c + 4 <= input.data.len() && 6 * a.kh <= weights.len());
+                    let from = if kx_lo == 1 { no_first } else { no_last };
+                    // SAFETY: asserted above: kh rows of two taps from `x`, the weights from
+                    // tap `kx_lo` of kh rows, and 4 output bytes.
+                    unsafe {
+                        let w = weights.as_ptr().add(2 * kx_lo);
+                        let acc = taps4_rows2_raw(input.data.as_ptr().add(x), c, in_row, w, a.kh, from);
+                        requantize4_store_raw(acc, params.as_ptr(), a.output_offset, px.as_mut_ptr());
                     }
+                    continue;
+                }
+                // The window's words, zero points where it leaves the input.
+                let patch = &mut strip[..taps];
+                gather(a, input, ch, (iy0, ix0), (a.kh, a.kw), zero_point, patch);
+                let patch: &[i8] = bytemuck::cast_slice(patch);
+                let o = out.index(oy, ox) + ch;
+                let px = &mut out.data[o..o + 4];
+                if run3 {
+                    // SAFETY: the patch holds the window's kh rows of 3 words, `px` 4 bytes.
+                    unsafe {
+                        let p = patch.as_ptr();
+                        depthwise_run3(
+                            p,
+                            0,
+                            4,
+                            12,
+                            weights.as_ptr(),
+                            a.kh,
+                            start,
+                            &params,
+                            a.output_offset,
+                            px.as_mut_ptr(),
+                            0,
+                            1,
+                        )
+                    };
                 } else {
-                    for k in 0..4 {
-                        px[k] = requantize(acc[k], m[k], sh[k], a.output_offset, a.clamp);
-                    }
+                    finish4(window4(patch, 4, 4 * a.kw, &weights, a.kh, a.kw, start), px);
                 }
             }
         }
@@ -756,9 +779,135 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     }
 }
 
+/// Words of the depthwise kernel's strip (2 KiB on the stack): the padded rows of one output
+/// row's windows, four channels wide.
+const STRIP_WORDS: usize = 512;
+
+/// Widens the weights of channels `ch..ch + 4` of a depthwise filter (HWC, `c` channels,
+/// `taps` taps) into `weights`: per tap `(w0, w2)` and `(w1, w3)` in 16-bit halves, doubled
+/// when `doubled`. Returns the starting accumulators `bias + offset * sum(weights)` (doubled
+/// too), with which a window's taps need no offset: of the whole window, of the window
+/// without its first column and without its last (`kw` wide).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn widen_depthwise(
+    filter: &[i8],
+    c: usize,
+    ch: usize,
+    taps: usize,
+    doubled: bool,
+    weights: &mut [u32],
+    kw: usize,
+    bias: impl Fn(usize) -> i32,
+    offset: i32,
+) -> [[i32; 4]; 3] {
+    // Sums in 16-bit halves: 49 taps of at most 128 stay far from overflowing them.
+    let (mut s02, mut s13) = (0u32, 0u32);
+    // The first and the last column's sums.
+    let (mut f02, mut f13, mut l02, mut l13) = (0u32, 0u32, 0u32, 0u32);
+    let mut kx = 0;
+    assert!(weights.len() >= 2 * taps && (taps == 0 || (taps - 1) * c + ch + 4 <= filter.len()));
+    let (mut f, mut w) = (filter.as_ptr(), weights.as_mut_ptr());
+    // SAFETY: asserted above: `taps` words `c` bytes apart from `ch`, two words per tap.
+    unsafe {
+        f = f.add(ch);
+        for _ in 0..taps {
+            let v = load(f);
+            let (w02, w13) = (sxtb16(v), sxtb16_ror8(v));
+            (s02, s13) = (sadd16(s02, w02), sadd16(s13, w13));
+            if kx == 0 {
+                (f02, f13) = (sadd16(f02, w02), sadd16(f13, w13));
+            }
+            if kx + 1 == kw {
+                (l02, l13) = (sadd16(l02, w02), sadd16(l13, w13));
+                kx = 0;
+            } else {
+                kx += 1;
+            }
+            let (w02, w13) = if doubled { (sadd16(w02, w02), sadd16(w13, w13)) } else { (w02, w13) };
+            w.write(w02);
+            w.add(1).write(w13);
+            (f, w) = (f.add(c), w.add(2));
+        }
+    }
+    let half = |v: u32, hi: bool| i32::from(if hi { (v >> 16) as u16 as i16 } else { v as u16 as i16 });
+    let channels = |a: u32, b: u32| [half(a, false), half(b, false), half(a, true), half(b, true)];
+    let (sums, first, last) = (channels(s02, s13), channels(f02, f13), channels(l02, l13));
+    let scale = if doubled { 2 } else { 1 };
+    let start = |k: usize, except: i32| scale * (bias(k) + offset * (sums[k] - except));
+    [
+        core::array::from_fn(|k| start(k, 0)),
+        core::array::from_fn(|k| start(k, first[k])),
+        core::array::from_fn(|k| start(k, last[k])),
+    ]
+}
+
+/// Copies the words of channels `ch..ch + 4` of the input pixels `rows x cols` from
+/// `(iy0, ix0)` (which may lie outside the input) into `dst`, row-major; a pixel outside the
+/// input is `zero_point`. The kernel's [`Bounds::check`] holds: every pixel inside the input
+/// that the window reaches lies in `input`'s stored rectangle.
+#[inline(always)]
+fn gather(
+    a: &ConvArgs,
+    input: &View,
+    ch: usize,
+    (iy0, ix0): (isize, isize),
+    (rows, cols): (usize, usize),
+    zero_point: u32,
+    dst: &mut [u32],
+) {
+    let lo = (-ix0).clamp(0, cols as isize) as usize;
+    let hi = (a.in_w as isize - ix0).clamp(lo as isize, cols as isize) as usize;
+    let c = input.c;
+    assert!(dst.len() >= rows * cols && ch + 4 <= c);
+    let mut d = dst.as_mut_ptr();
+    for r in 0..rows {
+        let iy = iy0 + r as isize;
+        let inside = iy >= 0 && iy < a.in_h as isize && lo < hi;
+        let (zeros_before, copied) = if inside { (lo, hi - lo) } else { (cols, 0) };
+        // SAFETY: `d` walks the `rows * cols` words asserted above; the copied pixels lie
+        // inside the input, so in the stored rectangle (Bounds::check), and their channels
+        // `ch..ch + 4` in the view's data (checked in debug builds).
+        unsafe {
+            for _ in 0..zeros_before {
+                d.write(zero_point);
+                d = d.add(1);
+            }
+            if copied > 0 {
+                let at = input.index(iy as usize, (ix0 + lo as isize) as usize) + ch;
+                debug_assert!(at + (copied - 1) * c + 4 <= input.data.len());
+                let mut x = input.data.as_ptr().add(at);
+                for _ in 0..copied {
+                    d.write(load(x));
+                    (d, x) = (d.add(1), x.add(c));
+                }
+                for _ in hi..cols {
+                    d.write(zero_point);
+                    d = d.add(1);
+                }
+            }
+        }
+    }
+}
+
+/// The four accumulators of one depthwise window (`kh` rows `in_row` bytes apart of `kw`
+/// taps `c` bytes apart, from `x`) from `start`.
+#[inline(always)]
+fn window4(x: &[i8], c: usize, in_row: usize, w: &[u32], kh: usize, kw: usize, start: [i32; 4]) -> [i32; 4] {
+    if kw == 3 {
+        return taps4_rows3(x, c, in_row, w, kh, start);
+    }
+    let mut acc = start;
+    for ky in 0..kh {
+        acc = taps4(&x[ky * in_row..], c, &w[2 * ky * kw..], kw, acc);
+    }
+    acc
+}
+
 /// The inner pixels of one output row, one group of four channels, a 3-wide window: per
 /// pixel one assembly loop over the window's rows, then one assembly block requantizing and
-/// storing the four outputs (`params`: per channel `[multiplier, e, round, negative]`).
+/// storing the four outputs (doubled accumulators; `params`: per channel `[multiplier, round,
+/// e, 0]`).
 ///
 /// # Safety
 /// For every `i < n`, the window from `x + i * step` (`kh` rows `in_row` apart of three taps

@@ -165,38 +165,6 @@ mod imp {
         }
         [a0, a1, a2, a3]
     }
-    /// See [`super::taps4_offset`].
-    #[inline(always)]
-    pub fn taps4_offset(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
-        let [mut a0, mut a1, mut a2, mut a3] = acc;
-        if n > 0 {
-            // SAFETY: as in `taps4`.
-            unsafe {
-                asm!(
-                    "2:",
-                    "ldr {tx}, [{xp}]",
-                    "add {xp}, {xp}, {c}",
-                    "ldrd {wa}, {wb}, [{wp}], #8",
-                    "sxtb16 {t}, {tx}",
-                    "sadd16 {t}, {t}, {off}",
-                    "smlabb {a0}, {t}, {wa}, {a0}",
-                    "smlatt {a2}, {t}, {wa}, {a2}",
-                    "sxtb16 {t}, {tx}, ror #8",
-                    "sadd16 {t}, {t}, {off}",
-                    "smlabb {a1}, {t}, {wb}, {a1}",
-                    "smlatt {a3}, {t}, {wb}, {a3}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    xp = inout(reg) x.as_ptr() => _, wp = inout(reg) w.as_ptr() => _, n = inout(reg) n => _,
-                    c = in(reg) c, off = in(reg) offset,
-                    a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
-                    tx = out(reg) _, t = out(reg) _, wa = out(reg) _, wb = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-        }
-        [a0, a1, a2, a3]
-    }
     /// See [`super::taps4_rows3_raw`].
     #[inline(always)]
     pub unsafe fn taps4_rows3(
@@ -244,6 +212,54 @@ mod imp {
                     "bne 2b",
                     xp = inout(reg) x => _, wp = inout(reg) w => _, rows = inout(reg) rows => _,
                     c = in(reg) c, skip = in(reg) in_row - c,
+                    a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
+                    tx = out(reg) _, t = out(reg) _, wa = out(reg) _, wb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        [a0, a1, a2, a3]
+    }
+
+    /// See [`super::taps4_rows2_raw`].
+    #[inline(always)]
+    pub unsafe fn taps4_rows2(
+        x: *const i8,
+        c: usize,
+        in_row: usize,
+        w: *const u32,
+        rows: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        if rows > 0 {
+            // SAFETY: the caller promises that `x` holds `rows` rows `in_row` apart of two
+            // taps `c` apart (4 bytes each) and `w` six words per row (the first four read);
+            // the loop reads those.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {tx}, [{xp}]",
+                    "ldrd {wa}, {wb}, [{wp}], #8",
+                    "sxtb16 {t}, {tx}",
+                    "smlabb {a0}, {t}, {wa}, {a0}",
+                    "smlatt {a2}, {t}, {wa}, {a2}",
+                    "sxtb16 {t}, {tx}, ror #8",
+                    "smlabb {a1}, {t}, {wb}, {a1}",
+                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    "ldr {tx}, [{xp}, {c}]",
+                    "ldrd {wa}, {wb}, [{wp}], #16",
+                    "sxtb16 {t}, {tx}",
+                    "smlabb {a0}, {t}, {wa}, {a0}",
+                    "smlatt {a2}, {t}, {wa}, {a2}",
+                    "sxtb16 {t}, {tx}, ror #8",
+                    "smlabb {a1}, {t}, {wb}, {a1}",
+                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    "add {xp}, {xp}, {in_row}",
+                    "subs {rows}, {rows}, #1",
+                    "bne 2b",
+                    xp = inout(reg) x => _, wp = inout(reg) w => _, rows = inout(reg) rows => _,
+                    c = in(reg) c, in_row = in(reg) in_row,
                     a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
                     tx = out(reg) _, t = out(reg) _, wa = out(reg) _, wb = out(reg) _,
                     options(nostack, readonly),
@@ -302,6 +318,26 @@ mod imp {
         }
         v
     }
+    /// See [`super::requantize_x2_sat8`].
+    #[inline(always)]
+    pub fn requantize_x2_sat8(x2: i32, multiplier: i32, round: i32, e: u32, offset: i32) -> i32 {
+        let v: i32;
+        // SAFETY: register-only arithmetic (the Q flag SSAT may set is never read).
+        unsafe {
+            asm!(
+                "sub {ra}, {round}, {x}, lsr #31",
+                "smmlar {v}, {x}, {m}, {ra}",
+                "asr {v}, {v}, {e}",
+                "add {v}, {v}, {off}",
+                "ssat {v}, #8, {v}",
+                x = in(reg) x2, m = in(reg) multiplier, round = in(reg) round, e = in(reg) e, off = in(reg) offset,
+                ra = out(reg) _, v = lateout(reg) v,
+                options(pure, nomem, nostack),
+            );
+        }
+        v
+    }
+
     /// See [`super::requantize4_store_raw`].
     #[inline(always)]
     pub unsafe fn requantize4_store(acc: [i32; 4], params: *const i32, offset: i32, out: *mut i8) {
@@ -310,65 +346,41 @@ mod imp {
         // `out`; the block reads and writes only those.
         unsafe {
             asm!(
-                "ldrd {m}, {e}, [{p}], #8",
-                "ldrd {round}, {neg}, [{p}], #8",
-                "mov {lo}, #0x40000000",
-                "mov {hi}, #0",
-                "smlal {lo}, {hi}, {a0}, {m}",
-                "lsr {lo}, {lo}, #31",
-                "orr {lo}, {lo}, {hi}, lsl #1",
-                "and {hi}, {neg}, {lo}, asr #31",
-                "add {lo}, {lo}, {round}",
-                "add {lo}, {lo}, {hi}",
-                "asr {lo}, {lo}, {e}",
-                "add {lo}, {lo}, {off}",
-                "ssat {lo}, #8, {lo}",
-                "strb {lo}, [{o}], #1",
-                "ldrd {m}, {e}, [{p}], #8",
-                "ldrd {round}, {neg}, [{p}], #8",
-                "mov {lo}, #0x40000000",
-                "mov {hi}, #0",
-                "smlal {lo}, {hi}, {a1}, {m}",
-                "lsr {lo}, {lo}, #31",
-                "orr {lo}, {lo}, {hi}, lsl #1",
-                "and {hi}, {neg}, {lo}, asr #31",
-                "add {lo}, {lo}, {round}",
-                "add {lo}, {lo}, {hi}",
-                "asr {lo}, {lo}, {e}",
-                "add {lo}, {lo}, {off}",
-                "ssat {lo}, #8, {lo}",
-                "strb {lo}, [{o}], #1",
-                "ldrd {m}, {e}, [{p}], #8",
-                "ldrd {round}, {neg}, [{p}], #8",
-                "mov {lo}, #0x40000000",
-                "mov {hi}, #0",
-                "smlal {lo}, {hi}, {a2}, {m}",
-                "lsr {lo}, {lo}, #31",
-                "orr {lo}, {lo}, {hi}, lsl #1",
-                "and {hi}, {neg}, {lo}, asr #31",
-                "add {lo}, {lo}, {round}",
-                "add {lo}, {lo}, {hi}",
-                "asr {lo}, {lo}, {e}",
-                "add {lo}, {lo}, {off}",
-                "ssat {lo}, #8, {lo}",
-                "strb {lo}, [{o}], #1",
-                "ldrd {m}, {e}, [{p}], #8",
-                "ldrd {round}, {neg}, [{p}], #8",
-                "mov {lo}, #0x40000000",
-                "mov {hi}, #0",
-                "smlal {lo}, {hi}, {a3}, {m}",
-                "lsr {lo}, {lo}, #31",
-                "orr {lo}, {lo}, {hi}, lsl #1",
-                "and {hi}, {neg}, {lo}, asr #31",
-                "add {lo}, {lo}, {round}",
-                "add {lo}, {lo}, {hi}",
-                "asr {lo}, {lo}, {e}",
-                "add {lo}, {lo}, {off}",
-                "ssat {lo}, #8, {lo}",
-                "strb {lo}, [{o}]",
+                "ldrd {m}, {round}, [{p}], #8",
+                "ldr {e}, [{p}], #8",
+                "sub {ra}, {round}, {a0}, lsr #31",
+                "smmlar {t}, {a0}, {m}, {ra}",
+                "asr {t}, {t}, {e}",
+                "add {t}, {t}, {off}",
+                "ssat {t}, #8, {t}",
+                "strb {t}, [{o}], #1",
+                "ldrd {m}, {round}, [{p}], #8",
+                "ldr {e}, [{p}], #8",
+                "sub {ra}, {round}, {a1}, lsr #31",
+                "smmlar {t}, {a1}, {m}, {ra}",
+                "asr {t}, {t}, {e}",
+                "add {t}, {t}, {off}",
+                "ssat {t}, #8, {t}",
+                "strb {t}, [{o}], #1",
+                "ldrd {m}, {round}, [{p}], #8",
+                "ldr {e}, [{p}], #8",
+                "sub {ra}, {round}, {a2}, lsr #31",
+                "smmlar {t}, {a2}, {m}, {ra}",
+                "asr {t}, {t}, {e}",
+                "add {t}, {t}, {off}",
+                "ssat {t}, #8, {t}",
+                "strb {t}, [{o}], #1",
+                "ldrd {m}, {round}, [{p}], #8",
+                "ldr {e}, [{p}], #8",
+                "sub {ra}, {round}, {a3}, lsr #31",
+                "smmlar {t}, {a3}, {m}, {ra}",
+                "asr {t}, {t}, {e}",
+                "add {t}, {t}, {off}",
+                "ssat {t}, #8, {t}",
+                "strb {t}, [{o}]",
                 p = inout(reg) params => _, o = inout(reg) out => _, off = in(reg) offset,
                 a0 = in(reg) a0, a1 = in(reg) a1, a2 = in(reg) a2, a3 = in(reg) a3,
-                m = out(reg) _, e = out(reg) _, round = out(reg) _, neg = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+                m = out(reg) _, round = out(reg) _, e = out(reg) _, ra = out(reg) _, t = out(reg) _,
                 options(nostack),
             );
         }
@@ -429,9 +441,6 @@ mod imp {
     pub fn taps4(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
         super::taps4_portable(x, c, w, n, acc)
     }
-    pub fn taps4_offset(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
-        super::taps4_offset_portable(x, c, w, n, offset, acc)
-    }
     pub unsafe fn taps4_rows3(
         x: *const i8,
         c: usize,
@@ -454,6 +463,28 @@ mod imp {
         acc
     }
 
+    pub unsafe fn taps4_rows2(
+        x: *const i8,
+        c: usize,
+        in_row: usize,
+        w: *const u32,
+        rows: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
+        if rows == 0 {
+            return acc;
+        }
+        // SAFETY: the caller promises these lengths are readable.
+        let (x, w) = unsafe {
+            (core::slice::from_raw_parts(x, (rows - 1) * in_row + c + 4), core::slice::from_raw_parts(w, 6 * rows - 2))
+        };
+        let mut acc = acc;
+        for r in 0..rows {
+            acc = super::taps4_portable(&x[r * in_row..], c, &w[6 * r..], 2, acc);
+        }
+        acc
+    }
+
     pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i32) -> i32 {
         let high = ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
         (high + round + ((high >> 31) & negative)) >> e
@@ -462,13 +493,20 @@ mod imp {
     pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
         (requantize_high(x, multiplier, e, round, negative) + offset).clamp(-128, 127)
     }
+    pub fn requantize_x2_sat8(x2: i32, multiplier: i32, round: i32, e: u32, offset: i32) -> i32 {
+        // SMMLAR: the high word of `ra * 2^32 + x2 * m`, rounded.
+        let ra = round - (x2 as u32 >> 31) as i32;
+        let high = ((i64::from(ra) << 32) + i64::from(x2) * i64::from(multiplier) + (1 << 31)) >> 32;
+        ((high as i32 >> e) + offset).clamp(-128, 127)
+    }
+
     pub unsafe fn requantize4_store(acc: [i32; 4], params: *const i32, offset: i32, out: *mut i8) {
         // SAFETY: the caller promises 16 readable words and 4 writable bytes.
         let (params, out) =
             unsafe { (core::slice::from_raw_parts(params, 16), core::slice::from_raw_parts_mut(out, 4)) };
         for (k, (o, acc)) in out.iter_mut().zip(acc).enumerate() {
             let q = &params[4 * k..4 * k + 4];
-            *o = requantize_sat8(acc, q[0], q[1] as u32, q[2], q[3], offset) as i8;
+            *o = requantize_x2_sat8(acc, q[0], q[1], q[2] as u32, offset) as i8;
         }
     }
 }
@@ -599,33 +637,6 @@ fn taps4_portable(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i3
     [a0, a1, a2, a3]
 }
 
-/// [`taps4`] with `offset` (in both halfwords) added to every widened input value: the taps
-/// of a window the input does not fully hold.
-///
-/// # Panics
-/// When `x` or `w` is shorter than `n` taps need.
-#[inline(always)]
-pub fn taps4_offset(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
-    assert!(n == 0 || ((n - 1) * c + 4 <= x.len() && 2 * n <= w.len()), "taps4_offset: short buffers");
-    imp::taps4_offset(x, c, w, n, offset, acc)
-}
-
-/// [`taps4_offset`] in portable Rust.
-#[inline(always)]
-#[cfg_attr(all(feature = "dsp", target_arch = "arm"), allow(dead_code))]
-fn taps4_offset_portable(x: &[i8], c: usize, w: &[u32], n: usize, offset: u32, acc: [i32; 4]) -> [i32; 4] {
-    let [mut a0, mut a1, mut a2, mut a3] = acc;
-    for t in 0..n {
-        let v = word(x, t * c);
-        let (x02, x13) = (sadd16(sxtb16(v), offset), sadd16(sxtb16_ror8(v), offset));
-        a0 = smlabb(x02, w[2 * t], a0);
-        a2 = smlatt(x02, w[2 * t], a2);
-        a1 = smlabb(x13, w[2 * t + 1], a1);
-        a3 = smlatt(x13, w[2 * t + 1], a3);
-    }
-    [a0, a1, a2, a3]
-}
-
 /// [`taps4`] over `rows` rows of a 3-wide window: row `r`'s taps start at `x[r * in_row..]`
 /// and take the weights `w[6r..6r + 6]`.
 ///
@@ -659,6 +670,26 @@ pub unsafe fn taps4_rows3_raw(
     unsafe { imp::taps4_rows3(x, c, in_row, w, rows, acc) }
 }
 
+/// [`taps4`] over `rows` rows of two taps, with the weights of a 3-wide window (six words
+/// per row, the first four used): a window missing its first or last column (`w` then
+/// starts at the row's second tap).
+///
+/// # Safety
+/// `(rows - 1) * in_row + c + 4` bytes must be readable from `x`, and `6 * rows - 2` words
+/// from `w`.
+#[inline(always)]
+pub unsafe fn taps4_rows2_raw(
+    x: *const i8,
+    c: usize,
+    in_row: usize,
+    w: *const u32,
+    rows: usize,
+    acc: [i32; 4],
+) -> [i32; 4] {
+    // SAFETY: the caller's promise.
+    unsafe { imp::taps4_rows2(x, c, in_row, w, rows, acc) }
+}
+
 /// TFLM's requantization of `x` (already shifted left) by a Q31 `multiplier >= 0` and a right
 /// shift `e`, for `|x| < 2^30`: the doubling high multiply `(x * m + 2^30) >> 31`, then the
 /// rounding shift `(high + round + (negative & [high < 0])) >> e` with `round = 2^(e-1)` and
@@ -674,8 +705,22 @@ pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i3
     imp::requantize_sat8(x, multiplier, e, round, negative, offset)
 }
 
-/// [`requantize_sat8`] of four accumulators of four channels, stored to `out[0..4]`: `params`
-/// holds per channel `[multiplier, e, round, negative]` (no left shift).
+/// TFLM's requantization (`MultiplyByQuantizedMultiplier`) of `x`, given doubled as
+/// `x2 = 2x` with `|x| < 2^30`, by a Q31 `multiplier >= 0` and a right shift `e` in `1..=31`
+/// (`round = 2^(e-1)`), plus `offset`, saturated to int8: `SMMLAR(x2, m, round - [x < 0]) >> e`.
+///
+/// Exact: with `h = (x * m + 2^30) >> 31` (the doubling high multiply), TFLM's rounding shift
+/// is `(h + round - [h < 0]) >> e`, and `[h < 0]` may be read as `[x < 0]` (they differ only
+/// where `h = 0`, which rounds to 0 either way). An integer added inside a floor passes
+/// through it, so the two roundings are one: `(x * m + 2^30 + (round - [x < 0]) * 2^31)
+/// >> (31 + e)`, which is SMMLAR's `(ra * 2^32 + x2 * m + 2^31) >> 32`, shifted by `e`.
+#[inline(always)]
+pub fn requantize_x2_sat8(x2: i32, multiplier: i32, round: i32, e: u32, offset: i32) -> i32 {
+    imp::requantize_x2_sat8(x2, multiplier, round, e, offset)
+}
+
+/// [`requantize_x2_sat8`] of four doubled accumulators of four channels, stored to
+/// `out[0..4]`: `params` holds per channel `[multiplier, round, e, unused]`.
 ///
 /// # Safety
 /// 16 words must be readable at `params`, 4 bytes writable at `out`.
