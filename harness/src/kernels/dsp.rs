@@ -21,12 +21,13 @@
 //! Everything else runs the reference kernels.
 
 use super::simd::{
-    requantize4_store_raw, requantize_high, requantize_sat8, requantize_x2_sat8, sadd16, smlabb, smlad, smlatt,
-    splat16, sxtb16, sxtb16_ror8, taps4, taps4_rows2_raw, taps4_rows3, taps4_rows3_raw, windows_dot,
+    requantize2_store_raw, requantize4_store_raw, requantize_high, requantize_sat8, requantize_x2_sat8, sadd16, smlabb,
+    smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_rows2_raw, taps4_rows3, taps4_rows3_raw, windows_dot,
 };
 use super::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
 use crate::model::Clamp;
 use crate::plan::Region;
+use core::mem::MaybeUninit;
 
 /// The DSP kernel set.
 #[derive(Clone, Copy, Debug)]
@@ -230,9 +231,11 @@ const SCRATCH_WORDS: usize = 576;
 /// p0 (v1, v3), p1 (v0, v2), ...]`.
 /// The `window % 4` last values of each pixel are kept apart.
 struct Windows<'s, const P: usize> {
-    words: &'s mut [u32],
-    /// One pixel's window, value by value, while it is assembled.
-    line: &'s mut [i16],
+    /// Written by [`Windows::fill`] before [`Windows::filled`] reads them (not zeroed first:
+    /// a kernel call per output row would pay for clearing 2.3 KiB every time).
+    words: &'s mut [MaybeUninit<u32>],
+    /// One pixel's window, byte by byte, while it is assembled.
+    line: &'s mut [i8],
     tails: [[i32; 3]; P],
 }
 
@@ -242,6 +245,17 @@ impl<const P: usize> Windows<'_, P> {
     fn slot(p: usize, groups: usize) -> (usize, usize) {
         let per_block = 2 * P.min(4);
         ((p / 4) * per_block * groups + 2 * (p % 4), per_block)
+    }
+
+    /// The words of all `P` slots for windows of `groups` groups: the first `2 * P * groups`
+    /// (the slots tile them).
+    ///
+    /// # Safety
+    /// Every slot `0..P` must have been filled with windows of `groups` groups.
+    unsafe fn filled(&self, groups: usize) -> &[u32] {
+        let words = &self.words[..2 * P * groups];
+        // SAFETY: the caller's promise: `fill` wrote every one of these words.
+        unsafe { core::slice::from_raw_parts(words.as_ptr().cast::<u32>(), words.len()) }
     }
 
     /// Fills pixel slot `p` with the window of output pixel `(oy, ox)`.
@@ -259,39 +273,40 @@ impl<const P: usize> Windows<'_, P> {
                 let from = input.index((iy0 + ky as isize) as usize, ix0 as usize);
                 for q in input.data[from..from + row].chunks_exact(4) {
                     let v = u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]);
-                    words[at] = sadd16(sxtb16(v), offset);
-                    words[at + 1] = sadd16(sxtb16_ror8(v), offset);
+                    words[at] = MaybeUninit::new(sadd16(sxtb16(v), offset));
+                    words[at + 1] = MaybeUninit::new(sadd16(sxtb16_ror8(v), offset));
                     at += step;
                 }
             }
             return;
         }
-        // Any window: its values in window order into `line` (0 outside the input), then
-        // packed four at a time.
+        // Any other window: its bytes in window order into `line` (the input zero point for
+        // a tap outside the input, which adds nothing once the offset is added), then widened
+        // four at a time as above.
         let window = a.kh * row;
+        let zero_point = (-a.input_offset) as i8;
         let line = &mut self.line[..window];
-        let offset = a.input_offset as i16;
         for (ky, line) in line.chunks_exact_mut(row).enumerate() {
-            if !(ky_lo..ky_hi).contains(&ky) {
-                line.fill(0);
+            if !(ky_lo..ky_hi).contains(&ky) || kx_lo >= kx_hi {
+                line.fill(zero_point);
                 continue;
             }
             let (lo, hi) = (kx_lo * c, kx_hi * c);
             let from = input.index((iy0 + ky as isize) as usize, (ix0 + kx_lo as isize) as usize);
-            line[..lo].fill(0);
-            for (d, &x) in line[lo..hi].iter_mut().zip(&input.data[from..from + hi - lo]) {
-                *d = i16::from(x) + offset;
-            }
-            line[hi..].fill(0);
+            line[..lo].fill(zero_point);
+            line[lo..hi].copy_from_slice(&input.data[from..from + hi - lo]);
+            line[hi..].fill(zero_point);
         }
-        let pack = |lo: i16, hi: i16| u32::from(lo as u16) | u32::from(hi as u16) << 16;
-        let (base, step) = Self::slot(p, window / 4);
-        for (g, v) in line.chunks_exact(4).enumerate() {
-            words[base + step * g] = pack(v[0], v[2]);
-            words[base + step * g + 1] = pack(v[1], v[3]);
+        let (mut at, step) = Self::slot(p, window / 4);
+        let groups = line.chunks_exact(4);
+        for (t, &v) in groups.remainder().iter().enumerate() {
+            self.tails[p][t] = i32::from(v) + a.input_offset;
         }
-        for (t, &v) in line.chunks_exact(4).remainder().iter().enumerate() {
-            self.tails[p][t] = i32::from(v);
+        for q in groups {
+            let v = u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]);
+            words[at] = MaybeUninit::new(sadd16(sxtb16(v), offset));
+            words[at + 1] = MaybeUninit::new(sadd16(sxtb16_ror8(v), offset));
+            at += step;
         }
     }
 }
@@ -352,8 +367,13 @@ impl ChannelQuant {
 
     #[inline(always)]
     fn apply(self, acc: i32, output_offset: i32, clamp: Clamp) -> i8 {
-        let x = (acc + self.bias) << self.left;
-        let v = requantize_sat8(x, self.multiplier, self.e, self.round, self.negative, output_offset);
+        let v = if self.e > 0 {
+            // A right shift: the two roundings in one SMMLAR.
+            requantize_x2_sat8((acc + self.bias) << 1, self.multiplier, self.round, self.e, output_offset)
+        } else {
+            let x = (acc + self.bias) << self.left;
+            requantize_sat8(x, self.multiplier, self.e, self.round, self.negative, output_offset)
+        };
         // A fused activation narrower than int8 (SSAT did the rest).
         if clamp == Clamp::NONE {
             return v as i8;
@@ -381,24 +401,47 @@ fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
         output_offset: a.output_offset,
         clamp: a.clamp,
     };
-    let (mut scratch, mut line) = ([0u32; SCRATCH_WORDS], [0i16; SCRATCH_WORDS]);
+    let filter = &a.filter[..oc * window];
+    let (mut scratch, mut line) = ([MaybeUninit::<u32>::uninit(); SCRATCH_WORDS], [0i8; SCRATCH_WORDS]);
     let pixels = usize::from(compute.h) * usize::from(compute.w);
     let mut done = 0;
     if window <= SCRATCH_WORDS / 4 {
-        done = conv2d_blocks::<8>(&mut scratch, &mut line, a, input, out, compute, &params, done, pixels);
+        done = conv2d_blocks::<8>(
+            &mut scratch,
+            &mut line,
+            (filter, window),
+            a,
+            input,
+            out,
+            compute,
+            &params,
+            done,
+            pixels,
+        );
     }
     if window <= SCRATCH_WORDS / 2 {
-        done = conv2d_blocks::<4>(&mut scratch, &mut line, a, input, out, compute, &params, done, pixels);
+        done = conv2d_blocks::<4>(
+            &mut scratch,
+            &mut line,
+            (filter, window),
+            a,
+            input,
+            out,
+            compute,
+            &params,
+            done,
+            pixels,
+        );
     }
-    done = conv2d_blocks::<2>(&mut scratch, &mut line, a, input, out, compute, &params, done, pixels);
+    done = conv2d_blocks::<2>(&mut scratch, &mut line, (filter, window), a, input, out, compute, &params, done, pixels);
     if done < pixels {
         // One pixel left: a pair ending at it (its neighbour computed again, same bytes).
         let from = if pixels >= 2 { pixels - 2 } else { done };
         let size = if pixels >= 2 { pixels } else { done + 1 };
         if pixels >= 2 {
-            conv2d_blocks::<2>(&mut scratch, &mut line, a, input, out, compute, &params, from, size);
+            conv2d_blocks::<2>(&mut scratch, &mut line, (filter, window), a, input, out, compute, &params, from, size);
         } else {
-            conv2d_blocks::<1>(&mut scratch, &mut line, a, input, out, compute, &params, from, size);
+            conv2d_blocks::<1>(&mut scratch, &mut line, (filter, window), a, input, out, compute, &params, from, size);
         }
     }
 }
@@ -408,8 +451,9 @@ fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn conv2d_blocks<const P: usize>(
-    scratch: &mut [u32],
-    line: &mut [i16],
+    scratch: &mut [MaybeUninit<u32>],
+    line: &mut [i8],
+    (filter, window): (&[i8], usize),
     a: &ConvArgs,
     input: &View,
     out: &mut ViewMut,
@@ -418,8 +462,6 @@ fn conv2d_blocks<const P: usize>(
     from: usize,
     pixels: usize,
 ) -> usize {
-    let window = a.kh * a.kw * input.c;
-    let filter = &a.filter[..params.multiplier.len() * window];
     let row_pixels = usize::from(compute.w);
     let at = |k: usize| (usize::from(compute.y0) + k / row_pixels, usize::from(compute.x0) + k % row_pixels);
     let mut win = Windows::<P> { words: scratch, line, tails: [[0; 3]; P] };
@@ -463,7 +505,8 @@ fn channels<const P: usize>(
     // Every pixel's channels lie in `out` (checked once, not per store).
     assert!(outs.iter().all(|&o| o + oc <= out.len()), "channels: output outside its view");
     for (o, w) in filter.chunks_exact(window).enumerate().take(oc) {
-        let mut acc = windows_dot::<P>(win.words, w, groups);
+        // SAFETY: conv2d_blocks filled every slot before calling.
+        let mut acc = windows_dot::<P>(unsafe { win.filled(groups) }, w, groups);
         for t in 0..tail {
             let wv = i32::from(w[4 * groups + t]);
             for (acc, tails) in acc.iter_mut().zip(&win.tails) {
@@ -471,7 +514,18 @@ fn channels<const P: usize>(
             }
         }
         let (b, m, s) = (q.bias.map_or(0, |b| b[o]), q.multiplier[o], q.shift[o]);
-        if q.requant.small {
+        if q.requant.small && s < 0 && q.clamp == Clamp::NONE && P.is_multiple_of(2) {
+            // Two outputs at a time, requantized and stored by one assembly block.
+            let e = (-s) as u32;
+            let base = out.as_mut_ptr();
+            for (at, acc) in outs.chunks_exact(2).zip(acc.chunks_exact(2)) {
+                // SAFETY: `at + o < at + oc <= out.len()`, asserted above.
+                unsafe {
+                    let (p0, p1) = (base.add(at[0] + o), base.add(at[1] + o));
+                    requantize2_store_raw(acc[0], acc[1], 2 * b, m, 1 << (e - 1), e, q.output_offset, p0, p1);
+                }
+            }
+        } else if q.requant.small {
             let cq = ChannelQuant::new(b, m, s);
             for (&at, &acc) in outs.iter().zip(&acc) {
                 let v = cq.apply(acc, q.output_offset, q.clamp);
@@ -607,7 +661,8 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     let mut inner = xs.clone().filter(|&ox| whole(ox, a.sw, a.pad_left, a.kw, a.in_w));
     let (xa, xb) = inner.next().map_or((0, 0), |first| (first, inner.next_back().unwrap_or(first) + 1));
     let mut weights = [0u32; 2 * MAX_TAPS];
-    let mut strip = [0u32; STRIP_WORDS];
+    // Written by `gather` before it is read (not zeroed: see `Windows::words`).
+    let mut strip = [MaybeUninit::<u32>::uninit(); STRIP_WORDS];
     // The fast form needs a right shift in every channel: its accumulators are doubled (the
     // widened weights are), for `requantize_x2_sat8`.
     let doubled = requant.small && a.shift[..c].iter().all(|s| (-31..=-1).contains(s));
@@ -650,8 +705,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                 // A row whose windows reach above or below the input: its windows' words
                 // gathered into a strip, padded with zero points, then run as inner windows.
                 let (ix0, _, _) = reference::window_range(x0, a.sw, a.pad_left, a.kw, a.in_w);
-                let strip = &mut strip[..a.kh * span];
-                gather(a, input, ch, (iy0, ix0), (a.kh, span), zero_point, strip);
+                let strip = gather(a, input, ch, (iy0, ix0), (a.kh, span), zero_point, &mut strip);
                 let bytes: &[i8] = bytemuck::cast_slice(strip);
                 let (n, o0) = (usize::from(compute.w), out.index(oy, x0) + ch);
                 if run3 {
@@ -729,8 +783,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                     continue;
                 }
                 // The window's words, zero points where it leaves the input.
-                let patch = &mut strip[..taps];
-                gather(a, input, ch, (iy0, ix0), (a.kh, a.kw), zero_point, patch);
+                let patch = gather(a, input, ch, (iy0, ix0), (a.kh, a.kw), zero_point, &mut strip);
                 let patch: &[i8] = bytemuck::cast_slice(patch);
                 let o = out.index(oy, ox) + ch;
                 let px = &mut out.data[o..o + 4];
@@ -844,23 +897,23 @@ fn widen_depthwise(
 
 /// Copies the words of channels `ch..ch + 4` of the input pixels `rows x cols` from
 /// `(iy0, ix0)` (which may lie outside the input) into `dst`, row-major; a pixel outside the
-/// input is `zero_point`. The kernel's [`Bounds::check`] holds: every pixel inside the input
-/// that the window reaches lies in `input`'s stored rectangle.
+/// input is `zero_point`; returns those words. The kernel's [`Bounds::check`] holds: every
+/// pixel inside the input that the window reaches lies in `input`'s stored rectangle.
 #[inline(always)]
-fn gather(
+fn gather<'d>(
     a: &ConvArgs,
     input: &View,
     ch: usize,
     (iy0, ix0): (isize, isize),
     (rows, cols): (usize, usize),
     zero_point: u32,
-    dst: &mut [u32],
-) {
+    dst: &'d mut [MaybeUninit<u32>],
+) -> &'d [u32] {
     let lo = (-ix0).clamp(0, cols as isize) as usize;
     let hi = (a.in_w as isize - ix0).clamp(lo as isize, cols as isize) as usize;
     let c = input.c;
     assert!(dst.len() >= rows * cols && ch + 4 <= c);
-    let mut d = dst.as_mut_ptr();
+    let mut d = dst.as_mut_ptr().cast::<u32>();
     for r in 0..rows {
         let iy = iy0 + r as isize;
         let inside = iy >= 0 && iy < a.in_h as isize && lo < hi;
@@ -888,6 +941,8 @@ fn gather(
             }
         }
     }
+    // SAFETY: the loop wrote every one of the `rows * cols` words.
+    unsafe { core::slice::from_raw_parts(dst.as_ptr().cast::<u32>(), rows * cols) }
 }
 
 /// The four accumulators of one depthwise window (`kh` rows `in_row` bytes apart of `kw`

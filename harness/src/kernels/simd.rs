@@ -338,6 +338,46 @@ mod imp {
         v
     }
 
+    /// See [`super::requantize2_store_raw`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn requantize2_store(
+        a0: i32,
+        a1: i32,
+        bias2: i32,
+        multiplier: i32,
+        round: i32,
+        e: u32,
+        offset: i32,
+        p0: *mut i8,
+        p1: *mut i8,
+    ) {
+        // SAFETY: the caller promises that both bytes are writable; the block writes only
+        // those.
+        unsafe {
+            asm!(
+                "add {t}, {b2}, {a0}, lsl #1",
+                "sub {ra}, {round}, {t}, lsr #31",
+                "smmlar {t}, {t}, {m}, {ra}",
+                "asr {t}, {t}, {e}",
+                "add {t}, {t}, {off}",
+                "ssat {t}, #8, {t}",
+                "strb {t}, [{p0}]",
+                "add {t}, {b2}, {a1}, lsl #1",
+                "sub {ra}, {round}, {t}, lsr #31",
+                "smmlar {t}, {t}, {m}, {ra}",
+                "asr {t}, {t}, {e}",
+                "add {t}, {t}, {off}",
+                "ssat {t}, #8, {t}",
+                "strb {t}, [{p1}]",
+                a0 = in(reg) a0, a1 = in(reg) a1, b2 = in(reg) bias2, m = in(reg) multiplier,
+                round = in(reg) round, e = in(reg) e, off = in(reg) offset, p0 = in(reg) p0, p1 = in(reg) p1,
+                t = out(reg) _, ra = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+
     /// See [`super::requantize4_store_raw`].
     #[inline(always)]
     pub unsafe fn requantize4_store(acc: [i32; 4], params: *const i32, offset: i32, out: *mut i8) {
@@ -498,6 +538,26 @@ mod imp {
         let ra = round - (x2 as u32 >> 31) as i32;
         let high = ((i64::from(ra) << 32) + i64::from(x2) * i64::from(multiplier) + (1 << 31)) >> 32;
         ((high as i32 >> e) + offset).clamp(-128, 127)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn requantize2_store(
+        a0: i32,
+        a1: i32,
+        bias2: i32,
+        multiplier: i32,
+        round: i32,
+        e: u32,
+        offset: i32,
+        p0: *mut i8,
+        p1: *mut i8,
+    ) {
+        let v = |a: i32| requantize_x2_sat8(bias2.wrapping_add(a.wrapping_shl(1)), multiplier, round, e, offset) as i8;
+        // SAFETY: the caller promises both bytes writable.
+        unsafe {
+            p0.write(v(a0));
+            p1.write(v(a1));
+        }
     }
 
     pub unsafe fn requantize4_store(acc: [i32; 4], params: *const i32, offset: i32, out: *mut i8) {
@@ -717,6 +777,28 @@ pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i3
 #[inline(always)]
 pub fn requantize_x2_sat8(x2: i32, multiplier: i32, round: i32, e: u32, offset: i32) -> i32 {
     imp::requantize_x2_sat8(x2, multiplier, round, e, offset)
+}
+
+/// [`requantize_x2_sat8`] of two accumulators of one channel, `2 * acc + bias2` (the bias
+/// doubled), stored to `p0` and `p1`.
+///
+/// # Safety
+/// A byte must be writable at `p0` and at `p1`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn requantize2_store_raw(
+    a0: i32,
+    a1: i32,
+    bias2: i32,
+    multiplier: i32,
+    round: i32,
+    e: u32,
+    offset: i32,
+    p0: *mut i8,
+    p1: *mut i8,
+) {
+    // SAFETY: the caller's promise.
+    unsafe { imp::requantize2_store(a0, a1, bias2, multiplier, round, e, offset, p0, p1) }
 }
 
 /// [`requantize_x2_sat8`] of four doubled accumulators of four channels, stored to
