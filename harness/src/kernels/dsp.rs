@@ -21,8 +21,9 @@
 //! Everything else runs the reference kernels.
 
 use super::simd::{
-    requantize2_store_raw, requantize4_store_raw, requantize_high, requantize_sat8, requantize_x2_sat8, sadd16, smlabb,
-    smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_rows2_raw, taps4_rows3, taps4_rows3_raw, windows_dot,
+    block_pixels, requantize2_store_raw, requantize4_store_raw, requantize_high, requantize_sat8, requantize_x2_sat8,
+    sadd16, smlabb, smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_rows2_raw, taps4_rows3, taps4_rows3_raw,
+    windows_dot,
 };
 use super::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
 use crate::model::Clamp;
@@ -243,8 +244,8 @@ impl<const P: usize> Windows<'_, P> {
     /// Where pixel slot `p`'s first word is, and the words from one group to the next, for
     /// windows of `groups` groups: blocks of up to four pixels, one after another.
     fn slot(p: usize, groups: usize) -> (usize, usize) {
-        let per_block = 2 * P.min(4);
-        ((p / 4) * per_block * groups + 2 * (p % 4), per_block)
+        let b = block_pixels(P);
+        ((p / b) * 2 * b * groups + 2 * (p % b), 2 * b)
     }
 
     /// The words of all `P` slots for windows of `groups` groups: the first `2 * P * groups`
@@ -404,46 +405,25 @@ fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
     let filter = &a.filter[..oc * window];
     let (mut scratch, mut line) = ([MaybeUninit::<u32>::uninit(); SCRATCH_WORDS], [0i8; SCRATCH_WORDS]);
     let pixels = usize::from(compute.h) * usize::from(compute.w);
+    // Blocks of eight pixels, then of fewer for the rest (a row of 5 is one block of 5), each
+    // block size where its widened windows fit the scratch.
+    let fits = |p: usize| p * window <= 2 * SCRATCH_WORDS;
+    let (f, s, l) = ((filter, window), &mut scratch, &mut line);
     let mut done = 0;
-    if window <= SCRATCH_WORDS / 4 {
-        done = conv2d_blocks::<8>(
-            &mut scratch,
-            &mut line,
-            (filter, window),
-            a,
-            input,
-            out,
-            compute,
-            &params,
-            done,
-            pixels,
-        );
+    if fits(8) {
+        done = conv2d_blocks::<8>(s, l, f, a, input, out, compute, &params, done, pixels);
     }
-    if window <= SCRATCH_WORDS / 2 {
-        done = conv2d_blocks::<4>(
-            &mut scratch,
-            &mut line,
-            (filter, window),
-            a,
-            input,
-            out,
-            compute,
-            &params,
-            done,
-            pixels,
-        );
+    if fits(5) {
+        done = conv2d_blocks::<5>(s, l, f, a, input, out, compute, &params, done, pixels);
     }
-    done = conv2d_blocks::<2>(&mut scratch, &mut line, (filter, window), a, input, out, compute, &params, done, pixels);
-    if done < pixels {
-        // One pixel left: a pair ending at it (its neighbour computed again, same bytes).
-        let from = if pixels >= 2 { pixels - 2 } else { done };
-        let size = if pixels >= 2 { pixels } else { done + 1 };
-        if pixels >= 2 {
-            conv2d_blocks::<2>(&mut scratch, &mut line, (filter, window), a, input, out, compute, &params, from, size);
-        } else {
-            conv2d_blocks::<1>(&mut scratch, &mut line, (filter, window), a, input, out, compute, &params, from, size);
-        }
+    if fits(4) {
+        done = conv2d_blocks::<4>(s, l, f, a, input, out, compute, &params, done, pixels);
     }
+    if fits(3) {
+        done = conv2d_blocks::<3>(s, l, f, a, input, out, compute, &params, done, pixels);
+    }
+    done = conv2d_blocks::<2>(s, l, f, a, input, out, compute, &params, done, pixels);
+    conv2d_blocks::<1>(s, l, f, a, input, out, compute, &params, done, pixels);
 }
 
 /// [`conv2d`] for pixels `from..` of `compute` (row-major) in blocks of `P`, as many whole
@@ -514,11 +494,14 @@ fn channels<const P: usize>(
             }
         }
         let (b, m, s) = (q.bias.map_or(0, |b| b[o]), q.multiplier[o], q.shift[o]);
-        if q.requant.small && s < 0 && q.clamp == Clamp::NONE && P.is_multiple_of(2) {
+        if q.requant.small && s < 0 && q.clamp == Clamp::NONE {
             // Two outputs at a time, requantized and stored by one assembly block.
-            let e = (-s) as u32;
-            let base = out.as_mut_ptr();
-            for (at, acc) in outs.chunks_exact(2).zip(acc.chunks_exact(2)) {
+            let (e, base) = ((-s) as u32, out.as_mut_ptr());
+            let (pairs, accs) = (outs.chunks_exact(2), acc.chunks_exact(2));
+            if let (&[at], &[acc]) = (pairs.remainder(), accs.remainder()) {
+                out[at + o] = requantize_x2_sat8((acc + b) << 1, m, 1 << (e - 1), e, q.output_offset) as i8;
+            }
+            for (at, acc) in pairs.zip(accs) {
                 // SAFETY: `at + o < at + oc <= out.len()`, asserted above.
                 unsafe {
                     let (p0, p1) = (base.add(at[0] + o), base.add(at[1] + o));

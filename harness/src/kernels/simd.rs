@@ -67,13 +67,106 @@ mod imp {
         };
         r
     }
-    /// See [`super::windows_dot`] (four pixels).
+    /// See [`super::windows_dot`] (1 pixel in one block).
+    #[inline(always)]
+    pub fn windows_dot1(s: &[u32], w: &[i8], groups: usize) -> [i32; 1] {
+        let mut acc = [0i32; 1];
+        if groups > 0 {
+            // SAFETY: the caller checked that `s` holds 2 words and `w` 4 bytes per group;
+            // the loop reads exactly those (post-indexed), writes nothing but registers.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {v}, [{w}], #4",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "sxtb16 {v13}, {v}, ror #8",
+                    "sxtb16 {v}, {v}",
+                    "smlad {a0}, {xa}, {v}, {a0}",
+                    "smlad {a0}, {xb}, {v13}, {a0}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
+                    a0 = inout(reg) acc[0],
+                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        acc
+    }
+
+    /// See [`super::windows_dot`] (2 pixels in one block).
+    #[inline(always)]
+    pub fn windows_dot2(s: &[u32], w: &[i8], groups: usize) -> [i32; 2] {
+        let mut acc = [0i32; 2];
+        if groups > 0 {
+            // SAFETY: the caller checked that `s` holds 4 words and `w` 4 bytes per group;
+            // the loop reads exactly those (post-indexed), writes nothing but registers.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {v}, [{w}], #4",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "sxtb16 {v13}, {v}, ror #8",
+                    "sxtb16 {v}, {v}",
+                    "smlad {a0}, {xa}, {v}, {a0}",
+                    "smlad {a0}, {xb}, {v13}, {a0}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a1}, {xa}, {v}, {a1}",
+                    "smlad {a1}, {xb}, {v13}, {a1}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
+                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1],
+                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        acc
+    }
+
+    /// See [`super::windows_dot`] (3 pixels in one block).
+    #[inline(always)]
+    pub fn windows_dot3(s: &[u32], w: &[i8], groups: usize) -> [i32; 3] {
+        let mut acc = [0i32; 3];
+        if groups > 0 {
+            // SAFETY: the caller checked that `s` holds 6 words and `w` 4 bytes per group;
+            // the loop reads exactly those (post-indexed), writes nothing but registers.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {v}, [{w}], #4",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "sxtb16 {v13}, {v}, ror #8",
+                    "sxtb16 {v}, {v}",
+                    "smlad {a0}, {xa}, {v}, {a0}",
+                    "smlad {a0}, {xb}, {v13}, {a0}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a1}, {xa}, {v}, {a1}",
+                    "smlad {a1}, {xb}, {v13}, {a1}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a2}, {xa}, {v}, {a2}",
+                    "smlad {a2}, {xb}, {v13}, {a2}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
+                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1], a2 = inout(reg) acc[2],
+                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        acc
+    }
+
+    /// See [`super::windows_dot`] (4 pixels in one block).
     #[inline(always)]
     pub fn windows_dot4(s: &[u32], w: &[i8], groups: usize) -> [i32; 4] {
-        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+        let mut acc = [0i32; 4];
         if groups > 0 {
-            // SAFETY: the caller checked that `s` holds 8 words and `w` 4 bytes per group; the
-            // loop reads exactly those (post-indexed), writes nothing but registers.
+            // SAFETY: the caller checked that `s` holds 8 words and `w` 4 bytes per group;
+            // the loop reads exactly those (post-indexed), writes nothing but registers.
             unsafe {
                 asm!(
                     "2:",
@@ -95,21 +188,22 @@ mod imp {
                     "subs {n}, {n}, #1",
                     "bne 2b",
                     s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
-                    a0 = inout(reg) a0, a1 = inout(reg) a1, a2 = inout(reg) a2, a3 = inout(reg) a3,
+                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1], a2 = inout(reg) acc[2], a3 = inout(reg) acc[3],
                     v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
                     options(nostack, readonly),
                 );
             }
         }
-        [a0, a1, a2, a3]
+        acc
     }
 
-    /// See [`super::windows_dot`] (two pixels).
+    /// See [`super::windows_dot`] (5 pixels in one block).
     #[inline(always)]
-    pub fn windows_dot2(s: &[u32], w: &[i8], groups: usize) -> [i32; 2] {
-        let (mut a0, mut a1) = (0i32, 0i32);
+    pub fn windows_dot5(s: &[u32], w: &[i8], groups: usize) -> [i32; 5] {
+        let mut acc = [0i32; 5];
         if groups > 0 {
-            // SAFETY: as in `windows_dot4`, 4 words per group.
+            // SAFETY: the caller checked that `s` holds 10 words and `w` 4 bytes per group;
+            // the loop reads exactly those (post-indexed), writes nothing but registers.
             unsafe {
                 asm!(
                     "2:",
@@ -122,16 +216,25 @@ mod imp {
                     "ldrd {xa}, {xb}, [{s}], #8",
                     "smlad {a1}, {xa}, {v}, {a1}",
                     "smlad {a1}, {xb}, {v13}, {a1}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a2}, {xa}, {v}, {a2}",
+                    "smlad {a2}, {xb}, {v13}, {a2}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a3}, {xa}, {v}, {a3}",
+                    "smlad {a3}, {xb}, {v13}, {a3}",
+                    "ldrd {xa}, {xb}, [{s}], #8",
+                    "smlad {a4}, {xa}, {v}, {a4}",
+                    "smlad {a4}, {xb}, {v13}, {a4}",
                     "subs {n}, {n}, #1",
                     "bne 2b",
                     s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
-                    a0 = inout(reg) a0, a1 = inout(reg) a1,
+                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1], a2 = inout(reg) acc[2], a3 = inout(reg) acc[3], a4 = inout(reg) acc[4],
                     v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
                     options(nostack, readonly),
                 );
             }
         }
-        [a0, a1]
+        acc
     }
 
     /// See [`super::taps4`].
@@ -470,13 +573,6 @@ mod imp {
         let ((a0, a1), (b0, b1)) = (halves(a), halves(b));
         pack(a0 + b0, a1 + b1)
     }
-    pub fn windows_dot4(s: &[u32], w: &[i8], groups: usize) -> [i32; 4] {
-        super::windows_dot_portable::<4>(s, w, groups)
-    }
-
-    pub fn windows_dot2(s: &[u32], w: &[i8], groups: usize) -> [i32; 2] {
-        super::windows_dot_portable::<2>(s, w, groups)
-    }
 
     pub fn taps4(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
         super::taps4_portable(x, c, w, n, acc)
@@ -621,49 +717,61 @@ pub const fn splat16(v: i32) -> u32 {
     (v as u16 as u32) | ((v as u16 as u32) << 16)
 }
 
-/// Dot products of `P` output pixels' widened windows with one filter: `s` holds blocks of up
-/// to four pixels one after another (eight pixels: two blocks), in a block per group of four
-/// window values `2 * P` words (pixel `p`'s `(v0, v2)` and `(v1, v3)` halves at `2p`,
-/// `2p + 1`); `w` holds the filter's four bytes per group; `groups` groups.
+/// Pixels of one block of [`windows_dot`]'s layout: eight pixels are two blocks of four,
+/// fewer are one block.
+pub const fn block_pixels(p: usize) -> usize {
+    if p == 8 {
+        4
+    } else {
+        p
+    }
+}
+
+/// Dot products of `P` output pixels' widened windows with one filter: `s` holds blocks of
+/// [`block_pixels`] pixels one after another, in a block of `B` pixels per group of four
+/// window values `2 * B` words (pixel `p`'s `(v0, v2)` and `(v1, v3)` halves at `2p`,
+/// `2p + 1`); `w` holds the filter's four bytes per group; `groups` groups. `P` is 1 to 5
+/// or 8.
 ///
 /// # Panics
 /// When `s` or `w` is shorter than `groups` needs (the kernels size them so).
 #[inline(always)]
 pub fn windows_dot<const P: usize>(s: &[u32], w: &[i8], groups: usize) -> [i32; P] {
     assert!(s.len() >= 2 * P * groups && w.len() >= 4 * groups, "windows_dot: short buffers");
-    let mut out = [0i32; P];
-    if P == 4 {
-        out.copy_from_slice(&imp::windows_dot4(s, w, groups));
-    } else if P == 8 {
-        // Two blocks of four pixels, one after the other.
-        out[..4].copy_from_slice(&imp::windows_dot4(s, w, groups));
-        out[4..].copy_from_slice(&imp::windows_dot4(&s[8 * groups..], w, groups));
-    } else if P == 2 {
-        out.copy_from_slice(&imp::windows_dot2(s, w, groups));
-    } else {
-        out = windows_dot_portable::<P>(s, w, groups);
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    {
+        let mut out = [0i32; P];
+        match P {
+            1 => out.copy_from_slice(&imp::windows_dot1(s, w, groups)),
+            2 => out.copy_from_slice(&imp::windows_dot2(s, w, groups)),
+            3 => out.copy_from_slice(&imp::windows_dot3(s, w, groups)),
+            4 => out.copy_from_slice(&imp::windows_dot4(s, w, groups)),
+            5 => out.copy_from_slice(&imp::windows_dot5(s, w, groups)),
+            8 => {
+                out[..4].copy_from_slice(&imp::windows_dot4(s, w, groups));
+                out[4..].copy_from_slice(&imp::windows_dot4(&s[8 * groups..], w, groups));
+            }
+            _ => out = windows_dot_portable::<P>(s, w, groups),
+        }
+        out
     }
-    out
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    windows_dot_portable::<P>(s, w, groups)
 }
 
 /// [`windows_dot`] in portable Rust.
 #[inline(always)]
 fn windows_dot_portable<const P: usize>(s: &[u32], w: &[i8], groups: usize) -> [i32; P] {
     let mut acc = [0i32; P];
-    if P > 4 {
-        // Blocks of four pixels.
-        let block = 8 * groups;
-        for (b, acc) in acc.chunks_mut(4).enumerate() {
-            let part = windows_dot_portable::<4>(&s[b * block..], w, groups);
-            acc.copy_from_slice(&part[..acc.len()]);
-        }
-        return acc;
-    }
-    for (group, v) in s.chunks_exact(2 * P).zip(w.chunks_exact(4)).take(groups) {
-        let v = u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8]);
-        let (v02, v13) = (sxtb16(v), sxtb16_ror8(v));
-        for (acc, x) in acc.iter_mut().zip(group.chunks_exact(2)) {
-            *acc = smlad(x[1], v13, smlad(x[0], v02, *acc));
+    let b = block_pixels(P);
+    for (block, acc) in acc.chunks_mut(b).enumerate() {
+        let s = &s[block * 2 * b * groups..];
+        for (group, v) in s.chunks_exact(2 * b).zip(w.chunks_exact(4)).take(groups) {
+            let v = u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8]);
+            let (v02, v13) = (sxtb16(v), sxtb16_ror8(v));
+            for (acc, x) in acc.iter_mut().zip(group.chunks_exact(2)) {
+                *acc = smlad(x[1], v13, smlad(x[0], v02, *acc));
+            }
         }
     }
     acc
