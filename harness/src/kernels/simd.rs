@@ -434,7 +434,7 @@ mod imp {
                 "add {v}, {v}, {off}",
                 "ssat {v}, #8, {v}",
                 x = in(reg) x2, m = in(reg) multiplier, round = in(reg) round, e = in(reg) e, off = in(reg) offset,
-                ra = out(reg) _, v = lateout(reg) v,
+                ra = out(reg) _, v = out(reg) v,
                 options(pure, nomem, nostack),
             );
         }
