@@ -21,9 +21,9 @@
 //! Everything else runs the reference kernels.
 
 use super::simd::{
-    block_pixels, requantize2_store_raw, requantize4_store_raw, requantize_high, requantize_sat8, requantize_x2_sat8,
-    sadd16, smlabb, smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4, taps4_rows2_raw, taps4_rows3, taps4_rows3_raw,
-    windows_dot,
+    block_pixels, copy_words, fill_words, requantize2_store_raw, requantize4_store_raw, requantize_high,
+    requantize_sat8, requantize_x2_sat8, sadd16, smlabb, smlad, smlatt, splat16, sxtb16, sxtb16_ror8, taps4,
+    taps4_rows2_raw, taps4_rows3, taps4_rows3_raw, windows_dot,
 };
 use super::{reference, AddArgs, Broadcast, ConvArgs, FcArgs, KernelSet, Kernels, View, ViewMut};
 use crate::model::Clamp;
@@ -656,15 +656,24 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     // nothing once the offset is folded into the starting accumulator.
     let zero_point = u32::from((-a.input_offset) as u8) * 0x0101_0101;
     let span = (usize::from(compute.w).max(1) - 1) * a.sw + a.kw;
+    // Gathering a narrow row's windows costs less than computing its border windows apart.
+    let narrow = span <= 16 && (xa > xs.start || xb < xs.end || xa == xb);
     for ch in (0..c / 4).map(|g| 4 * g) {
+        let scale = if doubled { 2 } else { 1 };
+        let biases = [scale * bias(ch), scale * bias(ch + 1), scale * bias(ch + 2), scale * bias(ch + 3)];
         let [start, no_first, no_last] =
-            widen_depthwise(filter, c, ch, taps, doubled, &mut weights, a.kw, |k| bias(ch + k), a.input_offset);
+            widen_depthwise(filter, c, ch, (a.kh, a.kw), doubled, &mut weights, biases, a.input_offset);
         let (m, sh) = (&a.multiplier[ch..ch + 4], &a.shift[ch..ch + 4]);
-        // Per channel `[multiplier, round, e, 0]`, the doubled form's parameters.
-        let params: [i32; 16] = core::array::from_fn(|i| {
-            let e = (-sh[i / 4]).clamp(1, 31);
-            [m[i / 4], 1 << (e - 1), e, 0][i % 4]
-        });
+        // Per channel `[multiplier, round, e, 0]`, the doubled form's parameters (a right
+        // shift in every channel then; clamped only to stay a valid shift otherwise).
+        let e = [(-sh[0]).clamp(1, 31), (-sh[1]).clamp(1, 31), (-sh[2]).clamp(1, 31), (-sh[3]).clamp(1, 31)];
+        #[rustfmt::skip]
+        let params = [
+            m[0], 1 << (e[0] - 1), e[0], 0,
+            m[1], 1 << (e[1] - 1), e[1], 0,
+            m[2], 1 << (e[2] - 1), e[2], 0,
+            m[3], 1 << (e[3] - 1), e[3], 0,
+        ];
         let finish4 = |acc: [i32; 4], px: &mut [i8]| {
             if stores {
                 // SAFETY: `px` holds 4 bytes, `params` 16 words.
@@ -684,9 +693,10 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
         for oy in ys.clone() {
             let (iy0, _, _) = reference::window_range(oy, a.sh, a.pad_top, a.kh, a.in_h);
             let x0 = usize::from(compute.x0);
-            if !whole(oy, a.sh, a.pad_top, a.kh, a.in_h) && a.kh * span <= STRIP_WORDS {
-                // A row whose windows reach above or below the input: its windows' words
-                // gathered into a strip, padded with zero points, then run as inner windows.
+            if (narrow || !whole(oy, a.sh, a.pad_top, a.kh, a.in_h)) && a.kh * span <= STRIP_WORDS {
+                // A row whose windows reach above or below the input, or a narrow row with
+                // border windows: its windows' words gathered into a strip, padded with zero
+                // points, then run as inner windows.
                 let (ix0, _, _) = reference::window_range(x0, a.sw, a.pad_left, a.kw, a.in_w);
                 let strip = gather(a, input, ch, (iy0, ix0), (a.kh, span), zero_point, &mut strip);
                 let bytes: &[i8] = bytemuck::cast_slice(strip);
@@ -820,62 +830,59 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
 const STRIP_WORDS: usize = 512;
 
 /// Widens the weights of channels `ch..ch + 4` of a depthwise filter (HWC, `c` channels,
-/// `taps` taps) into `weights`: per tap `(w0, w2)` and `(w1, w3)` in 16-bit halves, doubled
-/// when `doubled`. Returns the starting accumulators `bias + offset * sum(weights)` (doubled
-/// too), with which a window's taps need no offset: of the whole window, of the window
-/// without its first column and without its last (`kw` wide).
+/// `kh x kw` taps) into `weights`: per tap `(w0, w2)` and `(w1, w3)` in 16-bit halves,
+/// doubled when `doubled`. Returns the starting accumulators `bias + offset * sum(weights)`
+/// (doubled too, as `biases` must be), with which a window's taps need no offset: of the whole
+/// window, of the window without its first column and without its last.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn widen_depthwise(
     filter: &[i8],
     c: usize,
     ch: usize,
-    taps: usize,
+    (kh, kw): (usize, usize),
     doubled: bool,
     weights: &mut [u32],
-    kw: usize,
-    bias: impl Fn(usize) -> i32,
+    biases: [i32; 4],
     offset: i32,
 ) -> [[i32; 4]; 3] {
-    // Sums in 16-bit halves: 49 taps of at most 128 stay far from overflowing them.
-    let (mut s02, mut s13) = (0u32, 0u32);
-    // The first and the last column's sums.
-    let (mut f02, mut f13, mut l02, mut l13) = (0u32, 0u32, 0u32, 0u32);
-    let mut kx = 0;
+    let taps = kh * kw;
     assert!(weights.len() >= 2 * taps && (taps == 0 || (taps - 1) * c + ch + 4 <= filter.len()));
+    // Sums of the stored weights in 16-bit halves: 49 doubled taps of at most 256 stay far
+    // from overflowing them.
+    let (mut s02, mut s13) = (0u32, 0u32);
     let (mut f, mut w) = (filter.as_ptr(), weights.as_mut_ptr());
     // SAFETY: asserted above: `taps` words `c` bytes apart from `ch`, two words per tap.
     unsafe {
         f = f.add(ch);
         for _ in 0..taps {
             let v = load(f);
-            let (w02, w13) = (sxtb16(v), sxtb16_ror8(v));
+            let (mut w02, mut w13) = (sxtb16(v), sxtb16_ror8(v));
+            if doubled {
+                (w02, w13) = (sadd16(w02, w02), sadd16(w13, w13));
+            }
             (s02, s13) = (sadd16(s02, w02), sadd16(s13, w13));
-            if kx == 0 {
-                (f02, f13) = (sadd16(f02, w02), sadd16(f13, w13));
-            }
-            if kx + 1 == kw {
-                (l02, l13) = (sadd16(l02, w02), sadd16(l13, w13));
-                kx = 0;
-            } else {
-                kx += 1;
-            }
-            let (w02, w13) = if doubled { (sadd16(w02, w02), sadd16(w13, w13)) } else { (w02, w13) };
             w.write(w02);
             w.add(1).write(w13);
             (f, w) = (f.add(c), w.add(2));
         }
     }
+    // The first and the last column's sums.
+    let (mut f02, mut f13, mut l02, mut l13) = (0u32, 0u32, 0u32, 0u32);
+    for row in weights[..2 * taps].chunks_exact(2 * kw) {
+        (f02, f13) = (sadd16(f02, row[0]), sadd16(f13, row[1]));
+        (l02, l13) = (sadd16(l02, row[2 * kw - 2]), sadd16(l13, row[2 * kw - 1]));
+    }
     let half = |v: u32, hi: bool| i32::from(if hi { (v >> 16) as u16 as i16 } else { v as u16 as i16 });
     let channels = |a: u32, b: u32| [half(a, false), half(b, false), half(a, true), half(b, true)];
     let (sums, first, last) = (channels(s02, s13), channels(f02, f13), channels(l02, l13));
-    let scale = if doubled { 2 } else { 1 };
-    let start = |k: usize, except: i32| scale * (bias(k) + offset * (sums[k] - except));
-    [
-        core::array::from_fn(|k| start(k, 0)),
-        core::array::from_fn(|k| start(k, first[k])),
-        core::array::from_fn(|k| start(k, last[k])),
-    ]
+    let mut starts = [[0i32; 4]; 3];
+    for k in 0..4 {
+        starts[0][k] = biases[k] + offset * sums[k];
+        starts[1][k] = biases[k] + offset * (sums[k] - first[k]);
+        starts[2][k] = biases[k] + offset * (sums[k] - last[k]);
+    }
+    starts
 }
 
 /// Copies the words of channels `ch..ch + 4` of the input pixels `rows x cols` from
@@ -899,29 +906,19 @@ fn gather<'d>(
     let mut d = dst.as_mut_ptr().cast::<u32>();
     for r in 0..rows {
         let iy = iy0 + r as isize;
-        let inside = iy >= 0 && iy < a.in_h as isize && lo < hi;
-        let (zeros_before, copied) = if inside { (lo, hi - lo) } else { (cols, 0) };
-        // SAFETY: `d` walks the `rows * cols` words asserted above; the copied pixels lie
-        // inside the input, so in the stored rectangle (Bounds::check), and their channels
-        // `ch..ch + 4` in the view's data (checked in debug builds).
+        // SAFETY: `d` walks the `rows * cols` words asserted above, `cols` per row; the
+        // copied pixels lie inside the input, so in the stored rectangle (Bounds::check), and
+        // their channels `ch..ch + 4` in the view's data (checked in debug builds).
         unsafe {
-            for _ in 0..zeros_before {
-                d.write(zero_point);
-                d = d.add(1);
+            if iy < 0 || iy >= a.in_h as isize || lo == hi {
+                d = fill_words(d, zero_point, cols);
+                continue;
             }
-            if copied > 0 {
-                let at = input.index(iy as usize, (ix0 + lo as isize) as usize) + ch;
-                debug_assert!(at + (copied - 1) * c + 4 <= input.data.len());
-                let mut x = input.data.as_ptr().add(at);
-                for _ in 0..copied {
-                    d.write(load(x));
-                    (d, x) = (d.add(1), x.add(c));
-                }
-                for _ in hi..cols {
-                    d.write(zero_point);
-                    d = d.add(1);
-                }
-            }
+            let at = input.index(iy as usize, (ix0 + lo as isize) as usize) + ch;
+            debug_assert!(at + (hi - lo - 1) * c + 4 <= input.data.len());
+            d = fill_words(d, zero_point, lo);
+            d = copy_words(d, input.data.as_ptr().add(at), c, hi - lo);
+            d = fill_words(d, zero_point, cols - hi);
         }
     }
     // SAFETY: the loop wrote every one of the `rows * cols` words.

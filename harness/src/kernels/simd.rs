@@ -372,6 +372,50 @@ mod imp {
         [a0, a1, a2, a3]
     }
 
+    /// See [`super::copy_words`].
+    #[inline(always)]
+    pub unsafe fn copy_words(d: *mut u32, x: *const i8, stride: usize, n: usize) -> *mut u32 {
+        let mut d = d;
+        if n > 0 {
+            // SAFETY: the caller promises `n` words at `d` writable and `n` words `stride`
+            // bytes apart from `x` readable; the loop touches only those.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {t}, [{x}]",
+                    "add {x}, {x}, {stride}",
+                    "str {t}, [{d}], #4",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    d = inout(reg) d, x = inout(reg) x => _, n = inout(reg) n => _, stride = in(reg) stride,
+                    t = out(reg) _,
+                    options(nostack),
+                );
+            }
+        }
+        d
+    }
+
+    /// See [`super::fill_words`].
+    #[inline(always)]
+    pub unsafe fn fill_words(d: *mut u32, v: u32, n: usize) -> *mut u32 {
+        let mut d = d;
+        if n > 0 {
+            // SAFETY: the caller promises `n` words at `d` writable; the loop writes those.
+            unsafe {
+                asm!(
+                    "2:",
+                    "str {v}, [{d}], #4",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    d = inout(reg) d, n = inout(reg) n => _, v = in(reg) v,
+                    options(nostack),
+                );
+            }
+        }
+        d
+    }
+
     /// See [`super::requantize_sat8`].
     #[inline(always)]
     pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
@@ -597,6 +641,24 @@ mod imp {
             acc = super::taps4_portable(&x[r * in_row..], c, &w[6 * r..], 3, acc);
         }
         acc
+    }
+
+    pub unsafe fn copy_words(d: *mut u32, x: *const i8, stride: usize, n: usize) -> *mut u32 {
+        for i in 0..n {
+            // SAFETY: the caller's promise.
+            unsafe { d.add(i).write(x.add(i * stride).cast::<u32>().read_unaligned()) };
+        }
+        // SAFETY: one past the words written.
+        unsafe { d.add(n) }
+    }
+
+    pub unsafe fn fill_words(d: *mut u32, v: u32, n: usize) -> *mut u32 {
+        for i in 0..n {
+            // SAFETY: the caller's promise.
+            unsafe { d.add(i).write(v) };
+        }
+        // SAFETY: one past the words written.
+        unsafe { d.add(n) }
     }
 
     pub unsafe fn taps4_rows2(
@@ -836,6 +898,28 @@ pub unsafe fn taps4_rows3_raw(
 ) -> [i32; 4] {
     // SAFETY: the caller's promise.
     unsafe { imp::taps4_rows3(x, c, in_row, w, rows, acc) }
+}
+
+/// Copies `n` words, `stride` bytes apart from `x` (unaligned), to `d` one after another;
+/// returns `d + n`. A plain loop: the compiler's unrolled copy costs more for the few words
+/// of a depthwise window row.
+///
+/// # Safety
+/// `n` words at `d` must be writable, and 4 bytes at each `x + i * stride` readable.
+#[inline(always)]
+pub unsafe fn copy_words(d: *mut u32, x: *const i8, stride: usize, n: usize) -> *mut u32 {
+    // SAFETY: the caller's promise.
+    unsafe { imp::copy_words(d, x, stride, n) }
+}
+
+/// Writes `v` to `n` words from `d`; returns `d + n` (a plain loop, as [`copy_words`]).
+///
+/// # Safety
+/// `n` words at `d` must be writable.
+#[inline(always)]
+pub unsafe fn fill_words(d: *mut u32, v: u32, n: usize) -> *mut u32 {
+    // SAFETY: the caller's promise.
+    unsafe { imp::fill_words(d, v, n) }
 }
 
 /// [`taps4`] over `rows` rows of two taps, with the weights of a 3-wide window (six words
