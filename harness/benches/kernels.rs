@@ -27,6 +27,7 @@ fn conv_args<'a>(k: usize, s: usize, in_hw: usize, filter: &'a [i8], m: &'a [i32
         input_offset: 128,
         output_offset: -128,
         clamp: Clamp::NONE,
+        packed: &[],
     }
 }
 

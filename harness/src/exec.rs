@@ -126,7 +126,8 @@ fn span<T>(pool: &[T], s: Span) -> &[T] {
     &pool[s.range()]
 }
 
-fn conv_args<'a>(model: &Model<'a>, c: &Conv, op: &Op) -> ConvArgs<'a> {
+/// The kernel arguments of CONV_2D or DEPTHWISE_CONV_2D op `op`.
+pub(crate) fn conv_args<'a>(model: &Model<'a>, c: &Conv, op: &Op) -> ConvArgs<'a> {
     let input = model.tensor(op.inputs[0]);
     let out = model.tensor(op.output);
     ConvArgs {
@@ -145,6 +146,7 @@ fn conv_args<'a>(model: &Model<'a>, c: &Conv, op: &Op) -> ConvArgs<'a> {
         input_offset: -input.zero_point,
         output_offset: out.zero_point,
         clamp: c.clamp,
+        packed: span(model.params, c.packed),
     }
 }
 

@@ -222,6 +222,10 @@ pub struct Conv {
     pub shift: Span,
     /// Fused activation.
     pub clamp: Clamp,
+    /// The filter and its parameters as an image's kernel set lays them out at build time
+    /// ([`crate::kernels::Kernels::pack_depthwise`]), in [`Model::params`]; empty in an
+    /// imported model and wherever the set packs nothing.
+    pub packed: Span,
 }
 
 /// AVERAGE_POOL_2D or MAX_POOL_2D (input and output share quantization, as in TFLite).
@@ -895,6 +899,7 @@ impl<'a> Model<'a> {
                     || !(c.bias.len == 0 || self.span_ok(c.bias, false, oc))
                     || !self.span_ok(c.multiplier, false, oc)
                     || !self.span_ok(c.shift, false, oc)
+                    || !self.span_ok(c.packed, false, c.packed.len as usize)
                 {
                     return Err(bad_span);
                 }

@@ -5,7 +5,8 @@
 //! arithmetic are those of the real networks, which is what patch planning measures.
 
 use crate::model::{
-    AddParams, Clamp, Conv, FcParams, ModelBuf, Op, OpKind, Padding, Pool, SoftmaxParams, Tensor, TensorId, Window,
+    AddParams, Clamp, Conv, FcParams, ModelBuf, Op, OpKind, Padding, Pool, SoftmaxParams, Span, Tensor, TensorId,
+    Window,
 };
 use crate::quant::{add_params, quantize_multiplier, softmax_params};
 use rand::{Rng, SeedableRng};
@@ -133,7 +134,7 @@ impl Builder {
         let (scale, zero_point, clamp) = self.out_quant(act);
         let taps = k as usize * k as usize * t.c as usize;
         let [filter, bias, multiplier, shift] = self.weights(out_c as usize, taps, t.scale, scale, true);
-        let kind = OpKind::Conv2d(Conv { window, filter, bias, multiplier, shift, clamp });
+        let kind = OpKind::Conv2d(Conv { window, filter, bias, multiplier, shift, clamp, packed: Span::default() });
         self.push(kind, &[x], Tensor::int8(oh, ow, out_c, scale, zero_point))
     }
 
@@ -147,7 +148,8 @@ impl Builder {
         // Depthwise filters are laid out HWC: regenerate in that order (same distribution).
         let hwc: Vec<i8> = (0..taps * t.c as usize).map(|_| self.rng.gen_range(-127..=127)).collect();
         let filter = self.m.push_weights(&hwc);
-        let kind = OpKind::DepthwiseConv2d(Conv { window, filter, bias, multiplier, shift, clamp });
+        let kind =
+            OpKind::DepthwiseConv2d(Conv { window, filter, bias, multiplier, shift, clamp, packed: Span::default() });
         self.push(kind, &[x], Tensor::int8(oh, ow, t.c, scale, zero_point))
     }
 

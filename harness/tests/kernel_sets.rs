@@ -47,6 +47,8 @@ fn the_dsp_set_gives_the_reference_bytes() {
     let n = cases() as u32;
     assert_eq!(tally.calls, 7 * n, "{tally:?}");
     assert!(tally.strided > n && tally.padded > n / 2 && tally.tiled > n && tally.large > n / 50, "{tally:?}");
+    // ... and depthwise cases run with the constants the set packed at build time.
+    assert!(tally.packed > n / 20, "{tally:?}");
 }
 
 /// The shared check fails when a set departs from the reference (it is not a check that
@@ -115,5 +117,43 @@ fn requantization_of_doubled_accumulators_is_tflms() {
         let want = (harness::fixedpoint::multiply_by_quantized_multiplier(acc, m, -e) + off).clamp(-128, 127);
         let got = requantize_x2_sat8(2 * acc, m, 1 << (e - 1), e as u32, off);
         assert_eq!(got, want, "acc {acc}, multiplier {m}, shift -{e}");
+    }
+}
+
+/// A whole model as a DSP image runs it: its depthwise constants packed at build time
+/// (`kernels::packed`), every op through the DSP set (portable twins here), gives the
+/// reference engine's bytes, layer-wise and patched, for every zoo model.
+#[cfg(feature = "std")]
+#[test]
+fn packed_models_on_the_dsp_set_give_the_reference_bytes() {
+    use harness::plan::{plan, valid_splits, Grid, InputPlacement, PatchConfig};
+    use harness::{exec, kernels, zoo};
+    for (name, _) in zoo::MODELS {
+        let m = zoo::build(name).unwrap();
+        let model = m.as_model();
+        let packed = kernels::packed::<Dsp>(&model);
+        let packed_ops = packed
+            .ops
+            .iter()
+            .filter(|op| matches!(&op.kind, harness::model::OpKind::DepthwiseConv2d(c) if c.packed.len > 0))
+            .count();
+        let depthwise =
+            model.ops.iter().filter(|op| matches!(op.kind, harness::model::OpKind::DepthwiseConv2d(_))).count();
+        assert_eq!(packed_ops, depthwise, "{name}: every depthwise layer of the zoo takes the packed form");
+        packed.as_model().validate().unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let input: Vec<i8> = (0..model.tensor(model.input).len()).map(|_| rng.gen()).collect();
+        let splits = valid_splits(&model);
+        let split = splits[splits.len() / 2];
+        let out = model.tensor(model.ops[split as usize - 1].output);
+        let grid = Grid::new(out.h.min(2), out.w.min(3));
+        for config in [PatchConfig::LAYERWISE, PatchConfig { split, grid, input_in: InputPlacement::Flash }] {
+            let p = plan(&model, config).unwrap();
+            let mut arena = vec![0u8; p.arena_peak_bytes];
+            let want = exec::run(&model, &p.exec(), &mut arena, &input).unwrap().concat();
+            let mut arena = vec![0u8; p.arena_peak_bytes];
+            let got = exec::run_with::<Dsp>(&packed.as_model(), &p.exec(), &mut arena, &input).unwrap().concat();
+            assert_eq!(got, want, "{name} {config:?}");
+        }
     }
 }

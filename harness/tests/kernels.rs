@@ -39,6 +39,7 @@ fn conv<'a>(
         input_offset: 0,
         output_offset: 0,
         clamp: Clamp::NONE,
+        packed: &[],
     }
 }
 

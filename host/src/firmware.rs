@@ -3,6 +3,7 @@
 
 use crate::boards::Board;
 use anyhow::{bail, Context};
+use harness::kernels::KernelSet;
 use harness::model::Model;
 use harness::plan::Plan;
 use std::fmt::Write as _;
@@ -125,8 +126,16 @@ fn image_sources(
     profile: bool,
     check_cases: u64,
 ) -> Sources {
+    // The model's identity and input, which the host checks against, are the imported
+    // model's; the image's kernel set then packs some layers' constants at build time.
+    let (hash, input_data) = (model.hash(), input_for(model));
+    let packed = match board.kernels() {
+        KernelSet::Reference => None,
+        KernelSet::Dsp => Some(harness::kernels::packed::<harness::kernels::dsp::Dsp>(model)),
+    };
+    let model = packed.as_ref().map_or(*model, |m| m.as_model());
+    let model = &model;
     let weights: &[u8] = bytemuck::cast_slice(model.weights);
-    let input_data = input_for(model);
     let input: &[u8] = bytemuck::cast_slice(&input_data);
 
     let mut s = String::new();
@@ -136,7 +145,7 @@ fn image_sources(
         model.name, board.name, plan.split, plan.config.grid
     );
     let _ = writeln!(s, "pub const MODEL_NAME: &str = {:?};", model.name);
-    let _ = writeln!(s, "pub const MODEL_HASH: u64 = {:#x};", model.hash());
+    let _ = writeln!(s, "pub const MODEL_HASH: u64 = {hash:#x};");
     let _ = writeln!(s, "pub const BOARD: &str = {:?};", board.name);
     let _ = writeln!(s, "pub const CPU: &str = {:?};", board.cpu);
     let _ = writeln!(s, "pub const CLOCK_HZ: u32 = {};", board.clock_hz);

@@ -61,7 +61,9 @@ impl Limits {
         // three parameters per output channel (words); a word of rounding per buffer; and
         // FULLY_CONNECTED's 300 x 13 filter.
         let filter = if 225 * c > 192 * c { 225 * c } else { 192 * c };
-        (filter + 2 * hw * c + 2 * hw * out_c).div_ceil(4) + 3 * out_c + 16 + 1024
+        // What a set packs for a depthwise layer of up to 8x8 taps (words).
+        let packed = (c / 4 + 1) * (2 * 64 + 32);
+        (filter + 2 * hw * c + 2 * hw * out_c).div_ceil(4) + 3 * out_c + packed + 16 + 1024
     }
 }
 
@@ -79,6 +81,8 @@ pub struct Tally {
     pub padded: u32,
     /// Conv cases computing part of their output (a tile).
     pub tiled: u32,
+    /// Depthwise cases run with the constants the set packed at build time.
+    pub packed: u32,
 }
 
 /// splitmix64: small, seedable, the same everywhere.
@@ -256,16 +260,28 @@ fn conv_case<K: Kernels>(
     let (compute, stored, read) = regions(&mut rng, &g);
     let mut s = Carver { rest: scratch };
     let n_filter = if depthwise { taps * oc } else { taps * c * oc };
-    let (Some(filter), Some(bias), Some(mult), Some(shift), Some(full), Some(input), Some(want), Some(got)) = (
+    let (
+        Some(filter),
+        Some(bias),
+        Some(mult),
+        Some(shift),
+        Some(packed),
+        Some(full),
+        Some(input),
+        Some(want),
+        Some(got),
+    ) = (
         s.bytes(n_filter),
         s.ints(oc),
         s.ints(oc),
         s.ints(oc),
+        s.ints((c / 4 + 1) * (2 * taps + 32)),
         s.bytes(g.in_hw.0 * g.in_hw.1 * c),
         s.bytes(read.pixels() * c),
         s.bytes(stored.pixels() * oc),
         s.bytes(stored.pixels() * oc),
-    ) else {
+    )
+    else {
         return Ok(());
     };
     rng.fill(filter);
@@ -294,7 +310,12 @@ fn conv_case<K: Kernels>(
         input_offset: rng.range(-127, 128) as i32,
         output_offset: rng.range(-128, 127) as i32,
         clamp: rng.clamp(),
+        packed: &[],
     };
+    // Half the depthwise cases run with what the set packs at build time.
+    let n = if depthwise && oc == c && rng.chance(50) { K::pack_depthwise(&a, c, packed) } else { 0 };
+    let a = ConvArgs { packed: &packed[..n], ..a };
+    tally.packed += u32::from(n > 0);
     let view = View { data: input, stored: read, c };
     let kernel = if depthwise { "DEPTHWISE_CONV_2D" } else { "CONV_2D" };
     agree(kernel, seed, want, got, stored, oc, |optimized, out| match (optimized, depthwise) {

@@ -72,6 +72,10 @@ impl Kernels for Dsp {
             reference::fully_connected(a, input, out)
         }
     }
+
+    fn pack_depthwise(a: &ConvArgs, channels: usize, out: &mut [i32]) -> usize {
+        pack_depthwise(a, channels, out)
+    }
 }
 
 /// What a windowed kernel's pointer loops rely on.
@@ -643,7 +647,9 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     // The output columns whose windows lie inside the input along the width.
     let mut inner = xs.clone().filter(|&ox| whole(ox, a.sw, a.pad_left, a.kw, a.in_w));
     let (xa, xb) = inner.next().map_or((0, 0), |first| (first, inner.next_back().unwrap_or(first) + 1));
-    let mut weights = [0u32; 2 * MAX_TAPS];
+    let mut widened = [0u32; 2 * MAX_TAPS];
+    // Constants packed at build time (`pack_depthwise`), when they are there.
+    let per_group = packed_words(taps);
     // Written by `gather` before it is read (not zeroed: see `Windows::words`).
     let mut strip = [MaybeUninit::<u32>::uninit(); STRIP_WORDS];
     // The fast form needs a right shift in every channel: its accumulators are doubled (the
@@ -652,6 +658,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     // Four outputs requantized and stored by one assembly block.
     let stores = doubled && a.clamp == Clamp::NONE;
     let run3 = stores && a.kw == 3;
+    let packed = doubled && a.packed.len() == c / 4 * per_group;
     // Four input zero points in one word: a tap outside the input holds them, and adds
     // nothing once the offset is folded into the starting accumulator.
     let zero_point = u32::from((-a.input_offset) as u8) * 0x0101_0101;
@@ -659,21 +666,20 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
     // Gathering a narrow row's windows costs less than computing its border windows apart.
     let narrow = span <= 16 && (xa > xs.start || xb < xs.end || xa == xb);
     for ch in (0..c / 4).map(|g| 4 * g) {
-        let scale = if doubled { 2 } else { 1 };
-        let biases = [scale * bias(ch), scale * bias(ch + 1), scale * bias(ch + 2), scale * bias(ch + 3)];
-        let [start, no_first, no_last] =
-            widen_depthwise(filter, c, ch, (a.kh, a.kw), doubled, &mut weights, biases, a.input_offset);
+        // The group's widened weights, starting accumulators and requantization parameters:
+        // packed at build time, or derived now.
+        let own;
+        let (weights, [start, no_first, no_last], params): (&[u32], [[i32; 4]; 3], &[i32]) = if packed {
+            let g = &a.packed[ch / 4 * per_group..][..per_group];
+            let (w, rest) = g.split_at(2 * taps);
+            let four = |i: usize| [rest[i], rest[i + 1], rest[i + 2], rest[i + 3]];
+            (bytemuck::cast_slice(w), [four(0), four(4), four(8)], &rest[12..28])
+        } else {
+            own = group_constants(a, c, ch, doubled, &mut widened);
+            (&widened[..2 * taps], own.0, &own.1)
+        };
+        let params: &[i32; 16] = params.try_into().expect("16 requantization parameters");
         let (m, sh) = (&a.multiplier[ch..ch + 4], &a.shift[ch..ch + 4]);
-        // Per channel `[multiplier, round, e, 0]`, the doubled form's parameters (a right
-        // shift in every channel then; clamped only to stay a valid shift otherwise).
-        let e = [(-sh[0]).clamp(1, 31), (-sh[1]).clamp(1, 31), (-sh[2]).clamp(1, 31), (-sh[3]).clamp(1, 31)];
-        #[rustfmt::skip]
-        let params = [
-            m[0], 1 << (e[0] - 1), e[0], 0,
-            m[1], 1 << (e[1] - 1), e[1], 0,
-            m[2], 1 << (e[2] - 1), e[2], 0,
-            m[3], 1 << (e[3] - 1), e[3], 0,
-        ];
         let finish4 = |acc: [i32; 4], px: &mut [i8]| {
             if stores {
                 // SAFETY: `px` holds 4 bytes, `params` 16 words.
@@ -713,7 +719,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                             weights.as_ptr(),
                             a.kh,
                             start,
-                            &params,
+                            params,
                             a.output_offset,
                             out.data.as_mut_ptr().add(o0),
                             c,
@@ -722,7 +728,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                     };
                 } else {
                     for i in 0..n {
-                        let acc = window4(&bytes[4 * i * a.sw..], 4, 4 * span, &weights, a.kh, a.kw, start);
+                        let acc = window4(&bytes[4 * i * a.sw..], 4, 4 * span, weights, a.kh, a.kw, start);
                         finish4(acc, &mut out.data[o0 + i * c..o0 + i * c + 4]);
                     }
                 }
@@ -748,7 +754,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                         weights.as_ptr(),
                         a.kh,
                         start,
-                        &params,
+                        params,
                         a.output_offset,
                         out.data.as_mut_ptr().add(o0),
                         c,
@@ -792,7 +798,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                             weights.as_ptr(),
                             a.kh,
                             start,
-                            &params,
+                            params,
                             a.output_offset,
                             px.as_mut_ptr(),
                             0,
@@ -800,7 +806,7 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
                         )
                     };
                 } else {
-                    finish4(window4(patch, 4, 4 * a.kw, &weights, a.kh, a.kw, start), px);
+                    finish4(window4(patch, 4, 4 * a.kw, weights, a.kh, a.kw, start), px);
                 }
             }
         }
@@ -828,6 +834,69 @@ fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Regi
 /// Words of the depthwise kernel's strip (2 KiB on the stack): the padded rows of one output
 /// row's windows, four channels wide.
 const STRIP_WORDS: usize = 512;
+
+/// Words [`pack_depthwise`] lays out per group of four channels of a window of `taps` taps:
+/// the widened weights (two words per tap), the three starting accumulators of
+/// [`widen_depthwise`] and the requantization parameters `[multiplier, round, e, 0]` per
+/// channel.
+pub const fn packed_words(taps: usize) -> usize {
+    2 * taps + 12 + 16
+}
+
+/// What DEPTHWISE_CONV_2D derives for channels `ch..ch + 4` from the layer's constants:
+/// the widened weights (into `weights`), the starting accumulators, the requantization
+/// parameters.
+#[inline(always)]
+fn group_constants(
+    a: &ConvArgs,
+    c: usize,
+    ch: usize,
+    doubled: bool,
+    weights: &mut [u32],
+) -> ([[i32; 4]; 3], [i32; 16]) {
+    let scale = if doubled { 2 } else { 1 };
+    let bias = |k: usize| if a.bias.is_empty() { 0 } else { scale * a.bias[ch + k] };
+    let biases = [bias(0), bias(1), bias(2), bias(3)];
+    let starts = widen_depthwise(a.filter, c, ch, (a.kh, a.kw), doubled, weights, biases, a.input_offset);
+    let (m, sh) = (&a.multiplier[ch..ch + 4], &a.shift[ch..ch + 4]);
+    // The doubled form's parameters (a right shift in every channel then; clamped only to
+    // stay a valid shift otherwise).
+    let e = [(-sh[0]).clamp(1, 31), (-sh[1]).clamp(1, 31), (-sh[2]).clamp(1, 31), (-sh[3]).clamp(1, 31)];
+    #[rustfmt::skip]
+    let params = [
+        m[0], 1 << (e[0] - 1), e[0], 0,
+        m[1], 1 << (e[1] - 1), e[1], 0,
+        m[2], 1 << (e[2] - 1), e[2], 0,
+        m[3], 1 << (e[3] - 1), e[3], 0,
+    ];
+    (starts, params)
+}
+
+/// [`Kernels::pack_depthwise`] of the DSP set: per group of four channels
+/// [`packed_words`] words, for layers whose accumulators take the doubled form (a right shift
+/// in every channel, the accumulator bound of [`Requant`]); 0 for any other.
+pub fn pack_depthwise(a: &ConvArgs, channels: usize, out: &mut [i32]) -> usize {
+    let (c, taps) = (channels, a.kh * a.kw);
+    let per = packed_words(taps);
+    let fits = taps <= MAX_TAPS
+        && c >= 4
+        && out.len() >= c / 4 * per
+        && a.filter.len() >= taps * c
+        && a.multiplier.len() >= c
+        && a.shift.len() >= c
+        && (a.bias.is_empty() || a.bias.len() >= c);
+    let doubled = fits && Requant::of(a, taps, c).small && a.shift[..c].iter().all(|s| (-31..=-1).contains(s));
+    if !doubled {
+        return 0;
+    }
+    for (g, group) in out[..c / 4 * per].chunks_exact_mut(per).enumerate() {
+        let (w, rest) = group.split_at_mut(2 * taps);
+        let (starts, params) = group_constants(a, c, 4 * g, true, bytemuck::cast_slice_mut(w));
+        rest[..12].copy_from_slice(bytemuck::cast_slice(&starts));
+        rest[12..].copy_from_slice(&params);
+    }
+    c / 4 * per
+}
 
 /// Widens the weights of channels `ch..ch + 4` of a depthwise filter (HWC, `c` channels,
 /// `kh x kw` taps) into `weights`: per tap `(w0, w2)` and `(w1, w3)` in 16-bit halves,

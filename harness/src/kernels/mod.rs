@@ -113,6 +113,55 @@ pub trait Kernels {
     fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
         reference::fully_connected(a, input, out)
     }
+
+    /// Build time, on the host: lays out what this set's DEPTHWISE_CONV_2D derives from a
+    /// layer's constants on every call (widened weights, starting accumulators, requantization
+    /// parameters) into `out`, for the image to keep in flash (`ConvArgs::packed`); returns the
+    /// words written, 0 when the set packs nothing for these arguments (depth multiplier 1,
+    /// `channels` channels). The same arguments with the packed words must give the same bytes.
+    #[inline]
+    fn pack_depthwise(a: &ConvArgs, channels: usize, out: &mut [i32]) -> usize {
+        let _ = (a, channels, out);
+        0
+    }
+}
+
+/// `model` with what kernel set `K` packs at build time ([`Kernels::pack_depthwise`]) added to
+/// its parameters: the model an image of that set is generated from. Its arithmetic is the
+/// same; its ops name the packed words.
+#[cfg(feature = "std")]
+pub fn packed<K: Kernels>(model: &crate::model::Model) -> crate::model::ModelBuf {
+    use crate::model::{OpKind, Span};
+    let mut buf = crate::model::ModelBuf {
+        name: model.name.into(),
+        tensors: model.tensors.to_vec(),
+        ops: model.ops.to_vec(),
+        input: model.input,
+        outputs: model.outputs.to_vec(),
+        constants: model.constants.to_vec(),
+        weights: model.weights.to_vec(),
+        params: model.params.to_vec(),
+    };
+    let mut words = std::vec::Vec::new();
+    for (i, op) in model.ops.iter().enumerate() {
+        let OpKind::DepthwiseConv2d(c) = &op.kind else { continue };
+        let (input, out) = (model.tensor(op.inputs[0]), model.tensor(op.output));
+        if input.c != out.c {
+            continue;
+        }
+        let a = crate::exec::conv_args(model, c, op);
+        words.clear();
+        words.resize((out.c as usize / 4 + 1) * (2 * a.kh * a.kw + 32), 0);
+        let n = K::pack_depthwise(&a, out.c as usize, &mut words);
+        if n > 0 {
+            let start = buf.params.len() as u32;
+            buf.params.extend_from_slice(&words[..n]);
+            if let OpKind::DepthwiseConv2d(c) = &mut buf.ops[i].kind {
+                c.packed = Span { start, len: n as u32 };
+            }
+        }
+    }
+    buf
 }
 
 /// The reference kernels as a set.
@@ -265,6 +314,9 @@ pub struct ConvArgs<'a> {
     pub output_offset: i32,
     /// Output clamp.
     pub clamp: Clamp,
+    /// What the image's kernel set packed for this op at build time ([`Kernels::pack_depthwise`];
+    /// empty: nothing, the kernel derives it each call).
+    pub packed: &'a [i32],
 }
 
 /// Window geometry and clamp of a pool.

@@ -228,6 +228,7 @@ mod tests {
                 multiplier: Span::default(),
                 shift: Span::default(),
                 clamp: Clamp::NONE,
+                packed: Span::default(),
             };
             Op::new(OpKind::Conv2d(c), &[0], 1)
         };

@@ -6,8 +6,8 @@ use super::reader::{type_name, Importer, OpIo, INT32, INT64, OPTIONS_MISSING};
 use super::{fb, ops, SUPPORTED_OPS};
 use harness::model::{
     ActivationKind, ActivationParams, AddParams, Clamp, Conv, DType, FcParams, HardSwishParams, LogisticParams,
-    MeanParams, MulParams, OpKind, PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Tensor,
-    TransposeParams, Window, MAX_OP_INPUTS,
+    MeanParams, MulParams, OpKind, PadParams, Pool, PreluParams, QuantizeParams, ResizeParams, SoftmaxParams, Span,
+    Tensor, TransposeParams, Window, MAX_OP_INPUTS,
 };
 use harness::quant::{
     add_params, hard_swish_params, log_softmax_params, logistic_params, mean_params, quantize_multiplier,
@@ -127,6 +127,7 @@ impl Importer<'_> {
             multiplier: self.ir.push_params(&multiplier),
             shift: self.ir.push_params(&shift),
             clamp: fused_clamp(o.activation, &out)?,
+            packed: Span::default(),
         };
         Ok(if depthwise { OpKind::DepthwiseConv2d(conv) } else { OpKind::Conv2d(conv) })
     }
