@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use harness::exec::{ExecError, Outputs, Trace};
-use harness::kernels::{dsp::Dsp, KernelSet, Reference};
+use harness::kernels::{dsp::Dsp, dsp::Portable, KernelSet, Reference};
 use harness::model::Model;
 use harness::plan::ExecPlan;
 use harness::record::{encode, CycleSource, Record, CRC32, MAX_FRAME, PROTOCOL_VERSION};
@@ -249,6 +249,7 @@ fn main() -> ! {
         let limits = harness::kernels::check::Limits::DEVICE;
         let result = match gen::KERNELS {
             KernelSet::Reference => harness::kernels::check::check::<Reference>(0..gen::KERNEL_CHECK, limits, scratch),
+            KernelSet::Portable => harness::kernels::check::check::<Portable>(0..gen::KERNEL_CHECK, limits, scratch),
             KernelSet::Dsp => harness::kernels::check::check::<Dsp>(0..gen::KERNEL_CHECK, limits, scratch),
         };
         let record = match result {
@@ -352,6 +353,7 @@ fn infer<'a>(
 ) -> Result<Outputs<'a>, ExecError> {
     match gen::KERNELS {
         KernelSet::Reference => harness::exec::run_traced_with::<Reference>(model, plan, arena, input, trace),
+        KernelSet::Portable => harness::exec::run_traced_with::<Portable>(model, plan, arena, input, trace),
         KernelSet::Dsp => harness::exec::run_traced_with::<Dsp>(model, plan, arena, input, trace),
     }
 }

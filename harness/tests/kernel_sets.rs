@@ -51,6 +51,14 @@ fn the_dsp_set_gives_the_reference_bytes() {
     assert!(tally.packed > n / 20, "{tally:?}");
 }
 
+/// The portable set is the DSP set's code (its instructions as their twins here): the same
+/// cases pass through its own entry points.
+#[test]
+fn the_portable_set_gives_the_reference_bytes() {
+    let tally = check_set::<harness::kernels::dsp::Portable>();
+    assert_eq!(tally.calls, 7 * cases() as u32, "{tally:?}");
+}
+
 /// The shared check fails when a set departs from the reference (it is not a check that
 /// cannot fail): a set whose CONV_2D adds one to every output.
 #[test]

@@ -66,7 +66,7 @@ pub struct Board {
     #[serde(default)]
     pub boot2: Option<String>,
     /// The kernel set images run (default: `dsp` on cores with the DSP extension,
-    /// `reference` elsewhere); `--kernels` and a spec's `kernels` override it.
+    /// `portable` elsewhere); `--kernels` and a spec's `kernels` override it.
     #[serde(default)]
     pub kernels: Option<KernelSet>,
 }
@@ -125,7 +125,7 @@ impl Board {
 
     /// The kernel set its images run.
     pub fn kernels(&self) -> KernelSet {
-        self.kernels.unwrap_or(if self.has_dsp() { KernelSet::Dsp } else { KernelSet::Reference })
+        self.kernels.unwrap_or(if self.has_dsp() { KernelSet::Dsp } else { KernelSet::Portable })
     }
 
     /// This board running kernel set `kernels` (`None`: its own); refused where the core
@@ -136,7 +136,7 @@ impl Board {
         }
         if self.kernels() == KernelSet::Dsp && !self.has_dsp() {
             return Err(BoardError::Kernels(format!(
-                "board {}: its {} has no DSP extension, which the `dsp` kernel set needs ({} have it); use `reference`",
+                "board {}: its {} has no DSP extension, which the `dsp` kernel set needs ({} have it); use `portable` (the same kernels without those instructions) or `reference`",
                 self.name,
                 self.cpu,
                 DSP_CORES.join(", ")

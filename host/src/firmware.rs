@@ -131,6 +131,7 @@ fn image_sources(
     let (hash, input_data) = (model.hash(), input_for(model));
     let packed = match board.kernels() {
         KernelSet::Reference => None,
+        KernelSet::Portable => Some(harness::kernels::packed::<harness::kernels::dsp::Portable>(model)),
         KernelSet::Dsp => Some(harness::kernels::packed::<harness::kernels::dsp::Dsp>(model)),
     };
     let model = packed.as_ref().map_or(*model, |m| m.as_model());

@@ -74,7 +74,7 @@ pub struct Spec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub profile: bool,
     /// Kernel set of every image (default: each board's own, `dsp` on cores with the DSP
-    /// extension); `"reference"` measures TFLM's reference kernels.
+    /// extension, `portable` elsewhere); `"reference"` measures TFLM's reference kernels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernels: Option<harness::kernels::KernelSet>,
     /// RAM budgets drawn in the folder's figures and tabled in its summary (`"64KiB"`, ...).

@@ -595,18 +595,20 @@ fn an_emulator_dying_mid_run_ends_the_run_as_error_with_its_stderr() {
     assert!(rows[0].message.contains("terminating on signal"), "QEMU's stderr: {}", rows[0].message);
 }
 
-/// The DSP kernels' inline assembly on the cores that run it: a kernel-check image runs the
-/// cases of `harness::kernels::check` (the suite the host runs against the portable twins) on
-/// qemu-m4 (Armv7E-M) and qemu-m33 (Armv8-M Mainline with the DSP extension), and every
-/// kernel call gives the reference kernels' bytes.
+/// The optimized kernel sets on the cores that run them: a kernel-check image runs the cases
+/// of `harness::kernels::check` (the suite the host runs against the portable twins) on
+/// qemu-m4 (Armv7E-M) and qemu-m33 (Armv8-M Mainline with the DSP extension), where the `dsp`
+/// set runs its inline assembly, and on qemu-m3 (Armv7-M), where the `portable` set runs the
+/// twins; every kernel call gives the reference kernels' bytes.
 #[test]
-fn the_dsp_kernels_give_the_reference_bytes_on_qemu_m4_and_m33() {
+fn the_optimized_kernel_sets_give_the_reference_bytes_on_qemu_m4_m33_and_m3() {
+    use harness::kernels::KernelSet;
     require_qemu();
-    for name in ["qemu-m4", "qemu-m33"] {
+    for (name, set) in [("qemu-m4", KernelSet::Dsp), ("qemu-m33", KernelSet::Dsp), ("qemu-m3", KernelSet::Portable)] {
         let board = patchbench::boards::find(name).unwrap();
-        assert_eq!(board.kernels(), harness::kernels::KernelSet::Dsp, "{name} runs the dsp set");
+        assert_eq!(board.kernels(), set, "{name} runs the {set} set");
         let report = patchbench::runner::kernel_check(&board, 150, None, Duration::from_secs(300)).unwrap();
-        assert_eq!(report.kernels, harness::kernels::KernelSet::Dsp);
+        assert_eq!(report.kernels, set);
         assert_eq!(report.failure, None, "{name}");
         assert_eq!(report.calls, 7 * 150, "{name}");
         assert!(report.large > 0, "{name}: no window beyond the set's scratch");

@@ -1,19 +1,26 @@
-//! Kernels for cores with the DSP extension (Cortex-M4, M7, M33): int8 products two at a time
-//! in 16-bit halves ([`super::simd`]), no im2col buffer, requantization without 64-bit
-//! division. Same bytes as [`super::reference`] for every input, view and region.
+//! Kernels for cores with the DSP extension (Cortex-M4, M7, M33), and as [`Portable`] for
+//! cores without it: int8 products two at a time in 16-bit halves ([`super::simd`]), no im2col
+//! buffer, requantization without 64-bit division. Same bytes as [`super::reference`] for
+//! every input, view and region.
 //!
-//! - CONV_2D widens the windows of 8 output pixels (4 for windows over 144 values, 2 over
-//!   288) once, with the input offset added, into a stack scratch (`Windows`); each output
-//!   channel is then one pass over its filter, each filter word widened once for all of them.
-//!   Windows over 576 values run `conv2d_direct` (two channels by two pixels, the offset
-//!   folded in as `offset * sum(filter over the window's taps)`).
-//! - DEPTHWISE_CONV_2D (depth multiplier 1) computes four channels at a time: their weights
-//!   widened once per call, `bias + offset * sum(weights)` as the starting accumulator, a
-//!   3-wide window inside the input one assembly loop over its rows, a border window padded
-//!   with the input zero point.
+//! - CONV_2D widens the windows of 8 output pixels (fewer where the windows are large, or
+//!   for the rest of a row: blocks of 5, 4, 3, 2, 1) once, with the input offset added, into
+//!   a stack scratch (`Windows`); each output channel is then one pass over its filter, each
+//!   filter word widened once for all of them. Windows over 576 values run `conv2d_direct`
+//!   (two channels by two pixels, the offset folded in as `offset * sum(filter over the
+//!   window's taps)`).
+//! - DEPTHWISE_CONV_2D (depth multiplier 1) computes four channels at a time from their
+//!   widened weights and `bias + offset * sum(weights)` as the starting accumulator, both
+//!   packed into the image at build time ([`pack_depthwise`]) or derived per call. A 3-wide
+//!   window inside the input is one assembly loop over its rows; a window missing its first
+//!   or last column runs its other two from a start without that column; rows reaching
+//!   above or below the input, and narrow rows, are gathered into a strip padded with the
+//!   input zero point.
 //! - ADD without broadcasting, and FULLY_CONNECTED two outputs at a time.
-//! - Requantization is TFLM's, exactly: the fast form where an accumulator bound proves it
-//!   cannot overflow (`Requant`), the general one ([`requantize`]) elsewhere.
+//! - Requantization is TFLM's, exactly: where an accumulator bound proves it cannot
+//!   overflow (`Requant`) and the shift is to the right, one SMMLAR on the doubled
+//!   accumulator ([`super::simd::requantize_x2_sat8`]), stored by assembly blocks of two or
+//!   four outputs; the general form ([`requantize`]) elsewhere.
 //!
 //! The inner loops read through pointers: each kernel first checks that its views and
 //! parameters hold every byte the loops will touch (`Bounds`), and hands anything else to
@@ -75,6 +82,36 @@ impl Kernels for Dsp {
 
     fn pack_depthwise(a: &ConvArgs, channels: usize, out: &mut [i32]) -> usize {
         pack_depthwise(a, channels, out)
+    }
+}
+
+/// The DSP set's algorithms for cores without the DSP extension (Cortex-M0+, M3): an image of
+/// this set is built without the `dsp` feature, so [`super::simd`]'s instructions run as their
+/// plain-Rust twins. Same bytes as [`super::reference`], as [`Dsp`]'s.
+#[derive(Clone, Copy, Debug)]
+pub struct Portable;
+
+impl Kernels for Portable {
+    const SET: KernelSet = KernelSet::Portable;
+
+    fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        Dsp::conv2d(a, input, out, compute)
+    }
+
+    fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
+        Dsp::depthwise_conv2d(a, input, out, compute)
+    }
+
+    fn add(a: &AddArgs, in1: &View, in2: &View, bcast: [Broadcast; 2], out: &mut ViewMut, compute: Region) {
+        Dsp::add(a, in1, in2, bcast, out, compute)
+    }
+
+    fn fully_connected(a: &FcArgs, input: &[i8], out: &mut [i8]) {
+        Dsp::fully_connected(a, input, out)
+    }
+
+    fn pack_depthwise(a: &ConvArgs, channels: usize, out: &mut [i32]) -> usize {
+        Dsp::pack_depthwise(a, channels, out)
     }
 }
 
@@ -388,9 +425,9 @@ impl ChannelQuant {
 }
 
 /// CONV_2D (filter OHWI), per-channel requantization; [`Bounds::check`]ed. Eight output
-/// pixels at a time (four for windows over 144 values, two over 288; the last pixels of the
-/// region in smaller blocks): their windows are widened once ([`Windows`]), then every output channel is one pass
-/// over its filter, each filter word widened once for all of them.
+/// pixels at a time while their windows fit the scratch, then blocks of 5, 4, 3, 2 and 1:
+/// their windows are widened once ([`Windows`]), then every output channel is one pass over
+/// its filter, each filter word widened once for all of them.
 #[inline(never)]
 fn conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
     let window = a.kh * a.kw * input.c;
@@ -622,10 +659,10 @@ fn conv2d_direct(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region)
 const MAX_TAPS: usize = 49;
 
 /// DEPTHWISE_CONV_2D with depth multiplier 1 (filter HWC), per-channel requantization;
-/// [`Bounds::check`]ed. Four channels at a time: their weights are widened once, and where a
-/// window lies inside the input the input offset is folded into the starting accumulator
-/// (`bias + offset * sum(weights)`), so each tap is one input word and four multiply-adds
-/// ([`taps4`]); border windows add the offset to each input value of their in-bounds taps.
+/// [`Bounds::check`]ed. Four channels at a time: their weights widened (packed at build time,
+/// or derived here), the input offset folded into the starting accumulator (`bias + offset *
+/// sum(weights)`), so each tap is one input word and four multiply-adds; a tap outside the
+/// input holds the input zero point, which adds nothing.
 #[inline(never)]
 fn depthwise_conv2d(a: &ConvArgs, input: &View, out: &mut ViewMut, compute: Region) {
     let c = input.c;
@@ -837,7 +874,7 @@ const STRIP_WORDS: usize = 512;
 
 /// Words [`pack_depthwise`] lays out per group of four channels of a window of `taps` taps:
 /// the widened weights (two words per tap), the three starting accumulators of
-/// [`widen_depthwise`] and the requantization parameters `[multiplier, round, e, 0]` per
+/// `widen_depthwise` and the requantization parameters `[multiplier, round, e, 0]` per
 /// channel.
 pub const fn packed_words(taps: usize) -> usize {
     2 * taps + 12 + 16
@@ -874,7 +911,7 @@ fn group_constants(
 
 /// [`Kernels::pack_depthwise`] of the DSP set: per group of four channels
 /// [`packed_words`] words, for layers whose accumulators take the doubled form (a right shift
-/// in every channel, the accumulator bound of [`Requant`]); 0 for any other.
+/// in every channel, the accumulator bound of `Requant`); 0 for any other.
 pub fn pack_depthwise(a: &ConvArgs, channels: usize, out: &mut [i32]) -> usize {
     let (c, taps) = (channels, a.kh * a.kw);
     let per = packed_words(taps);

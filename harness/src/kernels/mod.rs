@@ -3,10 +3,12 @@
 //! same kernel runs a whole layer (layer-wise) or one tile of it (patch stage), with borders
 //! decided by the tensor's full size, never by the tile's.
 //!
-//! A kernel set ([`Kernels`]) is what the executors are generic over. [`reference`] is the
+//! A kernel set ([`Kernels`]) is what the executors are generic over. [`reference`](mod@reference) is the
 //! portable, obviously-correct set and the oracle: every other set runs the same tests against
 //! it (`harness/tests/kernels.rs`). [`dsp`] is the set for cores with the DSP extension
-//! (Cortex-M4, M7, M33), [`KernelSet`] names them from the CLI to the CSV.
+//! (Cortex-M4, M7, M33), and its [`dsp::Portable`] twin (the same algorithms, the SIMD
+//! instructions in plain Rust) the one for cores without (M0+, M3); [`KernelSet`] names them
+//! from the CLI to the CSV.
 
 pub mod check;
 pub mod dsp;
@@ -21,9 +23,12 @@ use crate::plan::Region;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum KernelSet {
-    /// [`reference`]: TFLM's reference kernels in Rust, the oracle.
+    /// [`reference`](mod@reference): TFLM's reference kernels in Rust, the oracle.
     #[default]
     Reference,
+    /// [`dsp::Portable`]: the [`dsp`] set's algorithms with its SIMD instructions in plain
+    /// Rust, for cores without the DSP extension (Cortex-M0+, M3).
+    Portable,
     /// [`dsp::Dsp`]: dual 16-bit multiply-accumulates (SMLAD) on cores with the DSP
     /// extension.
     Dsp,
@@ -31,12 +36,13 @@ pub enum KernelSet {
 
 impl KernelSet {
     /// Every set, in order.
-    pub const ALL: [KernelSet; 2] = [KernelSet::Reference, KernelSet::Dsp];
+    pub const ALL: [KernelSet; 3] = [KernelSet::Reference, KernelSet::Portable, KernelSet::Dsp];
 
     /// Name on the CLI, in specs and in the CSV.
     pub const fn name(self) -> &'static str {
         match self {
             KernelSet::Reference => "reference",
+            KernelSet::Portable => "portable",
             KernelSet::Dsp => "dsp",
         }
     }
@@ -72,7 +78,7 @@ impl core::fmt::Display for KernelSet {
 }
 
 /// A kernel set: the kernels of the ops that take the time. Every method defaults to the
-/// [`reference`] kernel, so a set overrides what it speeds up; an override must give the
+/// [`reference`](mod@reference) kernel, so a set overrides what it speeds up; an override must give the
 /// reference kernel's bytes for every input, view and region.
 pub trait Kernels {
     /// Which set this is.

@@ -964,8 +964,9 @@ pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i3
 /// Exact: with `h = (x * m + 2^30) >> 31` (the doubling high multiply), TFLM's rounding shift
 /// is `(h + round - [h < 0]) >> e`, and `[h < 0]` may be read as `[x < 0]` (they differ only
 /// where `h = 0`, which rounds to 0 either way). An integer added inside a floor passes
-/// through it, so the two roundings are one: `(x * m + 2^30 + (round - [x < 0]) * 2^31)
-/// >> (31 + e)`, which is SMMLAR's `(ra * 2^32 + x2 * m + 2^31) >> 32`, shifted by `e`.
+/// through it, so the two roundings are one shift by `31 + e` of
+/// `x * m + 2^30 + (round - [x < 0]) * 2^31`: SMMLAR's `(ra * 2^32 + x2 * m + 2^31) >> 32`,
+/// shifted by `e`.
 #[inline(always)]
 pub fn requantize_x2_sat8(x2: i32, multiplier: i32, round: i32, e: u32, offset: i32) -> i32 {
     imp::requantize_x2_sat8(x2, multiplier, round, e, offset)
