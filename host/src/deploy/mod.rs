@@ -80,6 +80,12 @@ pub trait Link {
     fn resume(&mut self) -> anyhow::Result<()>;
     /// `Err` with the reason once the target can no longer run (an emulator exited).
     fn check_alive(&mut self) -> Result<(), String>;
+    /// The error to report for `e`, a failed exchange with the target. A link whose target
+    /// can die (an emulator) waits briefly for that death and reports its reason instead of
+    /// the broken pipe it caused.
+    fn explain(&mut self, e: anyhow::Error) -> anyhow::Error {
+        e
+    }
 }
 
 /// Polls `link` for RTT records at `rtt_address` until the end record or `timeout`.
@@ -89,15 +95,13 @@ pub fn stream(link: &mut dyn Link, rtt_address: u64, timeout: Duration) -> Resul
     let mut log = Vec::new();
     let start = Instant::now();
     let mut poll = Duration::from_millis(5);
-    link.resume()?;
+    link.resume().map_err(|e| link.explain(e))?;
     loop {
         std::thread::sleep(poll);
         // Back off to 100 ms: a halt costs host time, not virtual time.
         poll = (poll * 2).min(Duration::from_millis(100));
-        let mem = link.pause()?;
         let mut bytes = Vec::new();
-        rtt.drain(mem, 1, &mut bytes)?;
-        rtt.drain(mem, 0, &mut log)?;
+        drain(link, &mut rtt, &mut bytes, &mut log).map_err(|e| link.explain(e))?;
         let ended = collector.feed(&bytes).map_err(|e| DeployError::Protocol(format!("{e:#}")))?;
         let text = || String::from_utf8_lossy(&log).into_owned();
         if let Some((pc, lr, cfsr, hfsr)) = collector.measurement.fault {
@@ -121,8 +125,17 @@ pub fn stream(link: &mut dyn Link, rtt_address: u64, timeout: Duration) -> Resul
         if let Err(reason) = link.check_alive() {
             return Err(DeployError::Transport(anyhow::anyhow!("{reason}{}", log_suffix(&text()))));
         }
-        link.resume()?;
+        link.resume().map_err(|e| link.explain(e))?;
     }
+}
+
+/// One poll: pauses `link` and appends what the device wrote to RTT channels 1 (records)
+/// and 0 (log).
+fn drain(link: &mut dyn Link, rtt: &mut Rtt, records: &mut Vec<u8>, log: &mut Vec<u8>) -> anyhow::Result<()> {
+    let mem = link.pause()?;
+    rtt.drain(mem, 1, records)?;
+    rtt.drain(mem, 0, log)?;
+    Ok(())
 }
 
 /// The causes a CFSR value names, as ` (UNDEFINSTR, ...)`.
@@ -170,11 +183,16 @@ mod tests {
         target: FakeTarget,
         frames: Vec<Vec<u8>>,
         dies_after: Option<usize>,
+        /// After the death, the next pause fails as a closed socket does.
+        breaks: bool,
         polls: usize,
     }
 
     impl Link for FakeLink {
         fn pause(&mut self) -> anyhow::Result<&mut dyn Memory> {
+            if self.breaks && self.check_alive().is_err() {
+                return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
+            }
             if let Some(f) = self.frames.get(self.polls) {
                 self.target.device_write(1, f);
             }
@@ -189,6 +207,9 @@ mod tests {
                 Some(n) if self.polls >= n => Err("QEMU exited".into()),
                 _ => Ok(()),
             }
+        }
+        fn explain(&mut self, e: anyhow::Error) -> anyhow::Error {
+            self.check_alive().err().map_or(e, |died| anyhow::anyhow!(died))
         }
     }
 
@@ -218,7 +239,7 @@ mod tests {
     }
 
     fn link(frames: Vec<Vec<u8>>, dies_after: Option<usize>) -> FakeLink {
-        FakeLink { target: FakeTarget::new(0x2000_0000, 128), frames, dies_after, polls: 0 }
+        FakeLink { target: FakeTarget::new(0x2000_0000, 128), frames, dies_after, breaks: false, polls: 0 }
     }
 
     #[test]
@@ -234,6 +255,11 @@ mod tests {
         // The emulator dies: an error of the host's tools, not a device fault.
         let e = stream(&mut link(frames[..1].to_vec(), Some(2)), 0x2000_0000, Duration::from_secs(5)).unwrap_err();
         assert!(matches!(e, DeployError::Transport(_)) && e.to_string().contains("QEMU exited"), "{e}");
+        // ... and the link to it breaks first: the death is reported, not the broken pipe.
+        let mut dying = link(frames[..1].to_vec(), Some(2));
+        dying.breaks = true;
+        let e = stream(&mut dying, 0x2000_0000, Duration::from_secs(5)).unwrap_err();
+        assert!(e.to_string().contains("QEMU exited") && !e.to_string().contains("pipe"), "{e}");
         // The firmware reports an error: a fault naming it.
         let err = frame(&Record::Error { message: "arena too small" });
         let e = stream(&mut link(vec![frame(&header()), err], None), 0x2000_0000, Duration::from_secs(5)).unwrap_err();

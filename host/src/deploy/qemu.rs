@@ -25,6 +25,8 @@ pub struct Qemu {
 
 /// Longest wait for one packet (or acknowledgement) from the gdbstub.
 const PACKET_DEADLINE: Duration = Duration::from_secs(10);
+/// Longest wait, after the gdbstub failed, for QEMU's exit status.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
 /// Largest packet accepted: RTT polls read a few hundred bytes.
 const MAX_PACKET: usize = 1 << 20;
 
@@ -52,7 +54,8 @@ impl Qemu {
             "starting qemu-system-arm (install it with `apt-get install qemu-system-arm`, or run scripts/setup.sh)",
         )?;
         let mut child = KillOnDrop(child);
-        let gdb = Gdb::connect(&socket, &mut child.0)?;
+        let gdb = Gdb::connect(&socket, &mut child.0)
+            .map_err(|e| exit_reason(&mut child.0, EXIT_GRACE).map_or(e, |died| anyhow::anyhow!(died)))?;
         Ok(Qemu { child, gdb, _dir: dir })
     }
 
@@ -63,17 +66,12 @@ impl Qemu {
 
     /// Halts the target (virtual time stops with it).
     pub fn halt(&mut self) -> anyhow::Result<()> {
-        self.gdb.stream.write_all(&[0x03])?;
+        self.gdb.stream.write_all(&[0x03]).context("interrupting QEMU through its gdbstub")?;
         let reply = self.gdb.recv()?;
         if !(reply.starts_with(b"T") || reply.starts_with(b"S")) {
             bail!("QEMU answered an interrupt with {:?}", String::from_utf8_lossy(&reply));
         }
         Ok(())
-    }
-
-    /// True while the QEMU process runs.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.0.try_wait(), Ok(None))
     }
 
     /// The target memory (valid while halted).
@@ -97,18 +95,7 @@ impl Target for QemuTarget {
 
 impl Link for Qemu {
     fn pause(&mut self) -> anyhow::Result<&mut dyn Memory> {
-        if let Err(e) = self.halt() {
-            // A gdbstub that went away because QEMU died: say why QEMU died (its exit status
-            // may lag the closed socket a little).
-            let since = Instant::now();
-            while self.alive() && since.elapsed() < Duration::from_millis(500) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            return Err(match self.check_alive() {
-                Err(died) => anyhow::anyhow!(died),
-                Ok(()) => e,
-            });
-        }
+        self.halt()?;
         Ok(self.memory())
     }
 
@@ -117,18 +104,33 @@ impl Link for Qemu {
     }
 
     fn check_alive(&mut self) -> Result<(), String> {
-        if self.alive() {
-            return Ok(());
-        }
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.0.stderr.take() {
-            let _ = e.read_to_string(&mut stderr);
-        }
-        Err(format!(
-            "QEMU exited before the end record{}",
-            if stderr.trim().is_empty() { String::new() } else { format!(": {}", stderr.trim()) }
-        ))
+        exit_reason(&mut self.child.0, Duration::ZERO).map_or(Ok(()), Err)
     }
+
+    fn explain(&mut self, e: anyhow::Error) -> anyhow::Error {
+        exit_reason(&mut self.child.0, EXIT_GRACE).map_or(e, |died| anyhow::anyhow!(died))
+    }
+}
+
+/// Why QEMU is gone, with what it printed, once it exits within `grace`; `None` while it
+/// runs. QEMU closes the gdbstub socket before its process ends: on a loaded machine the exit
+/// status lags the broken pipe by a second or more, hence the grace after a failed exchange.
+fn exit_reason(child: &mut Child, grace: Duration) -> Option<String> {
+    let since = Instant::now();
+    while matches!(child.try_wait(), Ok(None)) {
+        if since.elapsed() >= grace {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    Some(format!(
+        "QEMU exited before the end record{}",
+        if stderr.trim().is_empty() { String::new() } else { format!(": {}", stderr.trim()) }
+    ))
 }
 
 /// A minimal GDB remote protocol client.
@@ -222,10 +224,10 @@ impl Gdb {
         let sum = [self.byte(deadline, "checksum")?, self.byte(deadline, "checksum")?];
         let want = payload.iter().fold(0u8, |a, &b| a.wrapping_add(b));
         if std::str::from_utf8(&sum).ok().and_then(|t| u8::from_str_radix(t, 16).ok()) != Some(want) {
-            self.stream.write_all(b"-")?;
+            self.stream.write_all(b"-").context("writing to QEMU's gdbstub")?;
             bail!("a packet from QEMU's gdbstub failed its checksum");
         }
-        self.stream.write_all(b"+")?;
+        self.stream.write_all(b"+").context("writing to QEMU's gdbstub")?;
         Ok(payload)
     }
 }
