@@ -595,6 +595,20 @@ fn an_emulator_dying_mid_run_ends_the_run_as_error_with_its_stderr() {
     assert!(rows[0].message.contains("terminating on signal"), "QEMU's stderr: {}", rows[0].message);
 }
 
+/// QEMU that refuses to start says why, with its own words.
+#[test]
+fn an_emulator_that_cannot_start_says_why() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.elf");
+    let e = patchbench::deploy::qemu::Qemu::start("mps2-an386", &missing).err().expect("no image, no emulator");
+    let e = format!("{e:#}");
+    // QEMU opens the gdbstub socket before it loads the image: it may die before or during
+    // the handshake, and either way the error is its exit, not a broken pipe.
+    assert!(e.contains("QEMU exited (exit status: 1)"), "{e}");
+    assert!(e.contains("missing.elf"), "QEMU's stderr: {e}");
+}
+
 /// The optimized kernel sets on the cores that run them: a kernel-check image runs the cases
 /// of `harness::kernels::check` (the suite the host runs against the portable twins) on
 /// qemu-m4 (Armv7E-M) and qemu-m33 (Armv8-M Mainline with the DSP extension), where the `dsp`

@@ -54,8 +54,7 @@ impl Qemu {
             "starting qemu-system-arm (install it with `apt-get install qemu-system-arm`, or run scripts/setup.sh)",
         )?;
         let mut child = KillOnDrop(child);
-        let gdb = Gdb::connect(&socket, &mut child.0)
-            .map_err(|e| exit_reason(&mut child.0, EXIT_GRACE).map_or(e, |died| anyhow::anyhow!(died)))?;
+        let gdb = Gdb::connect(&socket, &mut child.0)?;
         Ok(Qemu { child, gdb, _dir: dir })
     }
 
@@ -104,33 +103,42 @@ impl Link for Qemu {
     }
 
     fn check_alive(&mut self) -> Result<(), String> {
-        exit_reason(&mut self.child.0, Duration::ZERO).map_or(Ok(()), Err)
+        exit_reason(&mut self.child.0, Duration::ZERO, "before the end record").map_or(Ok(()), Err)
     }
 
     fn explain(&mut self, e: anyhow::Error) -> anyhow::Error {
-        exit_reason(&mut self.child.0, EXIT_GRACE).map_or(e, |died| anyhow::anyhow!(died))
+        died_or(&mut self.child.0, e, "before the end record")
     }
 }
 
-/// Why QEMU is gone, with what it printed, once it exits within `grace`; `None` while it
-/// runs. QEMU closes the gdbstub socket before its process ends: on a loaded machine the exit
-/// status lags the broken pipe by a second or more, hence the grace after a failed exchange.
-fn exit_reason(child: &mut Child, grace: Duration) -> Option<String> {
+/// Why QEMU is gone (`QEMU exited (<status>) <when>: <its stderr>`), once it exits within
+/// `grace`; `None` while it runs.
+fn exit_reason(child: &mut Child, grace: Duration, when: &str) -> Option<String> {
     let since = Instant::now();
-    while matches!(child.try_wait(), Ok(None)) {
-        if since.elapsed() >= grace {
-            return None;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.to_string(),
+            Err(e) => break format!("status unknown: {e}"),
+            Ok(None) if since.elapsed() >= grace => return None,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    };
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut stderr);
     }
+    let stderr = stderr.trim();
     Some(format!(
-        "QEMU exited before the end record{}",
-        if stderr.trim().is_empty() { String::new() } else { format!(": {}", stderr.trim()) }
+        "QEMU exited ({status}) {when}{}",
+        if stderr.is_empty() { String::new() } else { format!(": {stderr}") }
     ))
+}
+
+/// `e`, a failed exchange with the gdbstub, or QEMU's death when that caused it. QEMU closes
+/// the socket before its process ends: on a loaded machine the exit status lags the broken
+/// pipe by a second or more, hence the grace.
+fn died_or(child: &mut Child, e: anyhow::Error, when: &str) -> anyhow::Error {
+    exit_reason(child, EXIT_GRACE, when).map_or(e, |died| anyhow::anyhow!(died))
 }
 
 /// A minimal GDB remote protocol client.
@@ -149,16 +157,13 @@ impl Gdb {
                 stream.set_read_timeout(Some(Duration::from_millis(200)))?;
                 stream.set_write_timeout(Some(PACKET_DEADLINE))?;
                 let mut gdb = Gdb { stream, patience: PACKET_DEADLINE };
-                gdb.send(b"?")?;
-                gdb.recv()?;
-                return Ok(gdb);
+                return match gdb.send(b"?").and_then(|()| gdb.recv()) {
+                    Ok(_) => Ok(gdb),
+                    Err(e) => Err(died_or(child, e, "during the gdbstub handshake")),
+                };
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                bail!("qemu-system-arm exited ({status}) before its gdbstub came up: {}", err.trim());
+            if let Some(died) = exit_reason(child, Duration::ZERO, "before its gdbstub came up") {
+                bail!(died);
             }
             if Instant::now() > deadline {
                 bail!("QEMU's gdbstub did not come up on {} within {} s", socket.display(), PACKET_DEADLINE.as_secs());
