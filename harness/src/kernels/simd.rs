@@ -67,174 +67,71 @@ mod imp {
         };
         r
     }
-    /// See [`super::windows_dot`] (1 pixel in one block).
-    #[inline(always)]
-    pub fn windows_dot1(s: &[u32], w: &[i8], groups: usize) -> [i32; 1] {
-        let mut acc = [0i32; 1];
-        if groups > 0 {
-            // SAFETY: the caller checked that `s` holds 2 words and `w` 4 bytes per group;
-            // the loop reads exactly those (post-indexed), writes nothing but registers.
-            unsafe {
-                asm!(
-                    "2:",
-                    "ldr {v}, [{w}], #4",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "sxtb16 {v13}, {v}, ror #8",
-                    "sxtb16 {v}, {v}",
-                    "smlad {a0}, {xa}, {v}, {a0}",
-                    "smlad {a0}, {xb}, {v13}, {a0}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
-                    a0 = inout(reg) acc[0],
-                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
-                    options(nostack, readonly),
-                );
+
+    /// Defines `$name`, [`super::windows_dot`] for one block of `$p` pixels: per group, one
+    /// filter word widened to `(v0, v2)` and `(v1, v3)`, then per pixel one LDRD of its two
+    /// widened words and two SMLADs into its accumulator (`$a`, the operand of `acc[$i]`). The
+    /// first pixel's load is issued before the widening, so no SMLAD waits for a load.
+    macro_rules! windows_dot_block {
+        ($name:ident, $p:literal $(, $a:ident = $i:literal)*) => {
+            #[doc = concat!("See [`super::windows_dot`] (", stringify!($p), " pixels in one block).")]
+            #[inline(always)]
+            pub fn $name(s: &[u32], w: &[i8], groups: usize) -> [i32; $p] {
+                let mut acc = [0i32; $p];
+                if groups > 0 {
+                    // SAFETY: the caller checked that `s` holds `2 * $p` words and `w` 4 bytes
+                    // per group; the loop reads exactly those (post-indexed), writes nothing
+                    // but registers.
+                    unsafe {
+                        asm!(
+                            "2:",
+                            "ldr {v}, [{w}], #4",
+                            "ldrd {xa}, {xb}, [{s}], #8",
+                            "sxtb16 {v13}, {v}, ror #8",
+                            "sxtb16 {v}, {v}",
+                            "smlad {a0}, {xa}, {v}, {a0}",
+                            "smlad {a0}, {xb}, {v13}, {a0}",
+                            $(
+                                "ldrd {xa}, {xb}, [{s}], #8",
+                                concat!("smlad {", stringify!($a), "}, {xa}, {v}, {", stringify!($a), "}"),
+                                concat!("smlad {", stringify!($a), "}, {xb}, {v13}, {", stringify!($a), "}"),
+                            )*
+                            "subs {n}, {n}, #1",
+                            "bne 2b",
+                            s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
+                            a0 = inout(reg) acc[0], $($a = inout(reg) acc[$i],)*
+                            v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
+                            options(nostack, readonly),
+                        );
+                    }
+                }
+                acc
             }
-        }
-        acc
+        };
     }
 
-    /// See [`super::windows_dot`] (2 pixels in one block).
-    #[inline(always)]
-    pub fn windows_dot2(s: &[u32], w: &[i8], groups: usize) -> [i32; 2] {
-        let mut acc = [0i32; 2];
-        if groups > 0 {
-            // SAFETY: the caller checked that `s` holds 4 words and `w` 4 bytes per group;
-            // the loop reads exactly those (post-indexed), writes nothing but registers.
-            unsafe {
-                asm!(
-                    "2:",
-                    "ldr {v}, [{w}], #4",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "sxtb16 {v13}, {v}, ror #8",
-                    "sxtb16 {v}, {v}",
-                    "smlad {a0}, {xa}, {v}, {a0}",
-                    "smlad {a0}, {xb}, {v13}, {a0}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a1}, {xa}, {v}, {a1}",
-                    "smlad {a1}, {xb}, {v13}, {a1}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
-                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1],
-                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-        }
-        acc
-    }
+    windows_dot_block!(windows_dot1, 1);
+    windows_dot_block!(windows_dot2, 2, a1 = 1);
+    windows_dot_block!(windows_dot3, 3, a1 = 1, a2 = 2);
+    windows_dot_block!(windows_dot4, 4, a1 = 1, a2 = 2, a3 = 3);
+    windows_dot_block!(windows_dot5, 5, a1 = 1, a2 = 2, a3 = 3, a4 = 4);
 
-    /// See [`super::windows_dot`] (3 pixels in one block).
-    #[inline(always)]
-    pub fn windows_dot3(s: &[u32], w: &[i8], groups: usize) -> [i32; 3] {
-        let mut acc = [0i32; 3];
-        if groups > 0 {
-            // SAFETY: the caller checked that `s` holds 6 words and `w` 4 bytes per group;
-            // the loop reads exactly those (post-indexed), writes nothing but registers.
-            unsafe {
-                asm!(
-                    "2:",
-                    "ldr {v}, [{w}], #4",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "sxtb16 {v13}, {v}, ror #8",
-                    "sxtb16 {v}, {v}",
-                    "smlad {a0}, {xa}, {v}, {a0}",
-                    "smlad {a0}, {xb}, {v13}, {a0}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a1}, {xa}, {v}, {a1}",
-                    "smlad {a1}, {xb}, {v13}, {a1}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a2}, {xa}, {v}, {a2}",
-                    "smlad {a2}, {xb}, {v13}, {a2}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
-                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1], a2 = inout(reg) acc[2],
-                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-        }
-        acc
-    }
-
-    /// See [`super::windows_dot`] (4 pixels in one block).
-    #[inline(always)]
-    pub fn windows_dot4(s: &[u32], w: &[i8], groups: usize) -> [i32; 4] {
-        let mut acc = [0i32; 4];
-        if groups > 0 {
-            // SAFETY: the caller checked that `s` holds 8 words and `w` 4 bytes per group;
-            // the loop reads exactly those (post-indexed), writes nothing but registers.
-            unsafe {
-                asm!(
-                    "2:",
-                    "ldr {v}, [{w}], #4",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "sxtb16 {v13}, {v}, ror #8",
-                    "sxtb16 {v}, {v}",
-                    "smlad {a0}, {xa}, {v}, {a0}",
-                    "smlad {a0}, {xb}, {v13}, {a0}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a1}, {xa}, {v}, {a1}",
-                    "smlad {a1}, {xb}, {v13}, {a1}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a2}, {xa}, {v}, {a2}",
-                    "smlad {a2}, {xb}, {v13}, {a2}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a3}, {xa}, {v}, {a3}",
-                    "smlad {a3}, {xb}, {v13}, {a3}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
-                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1], a2 = inout(reg) acc[2], a3 = inout(reg) acc[3],
-                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-        }
-        acc
-    }
-
-    /// See [`super::windows_dot`] (5 pixels in one block).
-    #[inline(always)]
-    pub fn windows_dot5(s: &[u32], w: &[i8], groups: usize) -> [i32; 5] {
-        let mut acc = [0i32; 5];
-        if groups > 0 {
-            // SAFETY: the caller checked that `s` holds 10 words and `w` 4 bytes per group;
-            // the loop reads exactly those (post-indexed), writes nothing but registers.
-            unsafe {
-                asm!(
-                    "2:",
-                    "ldr {v}, [{w}], #4",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "sxtb16 {v13}, {v}, ror #8",
-                    "sxtb16 {v}, {v}",
-                    "smlad {a0}, {xa}, {v}, {a0}",
-                    "smlad {a0}, {xb}, {v13}, {a0}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a1}, {xa}, {v}, {a1}",
-                    "smlad {a1}, {xb}, {v13}, {a1}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a2}, {xa}, {v}, {a2}",
-                    "smlad {a2}, {xb}, {v13}, {a2}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a3}, {xa}, {v}, {a3}",
-                    "smlad {a3}, {xb}, {v13}, {a3}",
-                    "ldrd {xa}, {xb}, [{s}], #8",
-                    "smlad {a4}, {xa}, {v}, {a4}",
-                    "smlad {a4}, {xb}, {v13}, {a4}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    s = inout(reg) s.as_ptr() => _, w = inout(reg) w.as_ptr() => _, n = inout(reg) groups => _,
-                    a0 = inout(reg) acc[0], a1 = inout(reg) acc[1], a2 = inout(reg) acc[2], a3 = inout(reg) acc[3], a4 = inout(reg) acc[4],
-                    v = out(reg) _, v13 = out(reg) _, xa = out(reg) _, xb = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-        }
-        acc
+    /// Assembly text of one depthwise tap of four channels: `$load` puts the tap's four input
+    /// bytes in `{tx}`, its widened weights come from `{wp}` (post-incremented by `$step`
+    /// bytes), and channels 0..4 accumulate in `{a0}`..`{a3}` (scratch `{t}`, `{wa}`, `{wb}`).
+    macro_rules! tap4 {
+        ($step:literal; $($load:literal),+) => {
+            concat!(
+                $($load, "\n",)+
+                "ldrd {wa}, {wb}, [{wp}], #", $step, "\n",
+                "sxtb16 {t}, {tx}\n",
+                "smlabb {a0}, {t}, {wa}, {a0}\n",
+                "smlatt {a2}, {t}, {wa}, {a2}\n",
+                "sxtb16 {t}, {tx}, ror #8\n",
+                "smlabb {a1}, {t}, {wb}, {a1}\n",
+                "smlatt {a3}, {t}, {wb}, {a3}",
+            )
+        };
     }
 
     /// See [`super::taps4`].
@@ -247,15 +144,7 @@ mod imp {
             unsafe {
                 asm!(
                     "2:",
-                    "ldr {tx}, [{xp}]",
-                    "add {xp}, {xp}, {c}",
-                    "ldrd {wa}, {wb}, [{wp}], #8",
-                    "sxtb16 {t}, {tx}",
-                    "smlabb {a0}, {t}, {wa}, {a0}",
-                    "smlatt {a2}, {t}, {wa}, {a2}",
-                    "sxtb16 {t}, {tx}, ror #8",
-                    "smlabb {a1}, {t}, {wb}, {a1}",
-                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    tap4!(8; "ldr {tx}, [{xp}]", "add {xp}, {xp}, {c}"),
                     "subs {n}, {n}, #1",
                     "bne 2b",
                     xp = inout(reg) x.as_ptr() => _, wp = inout(reg) w.as_ptr() => _, n = inout(reg) n => _,
@@ -268,6 +157,7 @@ mod imp {
         }
         [a0, a1, a2, a3]
     }
+
     /// See [`super::taps4_rows3_raw`].
     #[inline(always)]
     pub unsafe fn taps4_rows3(
@@ -285,31 +175,9 @@ mod imp {
             unsafe {
                 asm!(
                     "2:",
-                    "ldr {tx}, [{xp}]",
-                    "ldrd {wa}, {wb}, [{wp}], #8",
-                    "sxtb16 {t}, {tx}",
-                    "smlabb {a0}, {t}, {wa}, {a0}",
-                    "smlatt {a2}, {t}, {wa}, {a2}",
-                    "sxtb16 {t}, {tx}, ror #8",
-                    "smlabb {a1}, {t}, {wb}, {a1}",
-                    "smlatt {a3}, {t}, {wb}, {a3}",
-                    "ldr {tx}, [{xp}, {c}]",
-                    "add {xp}, {xp}, {c}",
-                    "ldrd {wa}, {wb}, [{wp}], #8",
-                    "sxtb16 {t}, {tx}",
-                    "smlabb {a0}, {t}, {wa}, {a0}",
-                    "smlatt {a2}, {t}, {wa}, {a2}",
-                    "sxtb16 {t}, {tx}, ror #8",
-                    "smlabb {a1}, {t}, {wb}, {a1}",
-                    "smlatt {a3}, {t}, {wb}, {a3}",
-                    "ldr {tx}, [{xp}, {c}]",
-                    "ldrd {wa}, {wb}, [{wp}], #8",
-                    "sxtb16 {t}, {tx}",
-                    "smlabb {a0}, {t}, {wa}, {a0}",
-                    "smlatt {a2}, {t}, {wa}, {a2}",
-                    "sxtb16 {t}, {tx}, ror #8",
-                    "smlabb {a1}, {t}, {wb}, {a1}",
-                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    tap4!(8; "ldr {tx}, [{xp}]"),
+                    tap4!(8; "ldr {tx}, [{xp}, {c}]", "add {xp}, {xp}, {c}"),
+                    tap4!(8; "ldr {tx}, [{xp}, {c}]"),
                     "add {xp}, {xp}, {skip}",
                     "subs {rows}, {rows}, #1",
                     "bne 2b",
@@ -342,22 +210,8 @@ mod imp {
             unsafe {
                 asm!(
                     "2:",
-                    "ldr {tx}, [{xp}]",
-                    "ldrd {wa}, {wb}, [{wp}], #8",
-                    "sxtb16 {t}, {tx}",
-                    "smlabb {a0}, {t}, {wa}, {a0}",
-                    "smlatt {a2}, {t}, {wa}, {a2}",
-                    "sxtb16 {t}, {tx}, ror #8",
-                    "smlabb {a1}, {t}, {wb}, {a1}",
-                    "smlatt {a3}, {t}, {wb}, {a3}",
-                    "ldr {tx}, [{xp}, {c}]",
-                    "ldrd {wa}, {wb}, [{wp}], #16",
-                    "sxtb16 {t}, {tx}",
-                    "smlabb {a0}, {t}, {wa}, {a0}",
-                    "smlatt {a2}, {t}, {wa}, {a2}",
-                    "sxtb16 {t}, {tx}, ror #8",
-                    "smlabb {a1}, {t}, {wb}, {a1}",
-                    "smlatt {a3}, {t}, {wb}, {a3}",
+                    tap4!(8; "ldr {tx}, [{xp}]"),
+                    tap4!(16; "ldr {tx}, [{xp}, {c}]"),
                     "add {xp}, {xp}, {in_row}",
                     "subs {rows}, {rows}, #1",
                     "bne 2b",
@@ -416,6 +270,42 @@ mod imp {
         d
     }
 
+    /// Assembly text of TFLM's requantization of `{x}` up to the shift (see
+    /// [`super::requantize_high`]), left in `{lo}` (scratch `{hi}`).
+    macro_rules! requantize_high {
+        () => {
+            concat!(
+                "mov {lo}, #0x40000000\n",
+                "mov {hi}, #0\n",
+                "smlal {lo}, {hi}, {x}, {m}\n",
+                "lsr {lo}, {lo}, #31\n",
+                "orr {lo}, {lo}, {hi}, lsl #1\n",
+                "and {hi}, {neg}, {lo}, asr #31\n",
+                "add {lo}, {lo}, {round}\n",
+                "add {lo}, {lo}, {hi}\n",
+                "asr {lo}, {lo}, {e}",
+            )
+        };
+    }
+
+    /// Assembly text of [`super::requantize_x2_sat8`] of the doubled accumulator in operand
+    /// `$x`, left in `{t}` (scratch `{ra}`; `{m}`, `{round}`, `{e}`, `{off}` as there).
+    macro_rules! requantize_x2_sat8 {
+        ($x:literal) => {
+            concat!(
+                "sub {ra}, {round}, {",
+                $x,
+                "}, lsr #31\n",
+                "smmlar {t}, {",
+                $x,
+                "}, {m}, {ra}\n",
+                "asr {t}, {t}, {e}\n",
+                "add {t}, {t}, {off}\n",
+                "ssat {t}, #8, {t}",
+            )
+        };
+    }
+
     /// See [`super::requantize_sat8`].
     #[inline(always)]
     pub fn requantize_sat8(x: i32, multiplier: i32, e: u32, round: i32, negative: i32, offset: i32) -> i32 {
@@ -423,15 +313,7 @@ mod imp {
         // SAFETY: register-only arithmetic (the Q flag SSAT may set is never read).
         unsafe {
             asm!(
-                "mov {lo}, #0x40000000",
-                "mov {hi}, #0",
-                "smlal {lo}, {hi}, {x}, {m}",
-                "lsr {lo}, {lo}, #31",
-                "orr {lo}, {lo}, {hi}, lsl #1",
-                "and {hi}, {neg}, {lo}, asr #31",
-                "add {lo}, {lo}, {round}",
-                "add {lo}, {lo}, {hi}",
-                "asr {lo}, {lo}, {e}",
+                requantize_high!(),
                 "add {lo}, {lo}, {off}",
                 "ssat {lo}, #8, {lo}",
                 x = in(reg) x, m = in(reg) multiplier, e = in(reg) e, round = in(reg) round, neg = in(reg) negative,
@@ -449,15 +331,7 @@ mod imp {
         // SAFETY: register-only arithmetic.
         unsafe {
             asm!(
-                "mov {lo}, #0x40000000",
-                "mov {hi}, #0",
-                "smlal {lo}, {hi}, {x}, {m}",
-                "lsr {lo}, {lo}, #31",
-                "orr {lo}, {lo}, {hi}, lsl #1",
-                "and {hi}, {neg}, {lo}, asr #31",
-                "add {lo}, {lo}, {round}",
-                "add {lo}, {lo}, {hi}",
-                "asr {lo}, {lo}, {e}",
+                requantize_high!(),
                 x = in(reg) x, m = in(reg) multiplier, e = in(reg) e, round = in(reg) round, neg = in(reg) negative,
                 lo = out(reg) v, hi = out(reg) _,
                 options(pure, nomem, nostack),
@@ -465,6 +339,7 @@ mod imp {
         }
         v
     }
+
     /// See [`super::requantize_x2_sat8`].
     #[inline(always)]
     pub fn requantize_x2_sat8(x2: i32, multiplier: i32, round: i32, e: u32, offset: i32) -> i32 {
@@ -472,13 +347,9 @@ mod imp {
         // SAFETY: register-only arithmetic (the Q flag SSAT may set is never read).
         unsafe {
             asm!(
-                "sub {ra}, {round}, {x}, lsr #31",
-                "smmlar {v}, {x}, {m}, {ra}",
-                "asr {v}, {v}, {e}",
-                "add {v}, {v}, {off}",
-                "ssat {v}, #8, {v}",
+                requantize_x2_sat8!("x"),
                 x = in(reg) x2, m = in(reg) multiplier, round = in(reg) round, e = in(reg) e, off = in(reg) offset,
-                ra = out(reg) _, v = out(reg) v,
+                ra = out(reg) _, t = out(reg) v,
                 options(pure, nomem, nostack),
             );
         }
@@ -504,18 +375,10 @@ mod imp {
         unsafe {
             asm!(
                 "add {t}, {b2}, {a0}, lsl #1",
-                "sub {ra}, {round}, {t}, lsr #31",
-                "smmlar {t}, {t}, {m}, {ra}",
-                "asr {t}, {t}, {e}",
-                "add {t}, {t}, {off}",
-                "ssat {t}, #8, {t}",
+                requantize_x2_sat8!("t"),
                 "strb {t}, [{p0}]",
                 "add {t}, {b2}, {a1}, lsl #1",
-                "sub {ra}, {round}, {t}, lsr #31",
-                "smmlar {t}, {t}, {m}, {ra}",
-                "asr {t}, {t}, {e}",
-                "add {t}, {t}, {off}",
-                "ssat {t}, #8, {t}",
+                requantize_x2_sat8!("t"),
                 "strb {t}, [{p1}]",
                 a0 = in(reg) a0, a1 = in(reg) a1, b2 = in(reg) bias2, m = in(reg) multiplier,
                 round = in(reg) round, e = in(reg) e, off = in(reg) offset, p0 = in(reg) p0, p1 = in(reg) p1,
@@ -533,37 +396,22 @@ mod imp {
         // `out`; the block reads and writes only those.
         unsafe {
             asm!(
+                // Each channel's `[m, round, e, 0]` is loaded just before its requantization.
                 "ldrd {m}, {round}, [{p}], #8",
                 "ldr {e}, [{p}], #8",
-                "sub {ra}, {round}, {a0}, lsr #31",
-                "smmlar {t}, {a0}, {m}, {ra}",
-                "asr {t}, {t}, {e}",
-                "add {t}, {t}, {off}",
-                "ssat {t}, #8, {t}",
+                requantize_x2_sat8!("a0"),
                 "strb {t}, [{o}], #1",
                 "ldrd {m}, {round}, [{p}], #8",
                 "ldr {e}, [{p}], #8",
-                "sub {ra}, {round}, {a1}, lsr #31",
-                "smmlar {t}, {a1}, {m}, {ra}",
-                "asr {t}, {t}, {e}",
-                "add {t}, {t}, {off}",
-                "ssat {t}, #8, {t}",
+                requantize_x2_sat8!("a1"),
                 "strb {t}, [{o}], #1",
                 "ldrd {m}, {round}, [{p}], #8",
                 "ldr {e}, [{p}], #8",
-                "sub {ra}, {round}, {a2}, lsr #31",
-                "smmlar {t}, {a2}, {m}, {ra}",
-                "asr {t}, {t}, {e}",
-                "add {t}, {t}, {off}",
-                "ssat {t}, #8, {t}",
+                requantize_x2_sat8!("a2"),
                 "strb {t}, [{o}], #1",
                 "ldrd {m}, {round}, [{p}], #8",
                 "ldr {e}, [{p}], #8",
-                "sub {ra}, {round}, {a3}, lsr #31",
-                "smmlar {t}, {a3}, {m}, {ra}",
-                "asr {t}, {t}, {e}",
-                "add {t}, {t}, {off}",
-                "ssat {t}, #8, {t}",
+                requantize_x2_sat8!("a3"),
                 "strb {t}, [{o}]",
                 p = inout(reg) params => _, o = inout(reg) out => _, off = in(reg) offset,
                 a0 = in(reg) a0, a1 = in(reg) a1, a2 = in(reg) a2, a3 = in(reg) a3,
