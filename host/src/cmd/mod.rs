@@ -104,8 +104,9 @@ pub struct ImageArgs {
     /// Measured runs after one warm-up.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     pub repeats: u16,
-    /// Kernel set: `dsp` (the default on cores with the DSP extension: Cortex-M4, M7, M33)
-    /// or `reference` (TFLM's reference kernels, the default elsewhere).
+    /// Kernel set: `dsp` (the default on cores with the DSP extension: Cortex-M4, M7, M33),
+    /// `portable` (the same algorithms in plain Rust, the default on Cortex-M0+ and M3) or
+    /// `reference` (TFLM's reference kernels, for comparison).
     #[arg(long, value_parser = parse_kernels)]
     pub kernels: Option<KernelSet>,
 }
