@@ -469,6 +469,34 @@ mod imp {
     pub fn taps4(x: &[i8], c: usize, w: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
         super::taps4_portable(x, c, w, n, acc)
     }
+    /// `rows` rows of `taps` taps, rows `in_row` bytes and six weight words apart.
+    #[inline(always)]
+    unsafe fn taps4_rows(
+        x: *const i8,
+        c: usize,
+        in_row: usize,
+        w: *const u32,
+        rows: usize,
+        taps: usize,
+        acc: [i32; 4],
+    ) -> [i32; 4] {
+        if rows == 0 {
+            return acc;
+        }
+        // SAFETY: the caller promises these lengths are readable.
+        let (x, w) = unsafe {
+            (
+                core::slice::from_raw_parts(x, (rows - 1) * in_row + (taps - 1) * c + 4),
+                core::slice::from_raw_parts(w, 6 * rows - 2 * (3 - taps)),
+            )
+        };
+        let mut acc = acc;
+        for r in 0..rows {
+            acc = super::taps4_portable(&x[r * in_row..], c, &w[6 * r..], taps, acc);
+        }
+        acc
+    }
+
     pub unsafe fn taps4_rows3(
         x: *const i8,
         c: usize,
@@ -477,18 +505,8 @@ mod imp {
         rows: usize,
         acc: [i32; 4],
     ) -> [i32; 4] {
-        if rows == 0 {
-            return acc;
-        }
-        // SAFETY: the caller promises these lengths are readable.
-        let (x, w) = unsafe {
-            (core::slice::from_raw_parts(x, (rows - 1) * in_row + 2 * c + 4), core::slice::from_raw_parts(w, 6 * rows))
-        };
-        let mut acc = acc;
-        for r in 0..rows {
-            acc = super::taps4_portable(&x[r * in_row..], c, &w[6 * r..], 3, acc);
-        }
-        acc
+        // SAFETY: the caller's promise.
+        unsafe { taps4_rows(x, c, in_row, w, rows, 3, acc) }
     }
 
     pub unsafe fn copy_words(d: *mut u32, x: *const i8, stride: usize, n: usize) -> *mut u32 {
@@ -517,18 +535,8 @@ mod imp {
         rows: usize,
         acc: [i32; 4],
     ) -> [i32; 4] {
-        if rows == 0 {
-            return acc;
-        }
-        // SAFETY: the caller promises these lengths are readable.
-        let (x, w) = unsafe {
-            (core::slice::from_raw_parts(x, (rows - 1) * in_row + c + 4), core::slice::from_raw_parts(w, 6 * rows - 2))
-        };
-        let mut acc = acc;
-        for r in 0..rows {
-            acc = super::taps4_portable(&x[r * in_row..], c, &w[6 * r..], 2, acc);
-        }
-        acc
+        // SAFETY: the caller's promise.
+        unsafe { taps4_rows(x, c, in_row, w, rows, 2, acc) }
     }
 
     pub fn requantize_high(x: i32, multiplier: i32, e: u32, round: i32, negative: i32) -> i32 {
