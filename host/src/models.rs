@@ -50,6 +50,14 @@ pub enum ModelSourceError {
 }
 
 /// Comma-separated zoo names, for messages.
+/// The directory of shared model files (`mlperf-tiny/`, `mcunet/`, `tflm/`):
+/// `$PATCHBENCH_MODELS`, else `../shared/models` beside the checkout.
+pub fn shared_models_dir() -> std::path::PathBuf {
+    std::env::var_os("PATCHBENCH_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::firmware::workspace_root().join("../shared/models"))
+}
+
 pub fn zoo_names() -> String {
     zoo::MODELS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }

@@ -47,12 +47,7 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let dir = self
-            .models
-            .clone()
-            .or_else(|| std::env::var_os("PATCHBENCH_MODELS").map(PathBuf::from))
-            .unwrap_or_else(|| patchbench::firmware::workspace_root().join("../shared/models"))
-            .join("mlperf-tiny");
+        let dir = self.models.clone().unwrap_or_else(patchbench::models::shared_models_dir).join("mlperf-tiny");
         let base = patchbench::boards::find(&self.board)?;
         let sets = if self.kernels.is_empty() {
             let mut sets = vec![base.kernels(), KernelSet::Reference];

@@ -35,13 +35,11 @@ pub fn run(m: &ModelBuf, config: PatchConfig, input: &[i8]) -> (Vec<i8>, Outputs
 /// `PATCHBENCH_REQUIRE_MODELS` is set (as in CI), which makes their absence a failure.
 #[allow(dead_code)] // Not every test binary that includes `common` reads the models.
 pub fn models_dir() -> Option<PathBuf> {
-    let from_env = std::env::var_os("PATCHBENCH_MODELS").map(PathBuf::from);
-    let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models");
-    let dir = from_env.clone().unwrap_or(fallback);
+    let dir = patchbench::models::shared_models_dir();
     if dir.join("mlperf-tiny").is_dir() {
         return Some(dir);
     }
-    let why = match from_env {
+    let why = match std::env::var_os("PATCHBENCH_MODELS") {
         Some(_) => format!("PATCHBENCH_MODELS={} has no mlperf-tiny/ directory", dir.display()),
         None => format!("PATCHBENCH_MODELS is not set and {} does not exist", dir.display()),
     };
