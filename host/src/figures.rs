@@ -10,7 +10,6 @@ use crate::costmodel;
 use crate::recommend::{self, Objective, Request};
 use crate::results::{ResultSet, Row, Status};
 use crate::units::{si, Bytes};
-use anyhow::Context;
 use harness::model::ModelBuf;
 use harness::plan::{plan, InputPlacement};
 use plotters::coord::Shift;
@@ -78,25 +77,41 @@ fn load_font() -> anyhow::Result<()> {
 
 type Fig = Result<(), Box<dyn std::error::Error>>;
 
-/// Draws `draw` into `stem.svg` and `stem.png`.
+/// Draws `draw` into `stem.svg` and `stem.png`, each drawn in memory and written whole
+/// ([`crate::files::write_whole`]): a killed `plot` leaves every figure old or new, never cut.
 macro_rules! render_both {
     ($stem:expr, $size:expr, $draw:expr) => {{
         let stem: &Path = $stem;
         // Appended, not `with_extension`: model names have dots (mbv2-w0.35-r144).
         let svg = PathBuf::from(format!("{}.svg", stem.display()));
         let png = PathBuf::from(format!("{}.png", stem.display()));
+        let mut text = String::new();
         {
-            let root = SVGBackend::new(&svg, $size).into_drawing_area();
+            let root = SVGBackend::with_string(&mut text, $size).into_drawing_area();
             $draw(&root).map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
-            root.present().map_err(|e| anyhow::anyhow!("writing {}: {e}", svg.display()))?;
+            root.present().map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
         }
+        crate::files::write_whole(&svg, text.as_bytes())?;
+        let (w, h) = $size;
+        let mut pixels = vec![0u8; w as usize * h as usize * 3];
         {
-            let root = BitMapBackend::new(&png, $size).into_drawing_area();
+            let root = BitMapBackend::with_buffer(&mut pixels, $size).into_drawing_area();
             $draw(&root).map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))?;
-            root.present().map_err(|e| anyhow::anyhow!("writing {}: {e}", png.display()))?;
+            root.present().map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))?;
         }
+        crate::files::write_whole(&png, &encode_png(&pixels, $size)?)?;
         vec![svg, png]
     }};
+}
+
+/// RGB pixels as PNG bytes (the encoder and settings plotters' own file output uses).
+fn encode_png(pixels: &[u8], (w, h): (u32, u32)) -> anyhow::Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(pixels, w, h, image::ColorType::Rgb8)
+        .map_err(|e| anyhow::anyhow!("encoding a PNG: {e}"))?;
+    Ok(out)
 }
 
 /// One model on one board: the rows the per-board figures draw.
@@ -142,6 +157,14 @@ impl<'a> Group<'a> {
     }
 }
 
+/// `word` quoted for a POSIX shell (a line of `summary.md` is there to be pasted): a path
+/// such as `$(touch x).tflite` stays one literal word. Inside a Markdown code span, so no
+/// backtick either: a word holding one is written with `?` in its place, unquotable.
+fn shell_word(word: &str) -> String {
+    let plain = word.replace(['`', '\n', '\r'], "?");
+    shlex::try_quote(&plain).map_or_else(|_| "'?'".to_string(), |q| q.into_owned())
+}
+
 fn file_part(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
 }
@@ -181,11 +204,11 @@ pub fn render_folder(folder: &Path, extra_budgets: &[Bytes]) -> anyhow::Result<R
     let ops = folder.join("ops.csv");
     if ops.is_file() {
         let rows = crate::results::read_ops(&ops)?;
-        out.files.extend(render_op_profiles(&rows, &folder.join("figures"))?);
+        let (runs, _) = crate::results::read_checked(&folder.join("runs.csv"))?;
+        out.files.extend(render_op_profiles(&rows, &runs, &folder.join("figures"))?);
     }
     let summary = folder.join("summary.md");
-    std::fs::write(&summary, summary_md(&set, folder, &budgets, &out))
-        .with_context(|| format!("writing {}", summary.display()))?;
+    crate::files::write_whole(&summary, summary_md(&set, folder, &budgets, &out).as_bytes())?;
     out.files.push(summary);
     Ok(out)
 }
@@ -195,37 +218,70 @@ fn spec_budgets(folder: &Path) -> anyhow::Result<Vec<Bytes>> {
     Ok(if spec.is_file() { crate::sweep::Spec::load(&spec)?.budgets } else { Vec::new() })
 }
 
-/// One group per model, board and kernel set.
-fn groups(set: &ResultSet) -> anyhow::Result<Vec<Group<'_>>> {
-    let mut keys: Vec<(String, String, harness::kernels::KernelSet)> = Vec::new();
+/// How figures and the summary name each model (by name and hash): its name, or, where
+/// different models share a name (merged folders, a file that changed between sweeps), the
+/// name and the hash's first 8 digits.
+fn model_labels<'r>(rows: impl IntoIterator<Item = &'r Row>) -> BTreeMap<(String, String), String> {
+    let mut hashes: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in rows {
+        hashes.entry(r.model.as_str()).or_default().insert(r.model_hash.as_str());
+    }
+    let mut out = BTreeMap::new();
+    for (name, hs) in hashes {
+        for h in &hs {
+            let label = if hs.len() > 1 { format!("{name}-{}", h.get(..8).unwrap_or(h)) } else { name.to_string() };
+            out.insert((name.to_string(), h.to_string()), label);
+        }
+    }
+    out
+}
+
+/// One group per model, board and kernel set, and a note for every board the catalog does
+/// not know (rows merged from a machine with its own `--boards` file): its rows are left out.
+fn groups(set: &ResultSet) -> anyhow::Result<(Vec<Group<'_>>, Vec<String>)> {
+    let labels = model_labels(&set.rows);
+    let mut keys: Vec<(String, String, String, harness::kernels::KernelSet)> = Vec::new();
     for r in &set.rows {
-        let k = (r.model.clone(), r.board.clone(), r.kernels);
+        let k = (r.model.clone(), r.model_hash.clone(), r.board.clone(), r.kernels);
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
     keys.sort();
     let mut out = Vec::new();
-    for (model, board, kernels) in keys {
-        let board = crate::boards::find(&board)
-            .with_context(|| format!("rows of {model} name board {board}"))?
-            .with_kernels(Some(kernels))?;
-        let rows: Vec<&Row> =
-            set.rows.iter().filter(|r| r.model == model && r.board == board.name && r.kernels == kernels).collect();
-        let modelbuf = rows.iter().find_map(|r| set.models.get(&r.model_hash)).cloned();
+    let mut notes = Vec::new();
+    for (name, hash, board, kernels) in keys {
+        let model = labels[&(name.clone(), hash.clone())].clone();
+        let board = match crate::boards::find(&board) {
+            Ok(b) => b.with_kernels(Some(kernels))?,
+            Err(e) => {
+                notes.push(format!(
+                    "rows of {model} on board {board} left out: {e} (plot with the catalog they were measured with: --boards FILE)"
+                ));
+                continue;
+            }
+        };
+        let rows: Vec<&Row> = set
+            .rows
+            .iter()
+            .filter(|r| r.model == name && r.model_hash == hash && r.board == board.name && r.kernels == kernels)
+            .collect();
+        let modelbuf = set.models.get(&hash).cloned();
         let unit = rows.first().map_or("cycles", |r| r.cycle_source.unit());
         out.push(Group { model, board, rows, modelbuf, unit });
     }
-    Ok(out)
+    notes.dedup();
+    Ok((out, notes))
 }
 
 /// Renders every figure of `set` into `dir`.
 pub fn render(set: &ResultSet, dir: &Path, budgets: &[Bytes]) -> anyhow::Result<Rendered> {
     load_font()?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::files::create_dir(dir)?;
     let mut out = Rendered::default();
     out.notes.extend(set.warnings.iter().cloned());
-    let groups = groups(set)?;
+    let (groups, notes) = groups(set)?;
+    out.notes.extend(notes);
     for g in &groups {
         if g.ok().next().is_none() {
             out.notes.push(format!("{} on {}: no ok row, no figures", g.model, g.board.name));
@@ -271,17 +327,28 @@ pub fn render(set: &ResultSet, dir: &Path, budgets: &[Bytes]) -> anyhow::Result<
 /// Where the time goes: for every model, board and kernel set of `ops` (an `ops.csv`), one
 /// stacked bar per profiled config (layer-wise first), a segment per operator kind, its patch
 /// stage part lighter.
-pub fn render_op_profiles(ops: &[crate::results::OpRow], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// `runs` are the rows of the `runs.csv` beside it: they tell which model (name and hash)
+/// each profile ran, so models that share a name are drawn apart.
+pub fn render_op_profiles(ops: &[crate::results::OpRow], runs: &[Row], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     load_font()?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::files::create_dir(dir)?;
+    let labels = model_labels(runs);
+    let hash_of: BTreeMap<&str, &str> = runs.iter().map(|r| (r.run_id.as_str(), r.model_hash.as_str())).collect();
+    let label = |o: &crate::results::OpRow| {
+        hash_of
+            .get(o.run_id.as_str())
+            .and_then(|h| labels.get(&(o.model.clone(), h.to_string())))
+            .cloned()
+            .unwrap_or_else(|| o.model.clone())
+    };
     let mut keys: Vec<(String, String, harness::kernels::KernelSet)> =
-        ops.iter().map(|o| (o.model.clone(), o.board.clone(), o.kernels)).collect();
+        ops.iter().map(|o| (label(o), o.board.clone(), o.kernels)).collect();
     keys.sort();
     keys.dedup();
     let mut files = Vec::new();
     for (model, board, kernels) in keys {
         let mine: Vec<&crate::results::OpRow> =
-            ops.iter().filter(|o| o.model == model && o.board == board && o.kernels == kernels).collect();
+            ops.iter().filter(|o| label(o) == model && o.board == board && o.kernels == kernels).collect();
         // The latest profile of each config.
         let mut runs: BTreeMap<(u16, u16, u16), &str> = BTreeMap::new();
         for o in &mine {
@@ -1040,7 +1107,7 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
          `patchbench sweep {0}/spec.toml` (`--rerun` measures everything again).\n",
         crate::results::display_path(folder)
     );
-    let Ok(groups) = groups(set) else { return s };
+    let Ok((groups, _)) = groups(set) else { return s };
     for g in &groups {
         let _ =
             writeln!(s, "## {} on {} ({}, {} MHz)\n", g.model, g.board.name, g.board.cpu, g.board.clock_hz / 1_000_000);
@@ -1128,9 +1195,9 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
                         let _ = writeln!(
                             s,
                             "`patchbench recommend --model {} --board {} --ram-budget {b} --results {}`: split {} {} ({} B predicted total RAM, {} {} predicted{}); binding constraint: {}.",
-                            g.rows.first().and_then(|r| set.sources.get(&r.model_hash)).unwrap_or(&g.model),
-                            g.board.name,
-                            crate::results::display_path(folder),
+                            shell_word(g.rows.first().and_then(|r| set.sources.get(&r.model_hash)).unwrap_or(&g.model)),
+                            shell_word(&g.board.name),
+                            shell_word(&crate::results::display_path(folder)),
                             c.split,
                             c.patches,
                             c.predicted_total_ram_bytes,

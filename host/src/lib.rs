@@ -11,6 +11,7 @@ pub mod collect;
 pub mod costmodel;
 pub mod deploy;
 pub mod figures;
+pub mod files;
 pub mod firmware;
 pub mod models;
 pub mod recommend;

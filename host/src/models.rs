@@ -104,6 +104,30 @@ pub fn load_model_mapped(spec: &str) -> Result<(ModelBuf, Vec<usize>), ModelSour
     Ok((m, op_sources))
 }
 
+/// Longest model name: it lands in file names of figures, CSV cells and run ids.
+pub const MAX_NAME: usize = 80;
+
+/// A model name made from a file stem (or any text) that is safe wherever names land:
+/// generated Rust sources, figure file names, CSV cells a spreadsheet opens, shell lines.
+/// Letters, digits, `.`, `-` and `_` are kept; anything else (newlines, quotes, `$`, `;`,
+/// `,`, `/`, non-ASCII) becomes `_`; a first character a spreadsheet or a shell would take
+/// for an operator or an option (`-`, `.`) becomes `_`; at most [`MAX_NAME`] characters;
+/// `model` when nothing is left.
+pub fn safe_name(text: &str) -> String {
+    let mut name: String = text
+        .chars()
+        .take(MAX_NAME)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    if name.starts_with(['-', '.']) {
+        name.replace_range(..1, "_");
+    }
+    if name.is_empty() {
+        name = "model".into();
+    }
+    name
+}
+
 /// A random input for `model`, the same for the same `seed`: raw bytes in the input's element
 /// type. int8 and uint8 inputs take every byte value; a float input takes values spread over
 /// the range its QUANTIZE can represent (and a little beyond, to exercise clamping), so that
@@ -131,6 +155,27 @@ pub fn random_input(model: &harness::Model, seed: u64) -> Vec<i8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_safe_for_sources_files_cells_and_shells() {
+        for (stem, want) in [
+            ("vww_96_int8", "vww_96_int8"),
+            ("mbv2-w0.35-r144", "mbv2-w0.35-r144"),
+            ("new\nline", "new_line"),
+            ("$(touch PWNED)`id`;x", "__touch_PWNED__id__x"),
+            ("=cmd|calc!A0", "_cmd_calc_A0"),
+            ("-rf", "_rf"),
+            (".hidden", "_hidden"),
+            ("a,b", "a_b"),
+            ("", "model"),
+            ("mödel", "m_del"),
+        ] {
+            assert_eq!(safe_name(stem), want, "{stem:?}");
+        }
+        assert_eq!(safe_name(&"x".repeat(500)).len(), MAX_NAME);
+        // Nothing a spreadsheet takes for a formula.
+        assert!(!safe_name("+1").starts_with(['=', '+', '-', '@']));
+    }
 
     #[test]
     fn paths_that_are_not_files_say_what_they_are() {

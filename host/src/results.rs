@@ -1,5 +1,6 @@
 //! The `runs.csv` schema and appending to it without ever losing collected rows.
 
+use anyhow::Context;
 use harness::plan::{Grid, InputPlacement, PatchConfig};
 use harness::record::CycleSource;
 use serde::{Deserialize, Serialize};
@@ -225,41 +226,49 @@ impl OpRow {
 }
 
 /// Appends `rows` to an `ops.csv` (header first when new) in one synced write; a line a killed
-/// process left incomplete is set aside first, as for `runs.csv`.
+/// process left incomplete is set aside first, as for `runs.csv`. The caller holds the
+/// folder's lock.
 pub fn append_ops(path: &Path, rows: &[OpRow]) -> anyhow::Result<()> {
-    use anyhow::Context;
     use std::io::Write;
     if rows.is_empty() {
         return Ok(());
     }
-    repair(path)?;
-    let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+    let mut file = crate::files::open_append(path)?;
+    repair::<OpRow>(&mut file, path)?;
+    let fresh = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
     let mut w = csv::WriterBuilder::new().has_headers(fresh).from_writer(Vec::new());
     for r in rows {
         w.serialize(r)?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    file.write_all(&bytes).with_context(|| format!("writing {}", path.display()))?;
-    file.sync_data().with_context(|| format!("syncing {}", path.display()))?;
-    Ok(())
+    file.write_all(&bytes).and_then(|_| file.sync_data()).with_context(|| format!("appending to {}", path.display()))
 }
 
 /// Reads an `ops.csv`.
 pub fn read_ops(path: &Path) -> anyhow::Result<Vec<OpRow>> {
-    use anyhow::Context;
     let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     r.deserialize().map(|row| row.with_context(|| format!("reading {}", path.display()))).collect()
 }
 
-/// What identifies a measurement: board, model, split, grid, input placement, kernel set.
-pub type RowKey = (String, String, u16, Grid, InputPlacement, harness::kernels::KernelSet);
+/// What identifies a measurement: board, model (name and hash: two models may share a name),
+/// split, grid, input placement, kernel set.
+pub type RowKey = (String, String, String, u16, Grid, InputPlacement, harness::kernels::KernelSet);
 
 impl Row {
+    /// This row as written: its free-text cells (model, board, message, probe) safe to open
+    /// in a spreadsheet (see [`guard_cell`]).
+    pub fn guarded(&self) -> std::borrow::Cow<'_, Row> {
+        let cells = [&self.model, &self.board, &self.cpu, &self.message, &self.probe, &self.git_rev];
+        if cells.iter().all(|c| matches!(guard_cell(c), std::borrow::Cow::Borrowed(_))) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut r = self.clone();
+        for c in [&mut r.model, &mut r.board, &mut r.cpu, &mut r.message, &mut r.probe, &mut r.git_rev] {
+            *c = guard_cell(c).into_owned();
+        }
+        std::borrow::Cow::Owned(r)
+    }
+
     /// The config that ran.
     pub fn config(&self) -> PatchConfig {
         PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in }
@@ -268,7 +277,15 @@ impl Row {
     /// What readers keep one row of: the latest per (board, model, config, input placement,
     /// kernel set).
     pub fn key(&self) -> RowKey {
-        (self.board.clone(), self.model.clone(), self.split, self.patches, self.input_in, self.kernels)
+        (
+            self.board.clone(),
+            self.model.clone(),
+            self.model_hash.clone(),
+            self.split,
+            self.patches,
+            self.input_in,
+            self.kernels,
+        )
     }
 }
 
@@ -277,36 +294,31 @@ impl Row {
 /// last line, which the next [`CsvSink::open`] repairs.
 pub struct CsvSink {
     file: std::fs::File,
+    path: std::path::PathBuf,
     _lock: FolderLock,
     /// What opening found and repaired (an incomplete last line set aside), for the user.
     pub repaired: Option<String>,
 }
 
-/// The exclusive lock of a results folder, held while a process appends to its `runs.csv`.
+/// The exclusive lock of a results folder, held while a process writes anything into it.
 pub struct FolderLock {
     _file: std::fs::File,
 }
 
 impl FolderLock {
     /// Takes the lock of the folder of `csv` (`.runs.csv.lock` beside it), or says which
-    /// process holds it.
+    /// process holds it. The lock file is never opened through a link, nor written before
+    /// the lock is held.
     pub fn take(csv: &Path) -> anyhow::Result<FolderLock> {
-        use anyhow::Context;
         use std::io::{Read, Seek, Write};
         let path =
             csv.with_file_name(format!(".{}.lock", csv.file_name().and_then(|n| n.to_str()).unwrap_or("runs.csv")));
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening the lock {}", path.display()))?;
+        let mut file = crate::files::open_rw(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
+                let _ = Read::by_ref(&mut file).take(4096).read_to_string(&mut holder);
                 anyhow::bail!(
                     "{} is being written by another patchbench ({}); wait for it to finish, or write to another folder with --out",
                     csv.display(),
@@ -318,7 +330,7 @@ impl FolderLock {
             }
         }
         // Who holds it, for the message of the next one that tries.
-        let args: Vec<String> = std::env::args().collect();
+        let args: Vec<String> = std::env::args().map(|a| a.escape_debug().to_string()).collect();
         let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| {
             write!(
                 file,
@@ -333,84 +345,164 @@ impl FolderLock {
 }
 
 impl CsvSink {
-    /// Opens (creating directories) for appending, under the folder's lock. A last line
-    /// without its newline (a process killed while writing) is moved to
-    /// `runs.csv.fragment-<time>` and reported in [`CsvSink::repaired`]. A file written before
-    /// newer columns existed is first rewritten with today's header (its rows keep their
-    /// values; the new columns take their defaults), by renaming a complete copy over it; a
-    /// file with columns patchbench does not know is refused and left untouched.
+    /// Opens (creating directories) for appending, under the folder's lock. Before anything
+    /// is written the file is checked: a file with columns patchbench does not know is
+    /// refused and left untouched; a link, FIFO or second name is refused. Then a last line
+    /// that is not a complete row (a process killed while writing) is moved to
+    /// `runs.csv.fragment-<time>` and reported in [`CsvSink::repaired`]; a complete last row
+    /// that only lacks its newline gets it. A file written before newer columns existed is
+    /// rewritten with today's header (its rows keep their values; the new columns take their
+    /// defaults), by renaming a complete copy over it.
     pub fn open(path: &Path) -> anyhow::Result<CsvSink> {
-        use anyhow::Context;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
         if path.is_dir() {
             anyhow::bail!("{} is a directory, not a runs.csv; choose another --out", path.display());
         }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::files::create_dir(dir)?;
+        }
         let lock = FolderLock::take(path)?;
-        let repaired = repair(path)?;
-        let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
-        if !fresh {
-            let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-            let have: Vec<String> = r.headers()?.iter().map(String::from).collect();
-            let want = header();
-            if have != want {
-                if let Some(col) = have.iter().find(|c| !want.contains(c)) {
-                    anyhow::bail!(
-                        "{} has a column `{col}` this patchbench does not write (a newer patchbench, or not a runs.csv); move it away or choose another --out",
-                        path.display()
-                    );
-                }
-                upgrade(path)?;
+        let mut file = crate::files::open_append(path)?;
+        let want = header();
+        if let Some(have) = complete_header(&mut file, path)? {
+            if let Some(col) = have.iter().find(|c| !want.contains(c)) {
+                anyhow::bail!(
+                    "{} has a column `{col}` this patchbench does not write (a newer patchbench, or not a runs.csv); move it away or choose another --out",
+                    path.display()
+                );
             }
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let mut sink = CsvSink { file, _lock: lock, repaired };
+        let repaired = repair::<Row>(&mut file, path)?;
+        let fresh = file.metadata().with_context(|| format!("checking {}", path.display()))?.len() == 0;
+        if !fresh && complete_header(&mut file, path)?.is_some_and(|have| have != want) {
+            upgrade(path)?;
+            // The upgrade renamed a new file over the path: append to that one.
+            file = crate::files::open_append(path)?;
+        }
+        let mut sink = CsvSink { file, path: path.to_path_buf(), _lock: lock, repaired };
         if fresh {
-            sink.write_whole(&(header().join(",") + "\n"))?;
+            sink.write_whole(&(want.join(",") + "\n"))?;
         }
         Ok(sink)
+    }
+
+    /// The `runs.csv` it appends to.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Appends one row, whole, and syncs it.
     pub fn append(&mut self, row: &Row) -> anyhow::Result<()> {
         let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-        w.serialize(row)?;
+        w.serialize(row.guarded())?;
         let line = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
         self.write_whole(&line)
     }
 
     fn write_whole(&mut self, text: &str) -> anyhow::Result<()> {
         use std::io::Write;
-        // One write of the whole line: O_APPEND puts it at the end in one piece.
-        self.file.write_all(text.as_bytes())?;
-        self.file.sync_data()?;
-        Ok(())
+        // One write of the whole line: O_APPEND puts it at the end in one piece. A write that
+        // fails half way (a full disk) leaves an incomplete line the next open sets aside.
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .with_context(|| format!("appending a row to {}", self.path.display()))
     }
 }
 
-/// Moves an incomplete last line of `path` aside; returns what it did.
-fn repair(path: &Path) -> anyhow::Result<Option<String>> {
-    use anyhow::Context;
-    let Ok(bytes) = std::fs::read(path) else { return Ok(None) };
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
+/// The header of the CSV open as `file`, when its first line is complete; `None` when the
+/// file is empty or its header itself was cut short.
+fn complete_header(file: &mut std::fs::File, path: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    use std::io::{BufRead, Read, Seek};
+    file.rewind().with_context(|| format!("reading {}", path.display()))?;
+    let mut first = String::new();
+    // Bounded: a "header" of gigabytes without a newline is not read whole.
+    let read = std::io::BufReader::new(file.by_ref().take(1 << 20)).read_line(&mut first);
+    if read.is_err() || !first.ends_with('\n') {
         return Ok(None);
     }
-    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(first.as_bytes());
+    Ok(r.records().next().and_then(Result::ok).map(|rec| rec.iter().map(String::from).collect()))
+}
+
+/// Where the complete rows of a CSV end: the length of the longest prefix of `bytes` made of
+/// the header and rows that each end in a newline outside quotes (a torn row whose quoted
+/// field holds a newline is not complete at that newline), and whether the text after it is
+/// one complete row of type `T` that only lacks its final newline.
+fn complete_prefix<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> (usize, bool) {
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut keep = 0;
+    let mut header: Option<csv::ByteRecord> = None;
+    loop {
+        let start = r.position().byte() as usize;
+        match r.read_byte_record(&mut record) {
+            Ok(true) => {}
+            // Nothing more, or bytes that are not CSV: the rest is set aside.
+            Ok(false) | Err(_) => return (keep, false),
+        }
+        let end = (r.position().byte() as usize).min(bytes.len());
+        let raw = &bytes[start..end];
+        // The writer doubles quotes inside quoted fields: an odd count is an open quote.
+        let closed = raw.iter().filter(|&&b| b == b'"').count() % 2 == 0;
+        if closed && raw.ends_with(b"\n") {
+            if header.is_none() {
+                header = Some(record.clone());
+            }
+            keep = end;
+            continue;
+        }
+        if end < bytes.len() || !closed {
+            return (keep, false);
+        }
+        // The last line, without its newline: a row only if it is one, whole, as written.
+        let whole = header.as_ref().is_some_and(|h| {
+            h.len() == record.len()
+                && record.deserialize::<T>(Some(h)).is_ok()
+                && reserialized(&record).is_some_and(|again| again == raw)
+        });
+        return (keep, whole);
+    }
+}
+
+/// `record` as the CSV writer writes it, without the newline.
+fn reserialized(record: &csv::ByteRecord) -> Option<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_byte_record(record).ok()?;
+    let mut out = w.into_inner().ok()?;
+    out.pop_if(|b| *b == b'\n');
+    Some(out)
+}
+
+/// Sets aside what follows the last complete row of the CSV open as `file` (at `path`),
+/// or completes a last row that only lacks its newline; returns what it did. The text set
+/// aside is written whole to a new file first; if that fails (a full disk), the CSV is left
+/// as it is and the error says so.
+fn repair<T: serde::de::DeserializeOwned>(file: &mut std::fs::File, path: &Path) -> anyhow::Result<Option<String>> {
+    use std::io::{Read, Seek, Write};
+    file.rewind().with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    let (keep, whole_row) = complete_prefix::<T>(&bytes);
+    if keep == bytes.len() {
+        return Ok(None);
+    }
+    if whole_row {
+        file.write_all(b"\n")
+            .and_then(|_| file.sync_data())
+            .with_context(|| format!("completing the last line of {} (it lacked its newline)", path.display()))?;
+        return Ok(Some(format!("{}: its last row lacked its final newline; added", path.display())));
+    }
     let fragment = path.with_file_name(format!(
         "{}.fragment-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("runs.csv"),
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f")
     ));
-    std::fs::write(&fragment, &bytes[keep..]).with_context(|| format!("writing {}", fragment.display()))?;
-    let file =
-        std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-    file.set_len(keep as u64).with_context(|| format!("truncating {}", path.display()))?;
-    file.sync_all()?;
+    crate::files::write_new(&fragment, &bytes[keep..]).with_context(|| {
+        format!("{} ends in an incomplete line that could not be set aside; it is left as it was", path.display())
+    })?;
+    file.set_len(keep as u64).and_then(|_| file.sync_all()).with_context(|| {
+        format!("cutting the incomplete line off {} (saved in {})", path.display(), fragment.display())
+    })?;
     Ok(Some(format!(
         "{} ended in an incomplete line ({} B, a process killed while writing?): moved to {}",
         path.display(),
@@ -419,9 +511,9 @@ fn repair(path: &Path) -> anyhow::Result<Option<String>> {
     )))
 }
 
-/// Rewrites an older `runs.csv` with today's columns.
+/// Rewrites an older `runs.csv` with today's columns, whole (a temporary file renamed over
+/// it); the caller holds the folder's lock.
 fn upgrade(path: &Path) -> anyhow::Result<()> {
-    use anyhow::Context;
     let (rows, skipped) = read_checked(path)?;
     if let Some(first) = skipped.first() {
         // Rewriting would drop those lines: leave the file as it is.
@@ -430,14 +522,22 @@ fn upgrade(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let tmp = path.with_extension("csv.upgrade.tmp");
-    let mut w = csv::Writer::from_path(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut w = csv::Writer::from_writer(Vec::new());
     for r in &rows {
-        w.serialize(r)?;
+        w.serialize(r.guarded())?;
     }
-    w.flush()?;
-    drop(w);
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::files::write_whole(path, &bytes)
+}
+
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage
+/// return first) gets a leading `'`, the spreadsheets' own "this is text" mark.
+pub fn guard_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
 }
 
 /// The column names, in order.
@@ -458,7 +558,6 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Row>> {
 
 /// [`read`], with one message per skipped line (file, line, why).
 pub fn read_checked(path: &Path) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
-    use anyhow::Context;
     if path.is_dir() {
         anyhow::bail!("{} is a directory, not a runs.csv", path.display());
     }
@@ -597,22 +696,22 @@ impl ResultSet {
                 continue;
             }
             let spec = crate::sweep::Spec::load(&spec_path)?;
-            for entry in &spec.models {
-                let source = spec.model_source(entry);
-                match crate::load_model(&source) {
+            for (entry, loaded) in spec.load_models()? {
+                match loaded {
                     Ok(m) => {
                         let hash = format!("{:016x}", m.as_model().hash());
-                        let named = if crate::models::is_builtin(entry) {
+                        let named = if crate::models::is_builtin(&entry) {
                             entry.clone()
                         } else {
+                            let source = spec.model_source(&entry);
                             let path = Path::new(&source);
                             display_path(&path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
                         };
                         sources.insert(hash.clone(), named);
-                        models.insert(hash, std::sync::Arc::new(m));
+                        models.insert(hash, m);
                     }
                     Err(e) => warnings.push(format!(
-                        "{}: model `{entry}` does not load ({e}); figures and fits that need its plan leave its rows out",
+                        "{}: model `{entry}` does not load ({e:#}); figures and fits that need its plan leave its rows out",
                         spec_path.display()
                     )),
                 }

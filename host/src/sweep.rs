@@ -185,11 +185,94 @@ impl Spec {
         }
     }
 
+    /// Loads every model of the spec, each under a name no other model of the spec has: two
+    /// different files with the same stem (`v1/model.tflite`, `v2/model.tflite`), or stems
+    /// that are the same once made safe (`a,b` and `a;b`), would otherwise share rows,
+    /// figures and summary sections. Such models are named by as many of their path's last
+    /// components as tell them apart (`v1-model`, `v2-model`), or with their hash's first 8
+    /// digits when nothing else does. An entry that does not load is returned as its error.
+    pub fn load_models(&self) -> anyhow::Result<Vec<(String, anyhow::Result<Arc<harness::model::ModelBuf>>)>> {
+        let mut out = Vec::new();
+        for name in &self.models {
+            let source = self.model_source(name);
+            if !is_zoo_name(name)
+                && !Path::new(&source).exists()
+                && !name.contains(['/', '\\'])
+                && !name.ends_with(".tflite")
+            {
+                let e = anyhow::anyhow!(
+                    "model `{name}` is neither a zoo name ({}), random:SEED, nor a file",
+                    crate::models::zoo_names()
+                );
+                out.push((name.clone(), Err(e)));
+                continue;
+            }
+            out.push((name.clone(), crate::load_model(&source).map_err(anyhow::Error::from)));
+        }
+        let names: Vec<Option<(String, u64)>> =
+            out.iter().map(|(_, m)| m.as_ref().ok().map(|m| (m.name.clone(), m.as_model().hash()))).collect();
+        let clashes = |i: usize| {
+            names[i].as_ref().is_some_and(|(n, h)| names.iter().flatten().any(|(n2, h2)| n2 == n && h2 != h))
+        };
+        let clashing: Vec<usize> = (0..out.len()).filter(|&i| clashes(i)).collect();
+        if clashing.is_empty() {
+            return Ok(out.into_iter().map(|(e, m)| (e, m.map(Arc::new))).collect());
+        }
+        let taken: HashSet<String> = (0..out.len())
+            .filter(|i| !clashing.contains(i))
+            .filter_map(|i| names[i].as_ref())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let components = |entry: &str| -> Vec<String> {
+            let p = Path::new(entry);
+            let mut parts: Vec<String> = p
+                .parent()
+                .into_iter()
+                .flat_map(|d| d.components())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            parts.push(p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+            parts
+        };
+        let longest = clashing.iter().map(|&i| components(&out[i].0).len()).max().unwrap_or(1);
+        let mut renamed: Option<Vec<String>> = None;
+        for k in 2..=longest {
+            let candidates: Vec<String> = clashing
+                .iter()
+                .map(|&i| {
+                    let parts = components(&out[i].0);
+                    crate::models::safe_name(&parts[parts.len().saturating_sub(k)..].join("-"))
+                })
+                .collect();
+            let unique = candidates.iter().collect::<HashSet<_>>().len() == candidates.len();
+            if unique && candidates.iter().all(|c| !taken.contains(c)) {
+                renamed = Some(candidates);
+                break;
+            }
+        }
+        let renamed = renamed.unwrap_or_else(|| {
+            clashing
+                .iter()
+                .map(|&i| {
+                    let (n, h) = names[i].as_ref().expect("clashing models loaded");
+                    format!("{n}-{:08x}", h >> 32)
+                })
+                .collect()
+        });
+        let mut out: Vec<_> = out.into_iter().map(|(e, m)| (e, m.map(Arc::new))).collect();
+        for (&i, name) in clashing.iter().zip(renamed) {
+            if let Ok(m) = &mut out[i].1 {
+                Arc::make_mut(m).name = name;
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes this spec as `spec.toml` into the results folder `out`, model paths relative to
     /// `out`, so that `patchbench sweep OUT/spec.toml` runs it again and readers of the folder
     /// find its models.
     pub fn write_to(&self, out: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        crate::files::create_dir(out)?;
         let abs_out = out.canonicalize().with_context(|| format!("resolving {}", out.display()))?;
         let mut copy = self.clone();
         for m in &mut copy.models {
@@ -205,8 +288,7 @@ impl Spec {
             crate::results::display_path(&out.join("spec.toml")),
             toml::to_string(&copy).context("writing the spec as TOML")?
         );
-        let path = out.join("spec.toml");
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        crate::files::write_whole(&out.join("spec.toml"), text.as_bytes())
     }
 
     /// Every job: models x boards x configs.
@@ -234,20 +316,8 @@ impl Spec {
         let configs = self.configs();
         let mut jobs = Vec::new();
         let mut invalid: Vec<String> = Vec::new();
-        for name in &self.models {
-            let source = self.model_source(name);
-            if !is_zoo_name(name)
-                && !Path::new(&source).exists()
-                && !name.contains(['/', '\\'])
-                && !name.ends_with(".tflite")
-            {
-                bail!(
-                    "{}: model `{name}` is neither a zoo name ({}), random:SEED, nor a file",
-                    self.path.display(),
-                    crate::models::zoo_names()
-                );
-            }
-            let model = Arc::new(crate::load_model(&source).with_context(at)?);
+        for (_, model) in self.load_models()? {
+            let model = model.map_err(|e| anyhow::anyhow!("{}: {e:#}", at()))?;
             let m = model.as_model();
             // Invalid configs are reported once per model, not run and not recorded.
             let mut valid = Vec::new();
@@ -347,44 +417,58 @@ impl Partition {
     }
 }
 
+/// What [`merge`] did.
+#[derive(Debug, Default)]
+pub struct Merged {
+    /// Rows added to the merged folder.
+    pub added: usize,
+    /// Rows left out because the merged folder had them already (the same `run_id`).
+    pub duplicates: usize,
+    /// Lines of the merged folders that are not rows (file, line, why): not merged, and
+    /// left where they are.
+    pub skipped: Vec<String>,
+}
+
 /// Combines the `runs.csv` of `folders` into `out`: every row once (rows are the same row
 /// when their `run_id` is; a folder merged twice adds nothing), `out`'s own rows kept, and
-/// the first folder's `spec.toml` copied with model paths made relative to `out`. Returns
-/// (rows added, duplicates left out).
-pub fn merge(folders: &[PathBuf], out: &Path) -> anyhow::Result<(usize, usize)> {
+/// the first folder's `spec.toml` copied with model paths made relative to `out`. `out`'s
+/// lock is taken, and its `runs.csv` checked, before anything is read or written.
+pub fn merge(folders: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
     let csv = out.join("runs.csv");
-    let mut seen: HashSet<String> = if csv.is_file() {
-        crate::results::read(&csv)?.into_iter().map(|r| r.run_id).collect()
-    } else {
-        HashSet::new()
-    };
-    let mut rows = Vec::new();
-    let mut dropped = 0;
     for f in folders {
-        let path = f.join("runs.csv");
-        if !path.is_file() {
+        if !f.join("runs.csv").is_file() {
             bail!("{} has no runs.csv: merge takes results folders written by `patchbench sweep`", f.display());
         }
-        for r in crate::results::read(&path)? {
+    }
+    let mut sink = CsvSink::open(&csv)?;
+    let mut merged = Merged::default();
+    let (own, skipped) = crate::results::read_checked(&csv)?;
+    merged.skipped.extend(skipped);
+    let mut seen: HashSet<String> = own.into_iter().map(|r| r.run_id).collect();
+    let mut rows = Vec::new();
+    for f in folders {
+        let (theirs, skipped) = crate::results::read_checked(&f.join("runs.csv"))?;
+        merged.skipped.extend(skipped);
+        for r in theirs {
             if seen.insert(r.run_id.clone()) {
                 rows.push(r);
             } else {
-                dropped += 1;
+                merged.duplicates += 1;
             }
         }
     }
     // Time order, so that readers' "later line wins" is also "later measurement wins".
     rows.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then_with(|| a.run_id.cmp(&b.run_id)));
-    let mut sink = CsvSink::open(&csv)?;
     for r in &rows {
         sink.append(r)?;
     }
+    merged.added = rows.len();
     if !out.join("spec.toml").is_file() {
         if let Some(spec) = folders.iter().map(|f| f.join("spec.toml")).find(|p| p.is_file()) {
             Spec::load(&spec)?.write_to(out)?;
         }
     }
-    Ok((rows.len(), dropped))
+    Ok(merged)
 }
 
 /// The jobs left, and the real boards in use: one job at a time per board (its probe),
@@ -435,15 +519,17 @@ impl Queue {
 /// Runs `jobs` on `workers` threads, appending each row to `csv` as soon as it is known.
 /// Unless `rerun`, a job whose image key already has an `ok` row in `csv` is skipped: the
 /// same image would measure the same. `progress` is called after every row.
+///
+/// `sink` is the folder's `runs.csv`, opened (and so locked and checked) by the caller before
+/// it wrote anything into the folder.
 pub fn run_jobs(
     jobs: Vec<Job>,
     workers: usize,
-    csv: &Path,
+    mut sink: CsvSink,
     rerun: bool,
     mut progress: impl FnMut(&Row),
 ) -> anyhow::Result<Outcome> {
-    // The lock first: the rows another sweep is writing must not be read half-written.
-    let mut sink = CsvSink::open(csv)?;
+    let csv = &sink.path().to_path_buf();
     let mut notes: Vec<String> = sink.repaired.take().into_iter().collect();
     let measured: HashSet<String> = if rerun {
         HashSet::new()
@@ -662,11 +748,13 @@ mod tests {
         let a = write("a", &[row("1", "2026-01-01T00:00:02Z"), row("2", "2026-01-01T00:00:01Z")]);
         let b = write("b", &[row("2", "2026-01-01T00:00:01Z"), row("3", "2026-01-01T00:00:03Z")]);
         let out = dir.path().join("merged");
-        assert_eq!(merge(&[a.clone(), b.clone()], &out).unwrap(), (3, 1));
+        let m = merge(&[a.clone(), b.clone()], &out).unwrap();
+        assert_eq!((m.added, m.duplicates, m.skipped.len()), (3, 1, 0));
         let ids: Vec<String> =
             crate::results::read(&out.join("runs.csv")).unwrap().into_iter().map(|r| r.run_id).collect();
         assert_eq!(ids, ["2", "1", "3"], "in time order");
-        assert_eq!(merge(&[a, b], &out).unwrap(), (0, 4), "merging again adds nothing");
+        let m = merge(&[a, b], &out).unwrap();
+        assert_eq!((m.added, m.duplicates), (0, 4), "merging again adds nothing");
         assert!(merge(&[dir.path().join("none")], &out).unwrap_err().to_string().contains("no runs.csv"));
     }
 

@@ -6,7 +6,7 @@ mod common;
 use harness::plan::{InputPlacement, PatchConfig};
 use harness::record::CycleSource;
 use patchbench::boards;
-use patchbench::results::{self, Row, Status};
+use patchbench::results::{self, CsvSink, Row, Status};
 use patchbench::runner::{self, Job};
 use patchbench::sweep::run_jobs;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ fn tiny_layerwise_and_patched_on_qemu_match_the_host_and_repeat_exactly() {
         job("tiny", "qemu-m4", arena_input),
         job("tiny", "qemu-m33", PatchConfig::new(7, 4, 4)),
     ];
-    let rows = run_jobs(jobs.clone(), 2, &csv, true, |_| {}).unwrap().rows;
+    let rows = run_jobs(jobs.clone(), 2, CsvSink::open(&csv).unwrap(), true, |_| {}).unwrap().rows;
     assert_eq!(rows.len(), 3);
     for r in &rows {
         assert_measured(r);
@@ -106,7 +106,7 @@ fn imported_tflite_models_run_on_qemu_with_the_host_output() {
         job(&resnet, "qemu-m4", PatchConfig::new(8, 2, 2)),
     ];
     let tmp = tempfile::tempdir().unwrap();
-    let rows = run_jobs(jobs, 2, &tmp.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    let rows = run_jobs(jobs, 2, CsvSink::open(&tmp.path().join("runs.csv")).unwrap(), true, |_| {}).unwrap().rows;
     for r in &rows {
         assert_measured(r);
     }
@@ -159,7 +159,7 @@ fn random_cnns_with_mean_pad_a_leading_reshape_and_float_boundaries_run_on_qemu_
         let path = path.to_string_lossy().into_owned();
         jobs.extend([job(&path, "qemu-m4", PatchConfig::LAYERWISE), job(&path, "qemu-m4", config)]);
     }
-    let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    let rows = run_jobs(jobs, 2, CsvSink::open(&dir.path().join("runs.csv")).unwrap(), true, |_| {}).unwrap().rows;
     for r in &rows {
         assert_measured(r);
         assert!(r.outputs >= 1 && r.output_bytes > 0, "{r:?}");
@@ -222,7 +222,7 @@ fn every_op_kind_runs_on_qemu_with_the_host_output() {
         }
     }
     assert!(missing.is_empty(), "the generator never emitted {missing:?}");
-    let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    let rows = run_jobs(jobs, 2, CsvSink::open(&dir.path().join("runs.csv")).unwrap(), true, |_| {}).unwrap().rows;
     for r in &rows {
         assert_measured(r);
     }
@@ -538,7 +538,7 @@ fn device_failures_on_qemu_end_as_their_own_status_with_the_reason() {
         with(Inject::OldProtocol),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let rows = run_jobs(jobs, 2, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    let rows = run_jobs(jobs, 2, CsvSink::open(&dir.path().join("runs.csv")).unwrap(), true, |_| {}).unwrap().rows;
     let expect = [
         (Status::Fault, "HardFault at PC 0x"),
         (Status::Timeout, "no end record within 5 s"),
@@ -639,7 +639,7 @@ fn a_profiled_image_reports_every_op_and_writes_ops_csv() {
     let config = PatchConfig::new(4, 2, 2);
     let job = Job { profile: true, ..job("tiny", "qemu-m4", config) };
     let ops = job.model.ops.len();
-    let rows = run_jobs(vec![job], 1, &dir.path().join("runs.csv"), true, |_| {}).unwrap().rows;
+    let rows = run_jobs(vec![job], 1, CsvSink::open(&dir.path().join("runs.csv")).unwrap(), true, |_| {}).unwrap().rows;
     let r = &rows[0];
     assert_measured(r);
     assert_eq!(r.op_counts.len(), ops);

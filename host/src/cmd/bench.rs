@@ -101,9 +101,10 @@ impl Cmd {
         }
         let csv = self.out.join("runs.csv");
         let workers = self.jobs.unwrap_or_else(patchbench::sweep::default_workers);
-        let outcome = patchbench::sweep::run_jobs(jobs, workers, &csv, false, |r| {
-            eprintln!("{} {} split {} {} ({}): {}", r.model, r.board, r.split, r.patches, r.kernels, r.status);
-        })?;
+        let outcome =
+            patchbench::sweep::run_jobs(jobs, workers, patchbench::results::CsvSink::open(&csv)?, false, |r| {
+                eprintln!("{} {} split {} {} ({}): {}", r.model, r.board, r.split, r.patches, r.kernels, r.status);
+            })?;
         let rows = patchbench::results::latest(patchbench::results::read(&csv)?);
         print!("{}", table(&rows, &base.name, &sets));
         if outcome.rows.iter().any(|r| r.status != Status::Ok) {

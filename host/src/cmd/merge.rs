@@ -20,8 +20,20 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let csv = self.out.join("runs.csv");
-        let (added, dropped) = patchbench::sweep::merge(&self.folders, &self.out)?;
-        println!("{added} rows merged into {} ({dropped} duplicates left out)", results::display_path(&csv));
+        let merged = patchbench::sweep::merge(&self.folders, &self.out)?;
+        for line in &merged.skipped {
+            eprintln!("warning: {line}");
+        }
+        println!(
+            "{} rows merged into {} ({} duplicates left out{})",
+            merged.added,
+            results::display_path(&csv),
+            merged.duplicates,
+            match merged.skipped.len() {
+                0 => String::new(),
+                n => format!("; {n} lines that are not rows skipped and left where they are, see above"),
+            }
+        );
         if !self.no_figures {
             println!("{}", patchbench::figures::render_folder(&self.out, &[])?.describe());
         }

@@ -211,7 +211,9 @@ impl Cmd {
             profile: false,
         };
         let csv = self.out.join("runs.csv");
-        let row = patchbench::sweep::run_jobs(vec![job], 1, &csv, true, |_| {})?.rows.remove(0);
+        let row = patchbench::sweep::run_jobs(vec![job], 1, patchbench::results::CsvSink::open(&csv)?, true, |_| {})?
+            .rows
+            .remove(0);
         let pct = |m: f64, p: f64| (p - m) / m * 100.0;
         match (row.cycles_median, row.total_ram_bytes) {
             (Some(c), Some(t)) if row.status.is_result() => {

@@ -54,7 +54,7 @@ impl Cmd {
         };
         let csv = self.out.join("runs.csv");
         // An explicit run always measures (`rerun`), even an image measured before.
-        let rows = sweep::run_jobs(vec![job], 1, &csv, true, |_| {})?.rows;
+        let rows = sweep::run_jobs(vec![job], 1, patchbench::results::CsvSink::open(&csv)?, true, |_| {})?.rows;
         print!("{}", sweep::summary_table(&rows));
         for r in rows.iter().filter(|r| r.status == patchbench::results::Status::WrongOutput) {
             eprintln!("warning: the device computed another output than the host engine: {}", r.message);

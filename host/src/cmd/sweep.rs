@@ -92,6 +92,9 @@ impl Cmd {
         }
         let out = self.out.unwrap_or_else(|| sweep::default_out(&spec));
         let csv = out.join("runs.csv");
+        // The folder's lock, and the check of its runs.csv, before anything is written in it:
+        // a sweep another one holds the folder of is refused with its spec.toml untouched.
+        let sink = patchbench::results::CsvSink::open(&csv)?;
         spec.write_to(&out)?;
         let total = jobs.len();
         let workers = self.jobs.unwrap_or_else(sweep::default_workers).min(total).max(1);
@@ -103,7 +106,7 @@ impl Cmd {
         );
         bar.set_message(format!("{} on {workers} workers", spec.name));
         let start = std::time::Instant::now();
-        let outcome = sweep::run_jobs(jobs, workers, &csv, self.rerun, |r| {
+        let outcome = sweep::run_jobs(jobs, workers, sink, self.rerun, |r| {
             bar.inc(1);
             bar.set_message(format!("{} {} split {} {}: {}", r.board, r.model, r.split, r.patches, r.status));
         })?;

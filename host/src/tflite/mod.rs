@@ -63,7 +63,8 @@ pub enum ImportError {
 /// The TFLite operators the importer maps, for messages.
 pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, MUL, CONCATENATION, MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, PAD, RESHAPE, SQUEEZE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, RELU, RELU6, LEAKY_RELU, PRELU, LOGISTIC, HARD_SWISH, FULLY_CONNECTED, SOFTMAX, LOG_SOFTMAX, QUANTIZE, DEQUANTIZE; SHAPE, STRIDED_SLICE, PACK and TILE of constants or shapes fold away";
 
-/// Reads and imports a `.tflite` file; the model is named after the file stem.
+/// Reads and imports a `.tflite` file; the model is named after the file stem, made safe
+/// ([`crate::models::safe_name`]).
 pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
     import_file_mapped(path).map(|(model, _)| model)
 }
@@ -71,7 +72,7 @@ pub fn import_file(path: &Path) -> Result<ModelBuf, ImportError> {
 /// [`import_file`], also returning where each IR tensor and op comes from.
 pub fn import_file_mapped(path: &Path) -> Result<(ModelBuf, Sources), ImportError> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: path.display().to_string(), source })?;
-    let name = path.file_stem().map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned());
+    let name = crate::models::safe_name(&path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default());
     import_mapped(&bytes, &name)
 }
 
