@@ -250,13 +250,22 @@ fn boot2_block(name: &str) -> Option<&'static [u8; 256]> {
 /// installed: cargo, each board's Rust target, and QEMU for emulated boards.
 pub fn check_tools(boards: &[&Board]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if Command::new(&cargo).arg("--version").output().map_or(true, |o| !o.status.success()) {
-        bail!("`{cargo}` does not run: patchbench builds firmware with cargo; install Rust from https://rustup.rs (scripts/setup.sh checks it)");
+    let limit = crate::child::tool_timeout();
+    match crate::child::output_within(Command::new(&cargo).arg("--version"), limit, &format!("`{cargo} --version`")) {
+        Ok(o) if o.status.success() => {}
+        Err(e @ crate::child::CallError::Timeout { .. }) => bail!("{e}: patchbench builds firmware with cargo; check the Rust installation (scripts/setup.sh)"),
+        _ => bail!("`{cargo}` does not run: patchbench builds firmware with cargo; install Rust from https://rustup.rs (scripts/setup.sh checks it)"),
     }
     // rustup knows the installed targets; without rustup, the build itself will say.
-    if let Ok(out) =
-        Command::new("rustup").args(["target", "list", "--installed"]).current_dir(workspace_root()).output()
-    {
+    let rustup = crate::child::output_within(
+        Command::new("rustup").args(["target", "list", "--installed"]).current_dir(workspace_root()),
+        limit,
+        "`rustup target list --installed`",
+    );
+    if let Err(e @ crate::child::CallError::Timeout { .. }) = &rustup {
+        bail!("{e}: check the Rust installation (scripts/setup.sh)");
+    }
+    if let Ok(out) = rustup {
         if out.status.success() {
             let installed = String::from_utf8_lossy(&out.stdout);
             for b in boards {
@@ -271,10 +280,18 @@ pub fn check_tools(boards: &[&Board]) -> anyhow::Result<()> {
             }
         }
     }
-    if boards.iter().any(|b| b.is_qemu())
-        && Command::new("qemu-system-arm").arg("--version").output().map_or(true, |o| !o.status.success())
-    {
-        bail!("qemu-system-arm is not installed (QEMU boards run on it): `apt-get install qemu-system-arm`, or run scripts/setup.sh");
+    if boards.iter().any(|b| b.is_qemu()) {
+        match crate::child::output_within(
+            Command::new("qemu-system-arm").arg("--version"),
+            limit,
+            "`qemu-system-arm --version`",
+        ) {
+            Ok(o) if o.status.success() => {}
+            Err(e @ crate::child::CallError::Timeout { .. }) => {
+                bail!("{e}: QEMU boards run on it; check the installation (`apt-get install --reinstall qemu-system-arm`) or what `qemu-system-arm` on your PATH is")
+            }
+            _ => bail!("qemu-system-arm is not installed (QEMU boards run on it): `apt-get install qemu-system-arm`, or run scripts/setup.sh"),
+        }
     }
     Ok(())
 }
@@ -415,6 +432,10 @@ pub fn build(model: &Model, plan: &Plan, board: &Board, repeats: u16, worker: us
     build_sources(&sources, &sources.key(board)?, model.name, plan, board, worker)
 }
 
+/// Longest a firmware build may take: a cold build of the engine and the firmware takes a
+/// few minutes on a slow machine; a build still running after half an hour is stuck.
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// Builds prepared [`Sources`] whose key is `key` (see [`build`]).
 pub fn build_sources(
     sources: &Sources,
@@ -446,8 +467,6 @@ pub fn build_sources(
     let start = Instant::now();
     let fw = workspace_root().join("firmware");
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    // A killed sweep leaves no build running (a rustc cargo started finishes its crate).
-    crate::child::die_with_parent(&mut cargo);
     // Code generation for the board's core (as a deployment builds it); the DSP kernel set's
     // assembly needs its DSP extension enabled (the Cortex-M33's is optional).
     let rustflags = format!("target.{}.rustflags=[\"-C\", \"target-cpu={}\"]", board.target, board.cpu);
@@ -455,14 +474,19 @@ pub fn build_sources(
     if board.kernels() == harness::kernels::KernelSet::Dsp {
         cargo.args(["--features", "dsp"]);
     }
-    let out = cargo
+    cargo
         .env("PATCHBENCH_GEN", gen)
         .env("CARGO_TARGET_DIR", &tree.target_dir)
         // A host cargo's target-specific flags must not leak into the firmware build.
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .output()
-        .with_context(|| format!("running cargo in {}", fw.display()))?;
+        .env_remove("CARGO_BUILD_TARGET");
+    // Bounded, and killed with patchbench: a killed sweep leaves no build running (a rustc
+    // cargo started finishes its crate).
+    let out = crate::child::output_within(
+        &mut cargo,
+        BUILD_TIMEOUT,
+        &format!("the firmware build (cargo in {})", fw.display()),
+    )?;
     let build_time = start.elapsed();
     std::fs::create_dir_all(&slot)?;
     if !out.status.success() {

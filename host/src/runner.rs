@@ -41,13 +41,14 @@ pub fn git_rev() -> String {
 
 fn git_rev_in(dir: &std::path::Path) -> String {
     let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        crate::child::output_within(
+            std::process::Command::new("git").args(args).current_dir(dir),
+            crate::child::tool_timeout(),
+            "git",
+        )
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let Some(rev) = git(&["describe", "--always"]) else { return "unknown".into() };
     let changed = git(&["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"]);
@@ -98,11 +99,74 @@ fn base_row(job: &Job, p: Option<&Plan>) -> Row {
     }
 }
 
+/// Most bytes the host gives one buffer of a model (its arena, its input): no model a
+/// microcontroller runs comes near; a model whose shapes ask for more is refused with this
+/// said, instead of aborting patchbench on a failed allocation or filling the disk.
+pub const MAX_HOST_BYTES: usize = 1 << 30;
+
+/// A zeroed buffer of `bytes` for the host engine; `what` names what needs it in the error
+/// (a model declaring absurd shapes is an error, not an abort).
+pub fn host_buffer(bytes: usize, what: &str) -> anyhow::Result<Vec<u8>> {
+    if bytes > MAX_HOST_BYTES {
+        anyhow::bail!(
+            "{what} needs {bytes} B, more than the {MAX_HOST_BYTES} B patchbench gives a model on the host: no microcontroller model is this large; check the model's tensor shapes"
+        );
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes)
+        .map_err(|_| anyhow::anyhow!("{what} needs {bytes} B, which this machine could not allocate"))?;
+    v.resize(bytes, 0);
+    Ok(v)
+}
+
+/// A job whose model cannot fit the board whatever the build does: the planned arena alone
+/// exceeds its RAM, or the weights and input alone its flash. Found before any source is
+/// generated, so an absurd model costs nothing and the spec's other jobs run.
+#[derive(Debug, thiserror::Error)]
+#[error("{region} needs at least {needed} B ({what}), the board has {have} B")]
+pub struct Unfit {
+    /// `RAM` or `FLASH`.
+    pub region: &'static str,
+    /// The lower bound.
+    pub needed: u64,
+    /// What the bound counts.
+    pub what: &'static str,
+    /// The board's region size.
+    pub have: u32,
+    /// The planned arena, for the row.
+    pub arena: u64,
+}
+
+/// Checks the lower bounds of [`Unfit`].
+pub fn check_fits(model: &harness::Model, p: &Plan, board: &Board) -> Result<(), Unfit> {
+    let arena = p.arena_peak_bytes as u64;
+    if arena > u64::from(board.ram.length) {
+        return Err(Unfit {
+            region: "RAM",
+            needed: arena,
+            what: "the planned arena alone",
+            have: board.ram.length,
+            arena,
+        });
+    }
+    let flash = model.weights.len() as u64 + model.tensor(model.input).bytes() as u64;
+    if flash > u64::from(board.flash.length) {
+        return Err(Unfit {
+            region: "FLASH",
+            needed: flash,
+            what: "the weights and the input alone",
+            have: board.flash.length,
+            arena,
+        });
+    }
+    Ok(())
+}
+
 /// The host engine's output CRC for the image's input.
 pub fn host_output_crc(model: &ModelBuf, p: &Plan) -> anyhow::Result<u32> {
     let m = model.as_model();
     let input = firmware::input_for(&m);
-    let mut arena = vec![0u8; p.arena_peak_bytes];
+    let mut arena = host_buffer(p.arena_peak_bytes, "the host run's arena")?;
     let outputs = harness::run(&m, &p.exec(), &mut arena, &input).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(output_crc(&outputs))
 }
@@ -129,6 +193,7 @@ pub struct Prepared {
 pub fn prepare(job: &Job) -> anyhow::Result<Prepared> {
     let m = job.model.as_model();
     let plan = plan(&m, job.config)?;
+    check_fits(&m, &plan, &job.board)?;
     let sources = firmware::sources_with(&m, &plan, &job.board, job.repeats, job.inject, job.profile);
     let key = sources.key(&job.board)?;
     Ok(Prepared { plan, sources, key })
@@ -147,6 +212,10 @@ pub fn execute(job: &Job, worker: usize, git_rev: &str) -> Row {
 pub fn unprepared_row(job: &Job, e: &anyhow::Error, git_rev: &str) -> Row {
     let mut row = base_row(job, None);
     row.status = if e.is::<harness::plan::PlanError>() { Status::Invalid } else { Status::Error };
+    if let Some(unfit) = e.downcast_ref::<Unfit>() {
+        row.status = Status::DoesNotFit;
+        row.arena_planned_bytes = unfit.arena;
+    }
     row.message = format!("{e:#}");
     row.git_rev = git_rev.into();
     row

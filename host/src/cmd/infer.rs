@@ -52,7 +52,7 @@ impl Cmd {
         if let Some(dir) = &self.dump {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut arena = vec![0u8; p.arena_peak_bytes];
+        let mut arena = patchbench::runner::host_buffer(p.arena_peak_bytes, "the arena")?;
         let mut dumps = Dumps::new(&model, p.split);
         let out = exec::run_traced(&model, &p.exec(), &mut arena, input, &mut dumps)
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -128,7 +128,7 @@ impl Dumps {
             return Ok(());
         }
         let p = plan(model, PatchConfig::LAYERWISE)?;
-        let mut arena = vec![0u8; p.arena_peak_bytes];
+        let mut arena = patchbench::runner::host_buffer(p.arena_peak_bytes, "the layer-wise arena")?;
         let mut layerwise = Dumps::new(model, 0);
         exec::run_traced(model, &p.exec(), &mut arena, input, &mut layerwise).map_err(|e| anyhow::anyhow!("{e}"))?;
         for (op, mask) in self.computed.iter().enumerate() {

@@ -42,10 +42,22 @@ impl InputCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let m = self.model.load()?;
         let model = m.as_model();
+        let t = model.tensor(model.input);
+        // Checked before a byte is made: a model declaring an absurd input must not fill the disk.
+        if t.bytes() > patchbench::runner::MAX_HOST_BYTES {
+            anyhow::bail!(
+                "model {} takes a 1x{}x{}x{} input of {} B: no microcontroller model's input is this large (more than {} B); check the model's input shape",
+                m.name,
+                t.h,
+                t.w,
+                t.c,
+                t.bytes(),
+                patchbench::runner::MAX_HOST_BYTES
+            );
+        }
         let input = patchbench::models::random_input(&model, self.seed);
         std::fs::write(&self.out, bytemuck::cast_slice::<i8, u8>(&input))
             .with_context(|| format!("writing {}", self.out.display()))?;
-        let t = model.tensor(model.input);
         println!("{}: 1x{}x{}x{} {} ({} bytes)", self.out.display(), t.h, t.w, t.c, t.dtype.name(), input.len());
         Ok(())
     }

@@ -34,10 +34,9 @@ impl Qemu {
     /// Starts `machine` with `elf`: `-icount shift=0` (one instruction = 1 ns of virtual time,
     /// deterministic), halted (`-S`), gdbstub on a private Unix socket.
     pub fn start(machine: &str, elf: &Path) -> anyhow::Result<Qemu> {
-        // tempfile creates the directory with mode 0700: no other user reaches the socket.
-        let dir = tempfile::Builder::new()
-            .prefix("patchbench-qemu-")
-            .tempdir()
+        // Mode 0700 whatever the umask: no other user reaches the socket (whoever connects
+        // to a gdbstub can send QEMU monitor commands as this user).
+        let dir = crate::files::private_tempdir("patchbench-qemu-")
             .context("creating a private directory for QEMU's gdbstub")?;
         let socket = dir.path().join("gdb.sock");
         let mut cmd = Command::new("qemu-system-arm");
