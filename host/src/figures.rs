@@ -1250,3 +1250,81 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::plan::Grid;
+
+    fn row(model: &str, hash: &str, board: &str, split: u16, ram: u64, count: u64) -> Row {
+        Row {
+            run_id: format!("{model}-{hash}-{board}-{split}"),
+            board: board.into(),
+            model: model.into(),
+            model_hash: hash.into(),
+            split,
+            patches: if split == 0 { Grid::ONE } else { Grid::new(2, 2) },
+            status: Status::Ok,
+            cycles_min: Some(count),
+            cycles_median: Some(count),
+            cycles_max: Some(count),
+            arena_planned_bytes: ram - 1000,
+            arena_measured_bytes: Some(ram - 1000),
+            stack_measured_bytes: Some(600),
+            static_ram_bytes: Some(400),
+            total_ram_bytes: Some(ram),
+            macs: 1000,
+            planned_macs: 1000 + u64::from(split),
+            kernels: harness::kernels::KernelSet::Dsp,
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn models_sharing_a_name_get_figures_of_their_own_and_unknown_boards_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![
+            row("model", "aaaaaaaa00000000", "qemu-m4", 0, 50_000, 1_000_000),
+            row("model", "aaaaaaaa00000000", "qemu-m4", 4, 30_000, 1_200_000),
+            row("model", "bbbbbbbb00000000", "qemu-m4", 0, 60_000, 2_000_000),
+            row("model", "bbbbbbbb00000000", "qemu-m4", 4, 40_000, 2_400_000),
+            // Merged from a machine whose catalog had this board.
+            row("other", "cccccccc00000000", "my-lab-board", 0, 10_000, 500_000),
+        ];
+        let set = ResultSet { rows, ..ResultSet::empty() };
+        let out = render(&set, dir.path(), &[]).unwrap();
+        let names: BTreeSet<String> =
+            out.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        for stem in ["model-aaaaaaaa-qemu-m4-pareto", "model-bbbbbbbb-qemu-m4-pareto"] {
+            assert!(names.contains(&format!("{stem}.svg")) && names.contains(&format!("{stem}.png")), "{names:?}");
+        }
+        assert!(!names.iter().any(|n| n.starts_with("other")), "{names:?}");
+        assert!(out.notes.iter().any(|n| n.contains("my-lab-board") && n.contains("left out")), "{:?}", out.notes);
+        for f in &out.files {
+            assert!(f.is_file(), "{} written", f.display());
+        }
+        // Nothing but the figures in the folder: no temporary file left behind.
+        let all = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(all, out.files.len());
+    }
+
+    #[test]
+    fn words_for_pasting_stay_one_literal_word_in_a_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        for word in
+            ["$(touch PWNED)`id`;x.tflite", "a b'c\"d$HOME\\e", "=cmd|calc!A0.tflite", "plain/path.tflite", "-rf"]
+        {
+            let quoted = shell_word(word);
+            assert!(!quoted.contains('`'), "{quoted}");
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s' {quoted}"))
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let want = word.replace('`', "?");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{word} as {quoted}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing ran");
+    }
+}

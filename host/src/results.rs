@@ -932,4 +932,129 @@ mod tests {
         assert!(upgrade(&path).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
+
+    fn ids(path: &Path) -> Vec<String> {
+        let (rows, skipped) = read_checked(path).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        rows.into_iter().map(|r| r.run_id).collect()
+    }
+
+    fn fragments(dir: &Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("fragment"))
+            .collect()
+    }
+
+    #[test]
+    fn a_torn_row_with_a_newline_inside_quotes_is_cut_at_the_last_complete_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let row = |id: &str, message: &str| Row { run_id: id.into(), message: message.into(), ..Row::default() };
+        {
+            let mut sink = CsvSink::open(&path).unwrap();
+            sink.append(&row("a", "two\nlines")).unwrap();
+        }
+        let whole = std::fs::read(&path).unwrap();
+        // A row torn right after the newline inside its quoted message, and one torn later.
+        let mut line = Vec::new();
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut line);
+        w.serialize(row("b", "new\nline")).unwrap();
+        drop(w);
+        let cut_at_newline = line.iter().position(|&b| b == b'\n').unwrap() + 1;
+        for cut in [cut_at_newline, cut_at_newline + 2, line.len() - 3] {
+            let mut bytes = whole.clone();
+            bytes.extend_from_slice(&line[..cut]);
+            std::fs::write(&path, &bytes).unwrap();
+            let mut sink = CsvSink::open(&path).unwrap();
+            assert!(sink.repaired.take().unwrap().contains("incomplete line"));
+            sink.append(&row("c", "")).unwrap();
+            drop(sink);
+            assert_eq!(ids(&path), ["a", "c"], "cut at {cut}");
+            let f = fragments(dir.path());
+            assert_eq!(f.len(), 1);
+            assert_eq!(std::fs::read(&f[0]).unwrap(), &line[..cut]);
+            std::fs::remove_file(&f[0]).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_complete_last_row_without_its_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let row = |id: &str| Row { run_id: id.into(), status: Status::Ok, message: "x,\"y\"".into(), ..Row::default() };
+        CsvSink::open(&path).unwrap().append(&row("a")).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.pop();
+        std::fs::write(&path, &bytes).unwrap();
+        let mut sink = CsvSink::open(&path).unwrap();
+        assert!(sink.repaired.take().unwrap().contains("lacked its final newline"));
+        sink.append(&row("b")).unwrap();
+        drop(sink);
+        assert_eq!(ids(&path), ["a", "b"]);
+        assert!(fragments(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn an_unknown_column_is_refused_before_any_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let text = format!("{},extra\nr1,x\nr2,y", header().join(","));
+        std::fs::write(&path, &text).unwrap();
+        let e = CsvSink::open(&path).err().unwrap().to_string();
+        assert!(e.contains("column `extra`"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "left untouched");
+        assert!(fragments(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn links_in_a_results_folder_are_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("bashrc");
+        std::fs::write(&victim, "precious\nprecious tail").unwrap();
+        let folder = dir.path().join("shared");
+        std::fs::create_dir(&folder).unwrap();
+        let csv = folder.join("runs.csv");
+        // The lock as a link to the victim's file.
+        std::os::unix::fs::symlink(&victim, folder.join(".runs.csv.lock")).unwrap();
+        let e = CsvSink::open(&csv).err().unwrap().to_string();
+        assert!(e.contains("symbolic link") && e.contains(".runs.csv.lock"), "{e}");
+        std::fs::remove_file(folder.join(".runs.csv.lock")).unwrap();
+        // runs.csv as a link: refused before its target is read, let alone cut.
+        std::os::unix::fs::symlink(&victim, &csv).unwrap();
+        let e = CsvSink::open(&csv).err().unwrap().to_string();
+        assert!(e.contains("symbolic link") && e.contains("runs.csv"), "{e}");
+        let ops = folder.join("ops.csv");
+        std::os::unix::fs::symlink(&victim, &ops).unwrap();
+        let e = append_ops(&ops, &[OpRow::default()]).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\nprecious tail");
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_marked_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let row =
+            Row { run_id: "a".into(), message: "=cmd|' /C calc'!A0".into(), probe: "@SUM(1)".into(), ..Row::default() };
+        CsvSink::open(&path).unwrap().append(&row).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.lines().nth(1).unwrap().split(',').any(|c| c.starts_with(['=', '@', '+', '-'])), "{text}");
+        let back = &read(&path).unwrap()[0];
+        assert_eq!((back.message.as_str(), back.probe.as_str()), ("'=cmd|' /C calc'!A0", "'@SUM(1)"));
+        assert_eq!(guard_cell("ok"), "ok");
+    }
+
+    #[test]
+    fn rows_of_different_models_with_one_name_are_both_kept() {
+        let row = |id: &str, hash: &str| Row {
+            run_id: id.into(),
+            model: "model".into(),
+            model_hash: hash.into(),
+            ..Row::default()
+        };
+        let kept: Vec<String> = latest(vec![row("v1", "aa"), row("v2", "bb")]).into_iter().map(|r| r.run_id).collect();
+        assert_eq!(kept, ["v1", "v2"]);
+    }
 }

@@ -215,10 +215,11 @@ impl Spec {
             names[i].as_ref().is_some_and(|(n, h)| names.iter().flatten().any(|(n2, h2)| n2 == n && h2 != h))
         };
         let clashing: Vec<usize> = (0..out.len()).filter(|&i| clashes(i)).collect();
+        let mut out: Vec<_> = out.into_iter().map(|(e, m)| (e, m.map(Arc::new))).collect();
         if clashing.is_empty() {
-            return Ok(out.into_iter().map(|(e, m)| (e, m.map(Arc::new))).collect());
+            return Ok(out);
         }
-        let taken: HashSet<String> = (0..out.len())
+        let mut taken: HashSet<String> = (0..out.len())
             .filter(|i| !clashing.contains(i))
             .filter_map(|i| names[i].as_ref())
             .map(|(n, _)| n.clone())
@@ -234,35 +235,41 @@ impl Spec {
             parts.push(p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
             parts
         };
-        let longest = clashing.iter().map(|&i| components(&out[i].0).len()).max().unwrap_or(1);
-        let mut renamed: Option<Vec<String>> = None;
-        for k in 2..=longest {
-            let candidates: Vec<String> = clashing
-                .iter()
-                .map(|&i| {
-                    let parts = components(&out[i].0);
-                    crate::models::safe_name(&parts[parts.len().saturating_sub(k)..].join("-"))
-                })
-                .collect();
-            let unique = candidates.iter().collect::<HashSet<_>>().len() == candidates.len();
-            if unique && candidates.iter().all(|c| !taken.contains(c)) {
-                renamed = Some(candidates);
-                break;
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for &i in &clashing {
+            let name = names[i].as_ref().map(|(n, _)| n);
+            match groups.iter_mut().find(|g| names[g[0]].as_ref().map(|(n, _)| n) == name) {
+                Some(g) => g.push(i),
+                None => groups.push(vec![i]),
             }
         }
-        let renamed = renamed.unwrap_or_else(|| {
-            clashing
-                .iter()
-                .map(|&i| {
-                    let (n, h) = names[i].as_ref().expect("clashing models loaded");
-                    format!("{n}-{:08x}", h >> 32)
-                })
-                .collect()
-        });
-        let mut out: Vec<_> = out.into_iter().map(|(e, m)| (e, m.map(Arc::new))).collect();
-        for (&i, name) in clashing.iter().zip(renamed) {
-            if let Ok(m) = &mut out[i].1 {
-                Arc::make_mut(m).name = name;
+        for group in groups {
+            let longest = group.iter().map(|&i| components(&out[i].0).len()).max().unwrap_or(1);
+            let by_path = (2..=longest).find_map(|k| {
+                let candidates: Vec<String> = group
+                    .iter()
+                    .map(|&i| {
+                        let parts = components(&out[i].0);
+                        crate::models::safe_name(&parts[parts.len().saturating_sub(k)..].join("-"))
+                    })
+                    .collect();
+                let unique = candidates.iter().collect::<HashSet<_>>().len() == candidates.len();
+                (unique && candidates.iter().all(|c| !taken.contains(c))).then_some(candidates)
+            });
+            let renamed = by_path.unwrap_or_else(|| {
+                group
+                    .iter()
+                    .map(|&i| {
+                        let (n, h) = names[i].as_ref().expect("clashing models loaded");
+                        format!("{n}-{:08x}", h >> 32)
+                    })
+                    .collect()
+            });
+            for (&i, name) in group.iter().zip(renamed) {
+                taken.insert(name.clone());
+                if let Ok(m) = &mut out[i].1 {
+                    Arc::make_mut(m).name = name;
+                }
             }
         }
         Ok(out)
@@ -849,5 +856,34 @@ mod tests {
         assert!(e.contains("s.toml") && e.contains("mbv2-w0.35-r144") && !e.contains("no such file"), "{e}");
         let e = Spec::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn models_of_a_spec_that_share_a_name_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |rel: &str, seed: u64| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, crate::tflite::synth::random_cnn(seed)).unwrap();
+        };
+        put("v1/model.tflite", 1);
+        put("v2/model.tflite", 2);
+        put("a,b.tflite", 3);
+        put("a;b.tflite", 4);
+        put("new\nline.tflite", 5);
+        let spec = Spec::parse(
+            "name = \"s\"\nmodels = [\"v1/model.tflite\", \"v2/model.tflite\", \"a,b.tflite\", \"a;b.tflite\", \"new\\nline.tflite\", \"tiny\"]\nboards = [\"qemu-m4\"]\n",
+            &dir.path().join("s.toml"),
+        )
+        .unwrap();
+        let names: Vec<String> =
+            spec.load_models().unwrap().into_iter().map(|(_, m)| m.unwrap().name.clone()).collect();
+        assert_eq!(names[..2], ["v1-model", "v2-model"]);
+        assert!(names[2].starts_with("a_b-") && names[3].starts_with("a_b-") && names[2] != names[3], "{names:?}");
+        assert_eq!(names[4..], ["new_line", "tiny"]);
+        // The jobs carry the same names (readers load the same spec the same way).
+        let jobs = spec.jobs().unwrap().jobs;
+        let job_names: HashSet<&str> = jobs.iter().map(|j| j.model.name.as_str()).collect();
+        assert_eq!(job_names.len(), 6);
     }
 }
