@@ -196,6 +196,8 @@ impl Rendered {
 /// the RAM budgets of its spec plus `extra_budgets`.
 pub fn render_folder(folder: &Path, extra_budgets: &[Bytes]) -> anyhow::Result<Rendered> {
     let set = ResultSet::load(&[folder.to_path_buf()])?;
+    // Another user of a shared folder could point figures/ anywhere.
+    crate::files::refuse_link(&folder.join("figures"))?;
     let mut budgets = spec_budgets(folder)?;
     budgets.extend_from_slice(extra_budgets);
     budgets.sort();

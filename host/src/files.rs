@@ -130,9 +130,9 @@ pub fn refuse_link(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Creates `dir` (and its parents) when missing; refuses a final component that is a link.
+/// Creates `dir` (and its parents) when missing. A folder the user named may be a link (their
+/// choice); a folder inside a results folder is checked with [`refuse_link`] first.
 pub fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    refuse_link(dir)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 

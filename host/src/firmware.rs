@@ -61,14 +61,18 @@ impl Sources {
     /// Writes the four files into `dir`.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join("weights.bin"), &self.weights)?;
-        std::fs::write(dir.join("input.bin"), &self.input)?;
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+        };
+        write("weights.bin", &self.weights)?;
+        write("input.bin", &self.input)?;
         let abs = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
         // A Debug-quoted path, so that any character survives inside the string literal.
         let quoted = format!("{:?}", abs.to_string_lossy());
         let model_rs = self.model_rs.replace(&format!("\"{BLOB_DIR}/"), &format!("{}/", &quoted[..quoted.len() - 1]));
-        std::fs::write(dir.join("model.rs"), model_rs)?;
-        std::fs::write(dir.join("memory.x"), &self.memory_x)?;
+        write("model.rs", model_rs.as_bytes())?;
+        write("memory.x", self.memory_x.as_bytes())?;
         Ok(())
     }
 }
@@ -488,7 +492,7 @@ pub fn build_sources(
         &format!("the firmware build (cargo in {})", fw.display()),
     )?;
     let build_time = start.elapsed();
-    std::fs::create_dir_all(&slot)?;
+    std::fs::create_dir_all(&slot).with_context(|| format!("creating {}", slot.display()))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         if let Some((region, overflow)) = parse_overflow(&stderr) {

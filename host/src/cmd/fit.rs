@@ -82,13 +82,14 @@ impl Cmd {
             anyhow::bail!("the folders hold no measured rows of {} whose model loads: nothing to fit", board.name);
         }
         if let Some(path) = &self.samples {
-            let mut w = csv::Writer::from_path(path)?;
+            let mut w = csv::Writer::from_writer(Vec::new());
             w.write_record(["model", "measured"].into_iter().chain(TERM_NAMES))?;
             for s in &bm.samples {
-                let fields = [s.model.clone(), s.cycles.to_string()].into_iter();
+                let fields = [patchbench::results::guard_cell(&s.model).into_owned(), s.cycles.to_string()].into_iter();
                 w.write_record(fields.chain(s.work.0.iter().map(|v| v.to_string())))?;
             }
-            w.flush()?;
+            let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+            patchbench::files::write_whole(path, &bytes)?;
         }
         if !self.predict.is_empty() {
             return self.predict(&bm, &board);
