@@ -8,7 +8,7 @@
 use crate::boards::Board;
 use crate::costmodel;
 use crate::recommend::{self, Objective, Request};
-use crate::results::{ResultSet, Row, Status};
+use crate::results::{shell_word, ResultSet, Row, Status};
 use crate::units::{si, Bytes};
 use harness::model::ModelBuf;
 use harness::plan::{plan, InputPlacement};
@@ -155,14 +155,6 @@ impl<'a> Group<'a> {
         let set = if own == Some(self.board.kernels()) { String::new() } else { format!("-{}", self.board.kernels()) };
         dir.join(format!("{}-{}{set}-{kind}", file_part(&self.model), file_part(&self.board.name)))
     }
-}
-
-/// `word` quoted for a POSIX shell (a line of `summary.md` is there to be pasted): a path
-/// such as `$(touch x).tflite` stays one literal word. Inside a Markdown code span, so no
-/// backtick either: a word holding one is written with `?` in its place, unquotable.
-fn shell_word(word: &str) -> String {
-    let plain = word.replace(['`', '\n', '\r'], "?");
-    shlex::try_quote(&plain).map_or_else(|_| "'?'".to_string(), |q| q.into_owned())
 }
 
 fn file_part(s: &str) -> String {
@@ -1100,14 +1092,15 @@ fn ladder(g: &Group) -> Vec<Bytes> {
 /// table, what the recommender says, the figures, and how to regenerate all of it.
 pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &Rendered) -> String {
     let mut s = String::new();
-    let name = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = folder.file_name().map(|n| crate::models::safe_name(&n.to_string_lossy())).unwrap_or_default();
     let _ = writeln!(s, "# {name}\n");
     let _ = writeln!(
         s,
         "Written by `patchbench` from `runs.csv` (the latest row per board, model, config and input placement).\n\
-         Regenerate the figures and this page with `patchbench plot {0}`; measure what is missing with\n\
-         `patchbench sweep {0}/spec.toml` (`--rerun` measures everything again).\n",
-        crate::results::display_path(folder)
+         Regenerate the figures and this page with `patchbench plot {}`; measure what is missing with\n\
+         `patchbench sweep {}` (`--rerun` measures everything again).\n",
+        shell_word(&crate::results::display_path(folder)),
+        shell_word(&crate::results::display_path(&folder.join("spec.toml")))
     );
     let Ok((groups, _)) = groups(set) else { return s };
     for g in &groups {

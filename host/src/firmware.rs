@@ -80,6 +80,7 @@ impl Sources {
 /// Writes the sources of one image into `dir`: `model.rs`, `weights.bin`, `input.bin`,
 /// `memory.x`.
 pub fn generate(model: &Model, plan: &Plan, board: &Board, repeats: u16, dir: &Path) -> anyhow::Result<()> {
+    crate::runner::check_fits(model, plan, board).with_context(|| format!("{} on {}", model.name, board.name))?;
     sources(model, plan, board, repeats).write(dir)
 }
 
@@ -432,6 +433,10 @@ fn publish(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> any
 /// it changed. `worker` names the build tree to prefer, so a sweep's workers keep warm trees;
 /// a busy tree is never shared (see [`Tree`]).
 pub fn build(model: &Model, plan: &Plan, board: &Board, repeats: u16, worker: usize) -> anyhow::Result<Build> {
+    // A model that cannot fit is known from its plan: nothing of its size is generated.
+    if let Err(unfit) = crate::runner::check_fits(model, plan, board) {
+        return Ok(Build::DoesNotFit { region: unfit.region.to_string(), needed: unfit.needed });
+    }
     let sources = sources(model, plan, board, repeats);
     build_sources(&sources, &sources.key(board)?, model.name, plan, board, worker)
 }

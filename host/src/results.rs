@@ -530,6 +530,14 @@ fn upgrade(path: &Path) -> anyhow::Result<()> {
     crate::files::write_whole(path, &bytes)
 }
 
+/// `word` quoted for a POSIX shell (a line of `summary.md` is there to be pasted): a path
+/// such as `$(touch x).tflite` stays one literal word. Inside a Markdown code span, so no
+/// backtick either: a word holding one is written with `?` in its place, unquotable.
+pub fn shell_word(word: &str) -> String {
+    let plain = word.replace(['`', '\n', '\r'], "?");
+    shlex::try_quote(&plain).map_or_else(|_| "'?'".to_string(), |q| q.into_owned())
+}
+
 /// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage
 /// return first) gets a leading `'`, the spreadsheets' own "this is text" mark.
 pub fn guard_cell(text: &str) -> std::borrow::Cow<'_, str> {

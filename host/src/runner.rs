@@ -119,8 +119,8 @@ pub fn host_buffer(bytes: usize, what: &str) -> anyhow::Result<Vec<u8>> {
     Ok(v)
 }
 
-/// A job whose model cannot fit the board whatever the build does: the planned arena alone
-/// exceeds its RAM, or the weights and input alone its flash. Found before any source is
+/// A job whose model cannot fit the board whatever the build does: the planned arena and the
+/// stack the image reserves exceed its RAM, or the weights and input alone its flash. Found before any source is
 /// generated, so an absurd model costs nothing and the spec's other jobs run.
 #[derive(Debug, thiserror::Error)]
 #[error("{region} needs at least {needed} B ({what}), the board has {have} B")]
@@ -140,11 +140,12 @@ pub struct Unfit {
 /// Checks the lower bounds of [`Unfit`].
 pub fn check_fits(model: &harness::Model, p: &Plan, board: &Board) -> Result<(), Unfit> {
     let arena = p.arena_peak_bytes as u64;
-    if arena > u64::from(board.ram.length) {
+    let ram = arena + u64::from(board.stack_reserve);
+    if ram > u64::from(board.ram.length) {
         return Err(Unfit {
             region: "RAM",
-            needed: arena,
-            what: "the planned arena alone",
+            needed: ram,
+            what: "the planned arena and the stack reserve alone",
             have: board.ram.length,
             arena,
         });

@@ -292,7 +292,8 @@ impl Spec {
         let text = format!(
             "# The spec that produced runs.csv in this folder (models relative to it).\n\
              # `patchbench sweep {}` measures what is missing; `--rerun` measures all again.\n{}",
-            crate::results::display_path(&out.join("spec.toml")),
+            // One line whatever the path holds: a newline would end the comment.
+            crate::results::shell_word(&crate::results::display_path(&out.join("spec.toml"))),
             toml::to_string(&copy).context("writing the spec as TOML")?
         );
         crate::files::write_whole(&out.join("spec.toml"), text.as_bytes())

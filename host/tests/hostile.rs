@@ -319,6 +319,15 @@ fn an_absurd_model_is_does_not_fit_before_anything_is_made_and_the_others_run() 
         .arg(&out));
     assert!(o.status.success(), "a does-not-fit run is a result: {}", text(&o.stderr));
     assert!(text(&o.stdout).contains("does-not-fit"), "{}", text(&o.stdout));
+    let o = run(pb().args(["build", "--board", "qemu-m4", "--model"]).arg(dir.path().join("wide.tflite")));
+    assert!(o.status.success() && text(&o.stdout).contains("does-not-fit: RAM"), "{}", text(&o.stderr));
+    let o = run(pb()
+        .args(["gen", "--board", "qemu-m4", "--model"])
+        .arg(dir.path().join("wide.tflite"))
+        .arg("--out")
+        .arg(dir.path().join("gen")));
+    assert!(!o.status.success() && text(&o.stderr).contains("planned arena"), "{}", text(&o.stderr));
+    assert!(!dir.path().join("gen/input.bin").exists());
 }
 
 #[test]
