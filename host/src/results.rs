@@ -244,6 +244,14 @@ pub fn append_ops(path: &Path, rows: &[OpRow]) -> anyhow::Result<()> {
     file.write_all(&bytes).and_then(|_| file.sync_data()).with_context(|| format!("appending to {}", path.display()))
 }
 
+/// The column names of `ops.csv`, in order.
+fn ops_header() -> Vec<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.serialize(OpRow::default()).expect("a default row serializes");
+    let bytes = w.into_inner().expect("in-memory writer");
+    String::from_utf8(bytes).expect("utf-8").lines().next().unwrap_or_default().split(',').map(String::from).collect()
+}
+
 /// Reads an `ops.csv`.
 pub fn read_ops(path: &Path) -> anyhow::Result<Vec<OpRow>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
@@ -361,6 +369,19 @@ impl CsvSink {
             crate::files::create_dir(dir)?;
         }
         let lock = FolderLock::take(path)?;
+        // ops.csv is appended to later, after rows of runs.csv: checked now, so a sweep never
+        // stops half way on it.
+        let ops = path.with_file_name("ops.csv");
+        if std::fs::symlink_metadata(&ops).is_ok() {
+            let mut f = crate::files::open_append(&ops)?;
+            let want = ops_header();
+            if let Some(col) = complete_header(&mut f, &ops)?.and_then(|h| h.into_iter().find(|c| !want.contains(c))) {
+                anyhow::bail!(
+                    "{} has a column `{col}` this patchbench does not write (a newer patchbench, or not an ops.csv); move it away or choose another --out",
+                    ops.display()
+                );
+            }
+        }
         let mut file = crate::files::open_append(path)?;
         let want = header();
         if let Some(have) = complete_header(&mut file, path)? {
@@ -1038,6 +1059,19 @@ mod tests {
         let e = append_ops(&ops, &[OpRow::default()]).unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\nprecious tail");
+    }
+
+    #[test]
+    fn an_ops_csv_that_cannot_be_appended_to_is_refused_before_any_row_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        std::fs::write(dir.path().join("ops.csv"), "run_id,what\n").unwrap();
+        let e = CsvSink::open(&path).err().unwrap().to_string();
+        assert!(e.contains("ops.csv") && e.contains("`what`"), "{e}");
+        assert!(!path.exists(), "runs.csv not started");
+        std::fs::remove_file(dir.path().join("ops.csv")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("ops.csv")).unwrap();
+        assert!(CsvSink::open(&path).err().unwrap().to_string().contains("symbolic link"));
     }
 
     #[test]

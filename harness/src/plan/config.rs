@@ -189,6 +189,26 @@ impl PatchConfig {
         self.grid.patches()
     }
 
+    /// The config that runs `schedule` with the input in `input_in`: one recompute stage from
+    /// op 0 (or none); other schedules are [`ConfigError::NotYet`].
+    pub fn from_schedule(schedule: &super::Schedule, input_in: InputPlacement) -> Result<PatchConfig, ConfigError> {
+        match schedule.as_one_stage() {
+            Some((split, grid)) => Ok(PatchConfig { split, grid, input_in }),
+            None => {
+                let e = schedule.effective();
+                Err(ConfigError::NotYet {
+                    stages: e.stages().len() as u8,
+                    cache: e.stages().iter().any(|s| s.strategy == super::Strategy::Cache),
+                })
+            }
+        }
+    }
+
+    /// The schedule this config runs.
+    pub fn schedule(&self) -> super::Schedule {
+        super::Schedule::from(self.effective())
+    }
+
     /// The config that actually runs: a 1x1 grid at any split is layer-wise (split 0), so
     /// two spellings of one image are one config in results.
     pub const fn effective(self) -> PatchConfig {
@@ -241,6 +261,14 @@ pub enum ConfigError {
     },
     /// A patch grid was given with `split = 0`.
     PatchesWithoutStage,
+    /// A schedule this planner cannot run yet: several stages, a stage that does not start at
+    /// op 0, or halo caching.
+    NotYet {
+        /// Stages of the schedule (after one-patch stages are merged away).
+        stages: u8,
+        /// Some stage caches its halos.
+        cache: bool,
+    },
 }
 
 impl core::fmt::Display for ConfigError {
@@ -271,6 +299,17 @@ impl core::fmt::Display for ConfigError {
             ),
             ConfigError::PatchesWithoutStage => {
                 write!(f, "a patch grid needs a patch stage: give a split of at least 1, or use 1x1 patches")
+            }
+            ConfigError::NotYet { stages, cache } => {
+                let what = match (stages > 1, cache) {
+                    (true, true) => "several stages and halo caching (`+cache`) are",
+                    (true, false) => "several stages (or a stage after layer-wise ops) are",
+                    (false, _) => "halo caching (`+cache`) is",
+                };
+                write!(
+                    f,
+                    "{what} not implemented in this patchbench yet: it runs one recompute stage from op 0, `SPLIT@RxC` (e.g. 13@4x4)"
+                )
             }
         }
     }

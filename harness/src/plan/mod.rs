@@ -9,12 +9,14 @@ mod geometry;
 #[cfg(feature = "std")]
 pub mod memory;
 mod patch;
+mod schedule;
 
 pub use config::{
     check_config, check_split, max_split, ConfigError, Grid, GridError, InputPlacement, PatchConfig, UnknownPlacement,
 };
 pub use geometry::{input_region, macs_for_rows, overlap_lag, split_axis, Region};
 pub use patch::{patch_tile, stage_regions};
+pub use schedule::{Schedule, ScheduleError, Stage, Strategy, MAX_STAGES};
 
 use crate::model::ModelError;
 

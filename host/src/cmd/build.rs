@@ -16,8 +16,8 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let board = self.image.board()?;
         let m = self.image.model.load()?;
-        let p = plan(&m.as_model(), self.image.config.config()).with_context(|| format!("planning {}", m.name))?;
-        let config = self.image.config.config().effective();
+        let p = plan(&m.as_model(), self.image.config.config()?).with_context(|| format!("planning {}", m.name))?;
+        let config = self.image.config.config()?.effective();
         match firmware::build(&m.as_model(), &p, &board, self.image.repeats, 0)? {
             Build::Image(image) => {
                 println!(

@@ -32,7 +32,7 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let (m, op_sources) = patchbench::models::load_model_mapped(&self.model.model)?;
         let model = m.as_model();
-        let p = plan(&model, self.config.config()).with_context(|| format!("planning {}", m.name))?;
+        let p = plan(&model, self.config.config()?).with_context(|| format!("planning {}", m.name))?;
         let raw = std::fs::read(&self.input).with_context(|| format!("reading {}", self.input.display()))?;
         let t = model.tensor(model.input);
         if raw.len() != t.bytes() {

@@ -15,7 +15,7 @@ mod recommend;
 mod run;
 mod sweep;
 
-use harness::plan::{Grid, InputPlacement, PatchConfig};
+use harness::plan::{Grid, InputPlacement, PatchConfig, Schedule};
 
 /// All subcommands.
 #[derive(clap::Subcommand)]
@@ -123,10 +123,17 @@ pub fn parse_kernels(s: &str) -> Result<KernelSet, String> {
     s.parse().map_err(|e| format!("{e}, not `{s}`"))
 }
 
-/// `--split`, `--patches`, `--input-in`.
+/// `--schedule` (or its shorthand `--split` with `--patches`), `--input-in`.
 #[derive(clap::Args)]
 pub struct ConfigArgs {
-    /// Number of leading ops run patch by patch (0: layer-wise).
+    /// How the model runs: `layer-wise`, or patch stages in op order, each `END@RxC` (the ops
+    /// up to op END, run over an RxC grid of their output, halos recomputed) or
+    /// `END@RxC+cache`, comma separated: `13@4x4`, `6@2x2,13@3x3+cache`. This patchbench runs
+    /// one recompute stage from op 0; the others are refused, saying so.
+    #[arg(long, conflicts_with_all = ["split", "patches"], value_parser = parse_schedule)]
+    pub schedule: Option<Schedule>,
+    /// Number of leading ops run patch by patch (0: layer-wise); with `--patches`, shorthand
+    /// for `--schedule SPLIT@PATCHES`.
     #[arg(long, default_value_t = 0)]
     pub split: u16,
     /// Patch grid over the patch stage's output, `NxM` (rows x columns) or `N` for NxN.
@@ -139,9 +146,24 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    pub fn config(&self) -> PatchConfig {
-        PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in }
+    /// The schedule asked for (`--schedule`, or `--split` with `--patches`).
+    pub fn schedule(&self) -> Schedule {
+        self.schedule.unwrap_or_else(|| Schedule::one_stage(self.split, self.patches))
     }
+
+    /// The config that runs it, or why this patchbench cannot run it.
+    pub fn config(&self) -> anyhow::Result<PatchConfig> {
+        if self.schedule.is_none() {
+            return Ok(PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in });
+        }
+        let s = self.schedule();
+        PatchConfig::from_schedule(&s, self.input_in).map_err(|e| anyhow::anyhow!("--schedule {s}: {e}"))
+    }
+}
+
+/// `--schedule` (clap value parser).
+pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    s.parse().map_err(|e| format!("{e}, not `{s}`"))
 }
 
 use harness::kernels::KernelSet;
@@ -163,9 +185,31 @@ mod tests {
     }
 
     #[test]
+    fn schedules_parse_and_the_shorthand_is_a_one_stage_schedule() {
+        let t = T::try_parse_from(["t", "--schedule", "13@4x4", "--input-in", "arena"]).unwrap();
+        assert_eq!(
+            t.config.config().unwrap(),
+            PatchConfig { split: 13, grid: Grid::new(4, 4), input_in: InputPlacement::Arena }
+        );
+        let t = T::try_parse_from(["t", "--split", "13", "--patches", "4x4"]).unwrap();
+        assert_eq!(t.config.schedule().to_string(), "13@4x4");
+        assert_eq!(T::try_parse_from(["t"]).unwrap().config.schedule().to_string(), "layer-wise");
+        let e = T::try_parse_from(["t", "--schedule", "13@4x4", "--split", "3"]).err().unwrap().to_string();
+        assert!(e.contains("cannot be used with"), "{e}");
+        let e = T::try_parse_from(["t", "--schedule", "13:4x4"]).err().unwrap().to_string();
+        assert!(e.contains("END@RxC"), "{e}");
+        let t = T::try_parse_from(["t", "--schedule", "6@2x2,13@3x3+cache"]).unwrap();
+        let e = t.config.config().unwrap_err().to_string();
+        assert!(e.contains("6@2x2,13@3x3+cache") && e.contains("not implemented"), "{e}");
+    }
+
+    #[test]
     fn config_options_parse_into_engine_types() {
         let t = T::try_parse_from(["t", "--split", "4", "--patches", "2x3", "--input-in", "arena"]).unwrap();
-        assert_eq!(t.config.config(), PatchConfig { split: 4, grid: Grid::new(2, 3), input_in: InputPlacement::Arena });
+        assert_eq!(
+            t.config.config().unwrap(),
+            PatchConfig { split: 4, grid: Grid::new(2, 3), input_in: InputPlacement::Arena }
+        );
         assert_eq!(T::try_parse_from(["t", "--patches", "5"]).unwrap().config.patches, Grid::new(5, 5));
         let e = T::try_parse_from(["t", "--patches", "0x2"]).err().unwrap().to_string();
         assert!(e.contains("at least one row"), "{e}");

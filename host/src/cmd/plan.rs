@@ -27,7 +27,7 @@ impl Cmd {
         let m = self.model.load()?;
         let model = m.as_model();
         if let Some(max_grid) = self.sweep {
-            let rows = report::sweep(&model, max_grid, self.config.config())?;
+            let rows = report::sweep(&model, max_grid, self.config.config()?)?;
             if self.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -35,14 +35,14 @@ impl Cmd {
             }
             return Ok(());
         }
-        let p = plan(&model, self.config.config()).with_context(|| format!("planning {}", m.name))?;
+        let p = plan(&model, self.config.config()?).with_context(|| format!("planning {}", m.name))?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report::PlanJson::new(&model, &p))?);
         } else {
             print!("{}", report::plan_table(&model, &p));
             // The layer-wise view also says what patches would buy.
-            if self.config.config().is_layerwise() && !harness::plan::valid_splits(&model).is_empty() {
-                let rows = report::sweep(&model, BEST_GRID, self.config.config())?;
+            if self.config.config()?.is_layerwise() && !harness::plan::valid_splits(&model).is_empty() {
+                let rows = report::sweep(&model, BEST_GRID, self.config.config()?)?;
                 print!("{}", report::best_configs_table(&rows, BEST_GRID));
             }
         }

@@ -39,12 +39,12 @@ impl Cmd {
         }
         let model = Arc::new(self.image.model.load()?);
         // An invalid config is a mistake to explain, not a row to record.
-        harness::plan::check_config(&model.as_model(), &self.image.config.config())
+        harness::plan::check_config(&model.as_model(), &self.image.config.config()?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", model.name))?;
         patchbench::firmware::check_tools(&[&board])?;
         let job = Job {
             model,
-            config: self.image.config.config(),
+            config: self.image.config.config()?,
             board,
             repeats: self.image.repeats,
             timeout: Duration::from_secs(self.timeout),
