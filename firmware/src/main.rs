@@ -24,7 +24,7 @@ mod gen {
     use harness::kernels::KernelSet;
     #[allow(unused_imports)]
     use harness::model::{ActivationKind::*, DType::*, OpKind::*, Padding::*};
-    use harness::plan::{InputPlacement, Region};
+    use harness::plan::{ExecStage, InputPlacement, Region};
     use harness::record::CycleSource;
     include!(env!("PATCHBENCH_MODEL_RS"));
 }
@@ -200,8 +200,7 @@ fn main() -> ! {
         params: &gen::PARAMS,
     };
     let plan = ExecPlan {
-        split: gen::SPLIT,
-        patches: gen::PATCHES,
+        stages: &gen::STAGES,
         input_in: gen::INPUT_IN,
         arena_bytes: gen::ARENA_BYTES as u32,
         offsets: &gen::OFFSETS,

@@ -466,12 +466,23 @@ pub fn run_traced_with<'a, K: Kernels>(
     if arena.len() < plan.arena_bytes as usize {
         return Err(ExecError::ArenaTooSmall { needed: plan.arena_bytes, given: arena.len() as u32 });
     }
-    let split = plan.split as usize;
-    if plan.offsets.len() != model.tensors.len()
-        || plan.row_buffers.len() != model.ops.len()
-        || split > model.ops.len()
-        || plan.regions.len() != split * plan.patches as usize
-    {
+    if plan.offsets.len() != model.tensors.len() || plan.row_buffers.len() != model.ops.len() {
+        return Err(ExecError::PlanMismatch);
+    }
+    // Stages in op order, inside the model, each with all its tiles.
+    let mut after = 0;
+    let mut regions = 0;
+    for s in plan.stages {
+        if s.start < after || s.end <= s.start || s.end as usize > model.ops.len() || s.patches < 2 {
+            return Err(ExecError::PlanMismatch);
+        }
+        if s.regions_at as usize != regions {
+            return Err(ExecError::PlanMismatch);
+        }
+        after = s.end;
+        regions += s.patches as usize * s.ops();
+    }
+    if plan.regions.len() != regions {
         return Err(ExecError::PlanMismatch);
     }
     let ctx = Ctx { model, plan };
@@ -484,48 +495,54 @@ pub fn run_traced_with<'a, K: Kernels>(
         dst.copy_from_slice(bytemuck::cast_slice(input));
     }
 
-    // Patch stage: every patch runs ops[0..split) on tiles; the last writes its tile of the
-    // full stage output.
-    for p in 0..if split == 0 { 0 } else { plan.patches as usize } {
-        let tiles = &plan.regions[p * split..(p + 1) * split];
-        for (i, op) in model.ops[..split].iter().enumerate() {
+    let mut stages = plan.stages.iter().peekable();
+    let mut i = 0;
+    while i < model.ops.len() {
+        let Some(stage) = stages.next_if(|s| usize::from(s.start) == i) else {
+            // Layer by layer on whole tensors.
+            let op = &model.ops[i];
             let mut in_stored = [Region::default(); MAX_OP_INPUTS];
             for (k, t) in op.input_ids().enumerate() {
-                in_stored[k] = match model.ops[..i].iter().rposition(|o| o.output == t) {
-                    Some(j) => tiles[j],
-                    None => full(t), // the model input
-                };
+                in_stored[k] = full(t);
             }
-            let out_stored = if i + 1 == split { full(op.output) } else { tiles[i] };
-            run_op::<K>(&ctx, arena, input, i, in_stored, out_stored, tiles[i])?;
+            run_op::<K>(&ctx, arena, input, i, in_stored, full(op.output), full(op.output))?;
             trace.ran(i);
-            if i + 1 < split {
-                let Place::Arena(off) = ctx.place(op.output) else {
-                    return Err(ExecError::PlanMismatch);
-                };
-                let len = tiles[i].pixels() * model.tensor(op.output).pixel_bytes();
-                trace.tile(
-                    i,
-                    tiles[i],
-                    bytemuck::cast_slice(arena.get(off..off + len).ok_or(ExecError::PlanMismatch)?),
-                );
+            trace.full(i, tensor_bytes(&ctx, arena, input, op.output));
+            i += 1;
+            continue;
+        };
+        // A patch stage: every patch runs its ops on tiles, reading whole the tensors made
+        // before the stage; the last op writes its tile of the whole stage output.
+        let (start, end) = (usize::from(stage.start), usize::from(stage.end));
+        for p in 0..usize::from(stage.patches) {
+            for (i, op) in model.ops.iter().enumerate().take(end).skip(start) {
+                let tile = |j: usize| stage.region(plan.regions, p, j).ok_or(ExecError::PlanMismatch);
+                let mut in_stored = [Region::default(); MAX_OP_INPUTS];
+                for (k, t) in op.input_ids().enumerate() {
+                    in_stored[k] = match model.ops[start..i].iter().rposition(|o| o.output == t) {
+                        Some(j) => tile(start + j)?,
+                        None => full(t),
+                    };
+                }
+                let last = i + 1 == end;
+                let out_stored = if last { full(op.output) } else { tile(i)? };
+                run_op::<K>(&ctx, arena, input, i, in_stored, out_stored, tile(i)?)?;
+                trace.ran(i);
+                if !last {
+                    let Place::Arena(off) = ctx.place(op.output) else {
+                        return Err(ExecError::PlanMismatch);
+                    };
+                    let len = tile(i)?.pixels() * model.tensor(op.output).pixel_bytes();
+                    trace.tile(
+                        i,
+                        tile(i)?,
+                        bytemuck::cast_slice(arena.get(off..off + len).ok_or(ExecError::PlanMismatch)?),
+                    );
+                }
             }
         }
-    }
-
-    if split > 0 {
-        trace.full(split - 1, tensor_bytes(&ctx, arena, input, model.ops[split - 1].output));
-    }
-
-    // The rest, layer by layer on whole tensors.
-    for (i, op) in model.ops.iter().enumerate().skip(split) {
-        let mut in_stored = [Region::default(); MAX_OP_INPUTS];
-        for (k, t) in op.input_ids().enumerate() {
-            in_stored[k] = full(t);
-        }
-        run_op::<K>(&ctx, arena, input, i, in_stored, full(op.output), full(op.output))?;
-        trace.ran(i);
-        trace.full(i, tensor_bytes(&ctx, arena, input, op.output));
+        trace.full(end - 1, tensor_bytes(&ctx, arena, input, model.ops[end - 1].output));
+        i = end;
     }
 
     let mut outputs = Outputs { parts: [&[]; MAX_OUTPUTS], count: model.outputs.len().min(MAX_OUTPUTS) };

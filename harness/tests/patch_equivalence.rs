@@ -2,7 +2,10 @@
 //! zoo model and random valid patch configurations (and both input placements).
 
 use harness::model::ModelBuf;
-use harness::plan::{plan, plan_with, valid_splits, Grid, InputPlacement, PatchConfig, PlanOptions};
+use harness::plan::{
+    plan, plan_schedule, plan_with, valid_ends, valid_splits, Grid, InputPlacement, PatchConfig, PlanOptions, Schedule,
+    Stage, Strategy,
+};
 use harness::{exec, zoo};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -161,4 +164,60 @@ fn candidates_are_every_valid_config_once_square_and_not() {
         assert_eq!(all.len(), expected, "{name}");
         assert!(all.iter().any(|c| c.grid.nh != c.grid.nw), "{name}: non-square grids are candidates");
     }
+}
+
+/// A random schedule of recompute stages for `m`: stages one after another from op 0, each
+/// ending where a stage may end, with a random grid; now and then a one-patch stage (ops run
+/// layer-wise) between them, and layer-wise ops after the last.
+fn random_schedule(m: &ModelBuf, rng: &mut impl Rng) -> Schedule {
+    let model = m.as_model();
+    let mut stages = Vec::new();
+    let mut start = 0u16;
+    while stages.len() < harness::plan::MAX_STAGES - 1 {
+        if start > 0 && rng.gen_bool(0.2) && usize::from(start) + 1 < model.ops.len() {
+            // A few ops layer by layer before the next stage.
+            let end = rng.gen_range(start + 1..model.ops.len() as u16);
+            stages.push(Stage { end, grid: Grid::ONE, strategy: Strategy::Recompute });
+            start = end;
+        }
+        let ends = valid_ends(&model, start);
+        if ends.is_empty() || rng.gen_bool(0.15) {
+            break;
+        }
+        let end = ends[rng.gen_range(0..ends.len())];
+        let out = model.tensor(model.ops[usize::from(end) - 1].output);
+        let grid = Grid::new(rng.gen_range(1..=out.h.min(6)), rng.gen_range(1..=out.w.min(6)));
+        stages.push(Stage { end, grid, strategy: Strategy::Recompute });
+        start = end;
+    }
+    Schedule::new(&stages).unwrap()
+}
+
+/// Oracle 2 for several stages: random recompute schedules of every zoo model give the
+/// layer-wise bytes, input in flash and in the arena, in an arena of exactly the planned size.
+#[test]
+fn multi_stage_schedules_equal_layerwise() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+    let cases = std::env::var("PATCHBENCH_SCHEDULE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+    let mut several = 0;
+    for (name, _) in zoo::MODELS {
+        let m = model(name);
+        let model = m.as_model();
+        for case in 0..cases {
+            let input = random_input(model.tensor(model.input).len(), case);
+            let (reference, _) = infer_with(m, PatchConfig::LAYERWISE, PlanOptions { overlap: false }, &input);
+            let schedule = random_schedule(m, &mut rng);
+            several += usize::from(schedule.effective().stages().len() > 1);
+            for input_in in InputPlacement::ALL {
+                let p = plan_schedule(&model, &schedule, input_in, PlanOptions::default())
+                    .unwrap_or_else(|e| panic!("{name} {schedule}: {e}"));
+                let mut arena = vec![0xa5u8; p.arena_peak_bytes];
+                let out = exec::run(&model, &p.exec(), &mut arena, &input).unwrap().concat();
+                assert!(out == reference, "{name} {schedule} input in {input_in}: output differs from layer-wise");
+                let one = schedule.as_one_stage();
+                assert_eq!(one.is_some(), p.config().is_some(), "{name} {schedule}");
+            }
+        }
+    }
+    assert!(several >= 10, "only {several} schedules had several stages");
 }

@@ -9,7 +9,7 @@
 
 use crate::results::Row;
 use harness::model::{Model, OpKind};
-use harness::plan::{Plan, Region};
+use harness::plan::Plan;
 use serde::{Deserialize, Serialize};
 
 /// Number of work counts.
@@ -70,13 +70,9 @@ fn taps(o0: u16, n: u16, stride: u8, pad: u8, kernel: u8, size: u16) -> u64 {
 /// Counts the work of `plan` (made for `model`).
 pub fn work(model: &Model, plan: &Plan) -> Work {
     let mut w = [0f64; TERMS];
-    let split = plan.split as usize;
-    let patches = if split == 0 { 1 } else { plan.config.patches() };
     for (i, op) in model.ops.iter().enumerate() {
         let out = model.tensor(op.output);
-        let full = Region { y0: 0, x0: 0, h: out.h, w: out.w };
-        let regions: Vec<Region> =
-            if i < split { (0..patches).map(|p| plan.regions[p * split + i]).collect() } else { vec![full] };
+        let regions = plan.op_regions(model, i);
         let c = f64::from(out.c);
         // An op writing over its dying input runs row by row: a kernel call per row.
         let row_calls = plan.ops.get(i).is_some_and(|o| o.overwrites_input);
@@ -150,7 +146,7 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
                 }
                 // Outside the stage a RESHAPE is an alias; inside it is a tile copy.
                 OpKind::Reshape => {
-                    if i < split {
+                    if plan.stage_of(i).is_some() {
                         w[16] += elems;
                         w[17] += pixels;
                     }
@@ -168,11 +164,12 @@ pub fn work(model: &Model, plan: &Plan) -> Work {
             w[17] += f64::from(out.h);
         }
     }
-    if plan.config.input_in == harness::plan::InputPlacement::Arena {
+    if plan.input_in == harness::plan::InputPlacement::Arena {
         w[16] += model.tensor(model.input).bytes() as f64;
         w[17] += 1.0;
     }
-    w[20] = patches as f64;
+    // Each patch of each stage pays the executor's per-patch work (layer-wise: one pass).
+    w[20] = plan.stages.iter().map(|s| f64::from(s.patches)).sum::<f64>().max(1.0);
     w[21] = 1.0;
     Work(w)
 }

@@ -489,10 +489,10 @@ where
         .iter()
         .filter_map(|&c| {
             let p = plan(&model, c).ok()?;
-            let label = if p.split == 0 {
+            let label = if p.stages.is_empty() {
                 "layer-wise".to_string()
             } else {
-                format!("split {} {} ({:.0} KiB)", p.split, c.grid, kib(p.arena_peak_bytes as u64))
+                format!("{} ({:.0} KiB)", p.schedule, kib(p.arena_peak_bytes as u64))
             };
             Some((label, p.ops.iter().map(|o| kib(o.live_bytes as u64)).collect()))
         })

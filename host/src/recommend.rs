@@ -216,7 +216,9 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
                     recompute_overhead_pct: p.recompute_overhead_pct,
                     arena_bytes: p.arena_peak_bytes as u64,
                     predicted_cycles: (bm.cost.predict(&work) * correction.unwrap_or(1.0)).round(),
-                    predicted_total_ram_bytes: p.arena_peak_bytes as u64 + static_bytes + stack_bytes(p.split == 0),
+                    predicted_total_ram_bytes: p.arena_peak_bytes as u64
+                        + static_bytes
+                        + stack_bytes(p.stages.is_empty()),
                     measured_cycles: measured.and_then(|r| r.cycles_median),
                     measured_total_ram_bytes: measured.and_then(|r| r.total_ram_bytes),
                     known_not_to_fit: row.is_some_and(|r| r.status == Status::DoesNotFit),

@@ -55,14 +55,19 @@ pub fn op_profile_table(row: &crate::results::Row) -> String {
 /// The per-op table and totals of a plan, as printed by `patchbench plan`.
 pub fn plan_table(model: &Model, p: &Plan) -> String {
     let mut s = String::new();
-    let cfg = &p.config;
-    let mode = if p.split == 0 {
+    let mode = if p.stages.is_empty() {
         "layer-wise".to_string()
     } else {
-        format!("patch stage = ops 0..{} in a {} grid", p.split, cfg.grid)
+        let stages: Vec<String> = p
+            .schedule
+            .spans()
+            .filter(|(_, st)| st.grid != harness::plan::Grid::ONE)
+            .map(|(start, st)| format!("ops {start}..{} in a {} grid", st.end, st.grid))
+            .collect();
+        format!("schedule {}: patch stages = {}", p.schedule, stages.join(", "))
     };
     let _ =
-        writeln!(s, "model {}  input {}  ({mode}, input in {})", p.model, shape(p.input_shape), cfg.input_in.as_str());
+        writeln!(s, "model {}  input {}  ({mode}, input in {})", p.model, shape(p.input_shape), p.input_in.as_str());
     let _ = writeln!(
         s,
         "{:>3}  {:<18} {:>11} {:>12} {:>12} {:>7} {:>9} {:>9} {:>9}",
@@ -103,7 +108,7 @@ pub fn plan_table(model: &Model, p: &Plan) -> String {
         thousands(p.arena_peak_bytes as u64),
         thousands(p.arena_lower_bound_bytes as u64),
         thousands(p.input_bytes as u64),
-        cfg.input_in.as_str()
+        p.input_in.as_str()
     );
     if let Some([h, w]) = p.input_tile {
         let _ = writeln!(s, "input tile      up to {h}x{w} per patch");
@@ -129,9 +134,12 @@ pub struct PlanJson<'a> {
     pub input_shape: [u16; 4],
     /// `[1, h, w, c]` of each graph output, in the graph's order.
     pub output_shapes: Vec<[u16; 4]>,
-    /// Ops in the patch stage (0: layer-wise).
+    /// The schedule, in its canonical text (`"13@4x4"`, `"6@2x2,13@3x3"`, `"layer-wise"`).
+    pub schedule: harness::plan::Schedule,
+    /// Ops in the patch stage of a one-stage schedule from op 0 (0: layer-wise or several
+    /// stages; kept for readers of older output).
     pub split: u16,
-    /// `"NxM"`.
+    /// `"NxM"` of that stage (`1x1` otherwise).
     pub patches: Grid,
     /// `flash` or `arena`.
     pub input_in: InputPlacement,
@@ -159,9 +167,10 @@ impl<'a> PlanJson<'a> {
             model: &p.model,
             input_shape: [1, h, w, c],
             output_shapes: p.output_shapes.iter().map(|&[h, w, c]| [1, h, w, c]).collect(),
-            split: p.split,
-            patches: p.config.effective().grid,
-            input_in: p.config.input_in,
+            schedule: p.schedule,
+            split: p.config().map_or(0, |c| c.split),
+            patches: p.config().map_or(harness::plan::Grid::ONE, |c| c.grid),
+            input_in: p.input_in,
             macs: p.macs,
             planned_macs: p.planned_macs,
             recompute_overhead_pct: p.recompute_overhead_pct,
@@ -207,7 +216,7 @@ pub fn sweep(model: &Model, max_grid: u16, base: PatchConfig) -> Result<Vec<Swee
                 [out.h, out.w, out.c]
             });
             Ok(SweepRow {
-                split: p.split,
+                split: c.effective().split,
                 patches: c.effective().grid,
                 stage_output,
                 arena_peak_bytes: p.arena_peak_bytes,

@@ -297,13 +297,12 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
     let crcs: Vec<u32> = measurement.runs.iter().map(|r| r.1).collect();
     row.output_crc = format!("{:08x}", crcs[0]);
     row.output_ok = crcs.iter().all(|&c| c == expected_crc);
-    let split = usize::from(p.split);
     row.op_counts = measurement
         .op_counts
         .iter()
         .filter_map(|&(op, runs, count)| {
             let kind = m.ops.get(usize::from(op))?.kind.name();
-            Some(crate::results::OpCount { op, kind, stage: usize::from(op) < split, runs, count })
+            Some(crate::results::OpCount { op, kind, stage: p.stage_of(usize::from(op)).is_some(), runs, count })
         })
         .collect();
     row.arena_measured_bytes = measurement.arena_bytes.map(u64::from);

@@ -165,9 +165,10 @@ fn patches_match_layerwise(name: &str) -> usize {
                     }
                     // The stage's last op and every later op exist in full; the other stage ops
                     // as one tile per patch (a 1x1 grid is planned as layer-wise: no stage).
-                    let (split, patches) = (usize::from(p.split), usize::from(p.exec().patches));
-                    assert_eq!(same.full, m.ops.len() - split.saturating_sub(1), "{name} {config:?}");
-                    assert_eq!(same.tiles, split.saturating_sub(1) * patches, "{name} {config:?}");
+                    let tiled: usize = p.stages.iter().map(|s| (s.ops() - 1) * usize::from(s.patches)).sum();
+                    let tiled_ops: usize = p.stages.iter().map(|s| s.ops() - 1).sum();
+                    assert_eq!(same.full, m.ops.len() - tiled_ops, "{name} {config:?}");
+                    assert_eq!(same.tiles, tiled, "{name} {config:?}");
                 }
             });
         }

@@ -2,8 +2,8 @@
 
 use super::memory::{layout_tied, live_by_step, lower_bound, Interval, Layout, Order, Tie, ALIGN};
 use super::{
-    check_config, check_split, macs_for_rows, max_split, overlap_lag, stage_regions, ExecPlan, PatchConfig, PlanError,
-    Region, IN_FLASH, NO_ROW_BUFFER,
+    check_schedule, check_split, macs_for_rows, max_split, overlap_lag, span_regions, ExecPlan, ExecStage, Grid,
+    InputPlacement, PatchConfig, PlanError, Region, Schedule, IN_FLASH, NO_ROW_BUFFER,
 };
 use crate::model::{Model, OpKind, TensorId};
 
@@ -34,16 +34,19 @@ pub struct OpReport {
     pub live_bytes: usize,
 }
 
-/// A complete plan: layout, tiles and cost of a model under one patch configuration.
+/// A complete plan: layout, tiles and cost of a model under one schedule.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Plan {
     /// Model name.
     pub model: String,
-    /// The configuration as requested.
-    pub config: PatchConfig,
-    /// Effective patch-stage length (0 for layer-wise, including 1x1 grids).
-    pub split: u16,
+    /// The schedule that runs ([`Schedule::effective`] of the one asked for).
+    pub schedule: Schedule,
+    /// Where the input lives.
+    pub input_in: InputPlacement,
+    /// The patched stages as the executors run them (one-patch stages run layer-wise and are
+    /// not listed).
+    pub stages: Vec<ExecStage>,
     /// Input shape `[h, w, c]`.
     pub input_shape: [u16; 3],
     /// Shape `[h, w, c]` of each graph output.
@@ -52,7 +55,7 @@ pub struct Plan {
     pub ops: Vec<OpReport>,
     /// MACs of one layer-wise inference.
     pub macs: u64,
-    /// MACs under this config (halos recomputed).
+    /// MACs under this schedule (halos recomputed).
     pub planned_macs: u64,
     /// `(planned_macs - macs) / macs` in percent: halo recompute, less the pixels no later op
     /// reads, which patches skip (so it can be negative).
@@ -64,13 +67,14 @@ pub struct Plan {
     /// Heuristic that produced the layout.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub layout_order: Order,
-    /// Bytes of the input tensor (in the arena or in flash, per `config.input_in`).
+    /// Bytes of the input tensor (in the arena or in flash, per `input_in`).
     pub input_bytes: usize,
-    /// Largest input tile `[h, w]` a patch reads (patch mode only).
+    /// Largest tile a patch of the first stage reads of the tensor before it (the model
+    /// input when that stage starts at op 0); `None` when layer-wise.
     pub input_tile: Option<[u16; 2]>,
     /// Per tensor: arena offset or [`IN_FLASH`].
     pub offsets: Vec<u32>,
-    /// `regions[p * split + i]`.
+    /// The tiles of every stage (see [`ExecStage::regions_at`]).
     pub regions: Vec<Region>,
     /// Per op: arena offset of its row buffer, or [`NO_ROW_BUFFER`].
     pub row_buffers: Vec<u32>,
@@ -80,13 +84,32 @@ impl Plan {
     /// The part the executors run from.
     pub fn exec(&self) -> ExecPlan<'_> {
         ExecPlan {
-            split: self.split,
-            patches: if self.split == 0 { 1 } else { self.config.patches() as u16 },
-            input_in: self.config.input_in,
+            stages: &self.stages,
+            input_in: self.input_in,
             arena_bytes: self.arena_peak_bytes as u32,
             offsets: &self.offsets,
             regions: &self.regions,
             row_buffers: &self.row_buffers,
+        }
+    }
+
+    /// The config of a one-stage recompute schedule from op 0 (or layer-wise); `None` for
+    /// other schedules.
+    pub fn config(&self) -> Option<PatchConfig> {
+        PatchConfig::from_schedule(&self.schedule, self.input_in).ok().map(PatchConfig::effective)
+    }
+
+    /// The patched stage op `i` runs in, if any.
+    pub fn stage_of(&self, i: usize) -> Option<&ExecStage> {
+        self.stages.iter().find(|s| (usize::from(s.start)..usize::from(s.end)).contains(&i))
+    }
+
+    /// Every region op `i` computes in one inference: its tile in each patch of its stage,
+    /// or its whole output.
+    pub fn op_regions(&self, model: &Model, i: usize) -> Vec<Region> {
+        match self.stage_of(i) {
+            Some(s) => (0..usize::from(s.patches)).filter_map(|p| s.region(&self.regions, p, i)).collect(),
+            None => vec![Region::full(model.tensor(model.ops[i].output))],
         }
     }
 }
@@ -95,6 +118,12 @@ impl Plan {
 /// excluding 0.
 pub fn valid_splits(model: &Model) -> Vec<u16> {
     (1..=max_split(model)).filter(|&s| check_split(model, s).is_ok()).collect()
+}
+
+/// The ends of every patch stage that can start at op `start` ([`super::check_span`]): what
+/// a schedule's next stage may end at.
+pub fn valid_ends(model: &Model, start: u16) -> Vec<u16> {
+    (start + 1..=model.ops.len() as u16).filter(|&e| super::check_span(model, start, e).is_ok()).collect()
 }
 
 /// Every config the planner can build with grids up to `max_grid x max_grid` (square and
@@ -143,44 +172,67 @@ pub fn plan(model: &Model, config: PatchConfig) -> Result<Plan, PlanError> {
 /// Plans `model` under `config`: validates both, computes every patch's tiles, lays out the
 /// arena and counts MACs.
 pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Result<Plan, PlanError> {
+    super::check_config(model, &config)?;
+    plan_schedule(model, &config.schedule(), config.input_in, options)
+}
+
+/// Plans `model` under `schedule` with the input in `input_in`: validates both, computes
+/// every patch's tiles, lays out the arena and counts MACs.
+pub fn plan_schedule(
+    model: &Model,
+    schedule: &Schedule,
+    input_in: InputPlacement,
+    options: PlanOptions,
+) -> Result<Plan, PlanError> {
     model.validate()?;
-    check_config(model, &config)?;
+    check_schedule(model, schedule)?;
+    let schedule = schedule.effective();
     let n = model.ops.len();
-    let split = if config.is_layerwise() { 0 } else { config.split as usize };
-    let patches = if split == 0 { 1 } else { config.patches() };
 
-    // Tiles of every stage op for every patch, and the largest of each.
-    let mut regions = vec![Region::default(); patches * split];
-    let mut tile_max = vec![Region::default(); split];
-    let mut tile_bytes = vec![0usize; split];
-    let mut planned_macs_stage = vec![0u64; split];
+    // The patched stages, and every stage op's tiles for every patch, the largest of each.
+    let mut stages: Vec<ExecStage> = Vec::new();
+    let mut regions: Vec<Region> = Vec::new();
+    let mut tile_max = vec![Region::default(); n];
+    let mut tile_bytes = vec![0usize; n];
+    let mut planned_macs_op: Vec<Option<u64>> = vec![None; n];
     let mut input_tile: Option<[u16; 2]> = None;
-    for p in 0..if split == 0 { 0 } else { patches } {
-        let r = &mut regions[p * split..(p + 1) * split];
-        let input = stage_regions(model, &config, p, r);
-        let it = input_tile.get_or_insert([0, 0]);
-        *it = [it[0].max(input.h), it[1].max(input.w)];
-        for i in 0..split {
-            let op = &model.ops[i];
-            let bytes = r[i].pixels() * model.tensor(op.output).pixel_bytes();
-            if bytes > tile_bytes[i] {
-                tile_bytes[i] = bytes;
-                tile_max[i] = r[i];
+    for (start, st) in schedule.spans().filter(|(_, st)| st.grid != Grid::ONE) {
+        let stage =
+            ExecStage { start, end: st.end, patches: st.grid.patches() as u16, regions_at: regions.len() as u32 };
+        let ops = stage.ops();
+        let mut r = vec![Region::default(); ops];
+        for p in 0..usize::from(stage.patches) {
+            let input = span_regions(model, start, st.end, st.grid, p, &mut r);
+            if stages.is_empty() {
+                let it = input_tile.get_or_insert([0, 0]);
+                *it = [it[0].max(input.h), it[1].max(input.w)];
             }
-            planned_macs_stage[i] += macs_for_rows(model, op, r[i].h, r[i].w);
+            for (k, region) in r.iter().enumerate() {
+                let i = usize::from(start) + k;
+                let op = &model.ops[i];
+                let bytes = region.pixels() * model.tensor(op.output).pixel_bytes();
+                if bytes > tile_bytes[i] {
+                    tile_bytes[i] = bytes;
+                    tile_max[i] = *region;
+                }
+                *planned_macs_op[i].get_or_insert(0) += macs_for_rows(model, op, region.h, region.w);
+            }
+            regions.extend_from_slice(&r);
         }
+        stages.push(stage);
     }
+    let in_stage = |i: usize| stages.iter().find(|s| (usize::from(s.start)..usize::from(s.end)).contains(&i));
 
-    // Storage: one buffer per tensor, except that a RESHAPE output after the patch stage
-    // aliases its input (inside the stage it is a tile copy of its own).
+    // Storage: one buffer per tensor, except that a RESHAPE output outside the patch stages
+    // aliases its input (inside a stage it is a tile copy of its own).
     let nt = model.tensors.len();
     let mut storage: Vec<usize> = (0..nt).collect();
-    for op in &model.ops[split..] {
-        if matches!(op.kind, OpKind::Reshape) {
+    for (i, op) in model.ops.iter().enumerate() {
+        if matches!(op.kind, OpKind::Reshape) && in_stage(i).is_none() {
             storage[op.output as usize] = storage[op.inputs[0] as usize];
         }
     }
-    let flash_storage = (config.input_in == super::InputPlacement::Flash).then_some(storage[model.input as usize]);
+    let flash_storage = (input_in == InputPlacement::Flash).then_some(storage[model.input as usize]);
     let mut first = vec![usize::MAX; nt];
     let mut last = vec![0usize; nt];
     let mut size = vec![0usize; nt];
@@ -191,21 +243,30 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
     size[input_s] = model.tensor(model.input).bytes();
     for (i, op) in model.ops.iter().enumerate() {
         let s = storage[op.output as usize];
+        let stage = in_stage(i);
         if s == op.output as usize {
             used[s] = true;
-            // The stage output is assembled patch by patch: live from the first stage step.
-            first[s] = if split > 0 && i == split - 1 { 0 } else { i };
-            size[s] = if i + 1 < split { tile_bytes[i] } else { model.tensor(op.output).bytes() };
+            let stage_end = stage.is_some_and(|st| i + 1 == usize::from(st.end));
+            // A stage output is assembled patch by patch: live from the stage's first step.
+            first[s] = match stage {
+                Some(st) if stage_end => usize::from(st.start),
+                _ => i,
+            };
+            size[s] = if stage.is_some() && !stage_end { tile_bytes[i] } else { model.tensor(op.output).bytes() };
         }
         last[s] = last[s].max(i);
         for t in op.input_ids() {
-            let s = storage[t as usize];
-            last[s] = last[s].max(i);
+            let ts = storage[t as usize];
+            last[ts] = last[ts].max(i);
+            // Every patch reads again what was made before its stage: it must survive the
+            // whole stage.
+            if let Some(st) = stage {
+                let made_before = model.ops[usize::from(st.start)..i].iter().all(|o| o.output != t);
+                if made_before {
+                    last[ts] = last[ts].max(usize::from(st.end) - 1);
+                }
+            }
         }
-    }
-    // Every patch reads the input again: it must survive the whole patch stage.
-    if split > 0 {
-        last[input_s] = last[input_s].max(split - 1);
     }
     // The graph outputs are read after the last op.
     for &t in model.outputs {
@@ -225,7 +286,7 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
 
     // Layer-wise ops whose output may overwrite an input that dies with them.
     let mut overlaps: Vec<Overlap> = Vec::new();
-    for (i, op) in model.ops.iter().enumerate().skip(split).filter(|_| options.overlap) {
+    for (i, op) in model.ops.iter().enumerate().filter(|&(i, _)| options.overlap && in_stage(i).is_none()) {
         let out_s = storage[op.output as usize];
         let Some(later) = interval_of[out_s].filter(|_| out_s == op.output as usize) else { continue };
         let out = model.tensor(op.output);
@@ -262,14 +323,13 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
         .enumerate()
         .map(|(i, op)| {
             let macs = model.op_macs(i);
-            let in_stage = i < split;
             OpReport {
                 index: i,
                 name: op.kind.name(),
                 shape: shape(model, op.output),
                 macs,
-                planned_macs: if in_stage { planned_macs_stage[i] } else { macs },
-                tile: in_stage.then(|| [tile_max[i].h, tile_max[i].w]),
+                planned_macs: planned_macs_op[i].unwrap_or(macs),
+                tile: in_stage(i).map(|_| [tile_max[i].h, tile_max[i].w]),
                 buffer_bytes: size[storage[op.output as usize]],
                 offset: (offsets[op.output as usize] != IN_FLASH).then_some(offsets[op.output as usize]),
                 overwrites_input: row_buffers[i] != NO_ROW_BUFFER,
@@ -281,8 +341,9 @@ pub fn plan_with(model: &Model, config: PatchConfig, options: PlanOptions) -> Re
     let planned_macs: u64 = ops.iter().map(|o| o.planned_macs).sum();
     Ok(Plan {
         model: model.name.to_string(),
-        config,
-        split: split as u16,
+        schedule,
+        input_in,
+        stages,
         input_shape: shape(model, model.input),
         output_shapes: model.outputs.iter().map(|&t| shape(model, t)).collect(),
         ops,

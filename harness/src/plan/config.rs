@@ -300,17 +300,14 @@ impl core::fmt::Display for ConfigError {
             ConfigError::PatchesWithoutStage => {
                 write!(f, "a patch grid needs a patch stage: give a split of at least 1, or use 1x1 patches")
             }
-            ConfigError::NotYet { stages, cache } => {
-                let what = match (stages > 1, cache) {
-                    (true, true) => "several stages and halo caching (`+cache`) are",
-                    (true, false) => "several stages (or a stage after layer-wise ops) are",
-                    (false, _) => "halo caching (`+cache`) is",
-                };
-                write!(
-                    f,
-                    "{what} not implemented in this patchbench yet: it runs one recompute stage from op 0, `SPLIT@RxC` (e.g. 13@4x4)"
-                )
-            }
+            ConfigError::NotYet { cache: true, .. } => write!(
+                f,
+                "halo caching (`+cache`) is not implemented in this patchbench yet: use recompute stages (`END@RxC`)"
+            ),
+            ConfigError::NotYet { .. } => write!(
+                f,
+                "firmware images and their results run one recompute stage from op 0 (`SPLIT@RxC`, e.g. 13@4x4) in this patchbench: `plan --schedule` and `infer --schedule` run several stages on the host"
+            ),
         }
     }
 }
@@ -323,31 +320,63 @@ pub fn max_split(model: &Model) -> u16 {
 /// Checks that `split` is a clean cut: all ops before it are spatial and the only tensor
 /// that crosses it is the output of op `split - 1`.
 pub fn check_split(model: &Model, split: u16) -> Result<(), ConfigError> {
+    check_span(model, 0, split)
+}
+
+/// Checks that ops `start..end` can run as one patch stage: all spatial, and the only tensor
+/// made inside that is read after it (or is a graph output) is the output of op `end - 1`.
+/// What the stage reads of tensors made before it exists whole, so anything may.
+pub fn check_span(model: &Model, start: u16, end: u16) -> Result<(), ConfigError> {
     let max = max_split(model);
-    if split == 0 {
+    if end == 0 {
         return Ok(());
     }
-    if split as usize > model.ops.len() {
-        return Err(ConfigError::SplitOutOfRange { split, max });
+    if end as usize > model.ops.len() {
+        return Err(ConfigError::SplitOutOfRange { split: end, max });
     }
-    if split > max {
-        return Err(ConfigError::NotSpatial { split, op: max, name: model.ops[usize::from(max)].kind.name() });
+    if let Some(k) = (start..end).find(|&k| !model.op_is_spatial(&model.ops[usize::from(k)])) {
+        return Err(ConfigError::NotSpatial { split: end, op: k, name: model.ops[usize::from(k)].kind.name() });
     }
-    let stage_output = model.ops[split as usize - 1].output;
-    // The op (u16::MAX: the model input) producing a tensor of the stage.
+    let stage_output = model.ops[end as usize - 1].output;
+    // The op (u16::MAX: the model input, for a stage from op 0) making a tensor of the stage.
     let stage_producer = |t: u16| {
-        if t == model.input {
+        if t == model.input && start == 0 {
             Some(u16::MAX)
         } else {
-            model.ops[..split as usize].iter().position(|op| op.output == t).map(|i| i as u16)
+            model.ops[start as usize..end as usize].iter().position(|op| op.output == t).map(|i| start + i as u16)
         }
     };
-    let leaving = model.ops[split as usize..].iter().flat_map(|op| op.input_ids()).chain(model.outputs.iter().copied());
+    let leaving = model.ops[end as usize..].iter().flat_map(|op| op.input_ids()).chain(model.outputs.iter().copied());
     for t in leaving {
         if t != stage_output && t != NO_TENSOR {
             if let Some(producer) = stage_producer(t) {
-                return Err(ConfigError::BranchCrossesSplit { split, producer });
+                return Err(ConfigError::BranchCrossesSplit { split: end, producer });
             }
+        }
+    }
+    Ok(())
+}
+
+/// Validates a schedule against a model: every patched stage a clean span
+/// ([`check_span`]) whose output has at least as many rows and columns as its grid. A
+/// one-patch stage runs layer-wise and needs only to end inside the model.
+pub fn check_schedule(model: &Model, schedule: &super::Schedule) -> Result<(), ConfigError> {
+    for (start, stage) in schedule.spans() {
+        let Grid { nh, nw } = stage.grid;
+        if stage.end as usize > model.ops.len() {
+            return Err(ConfigError::SplitOutOfRange { split: stage.end, max: max_split(model) });
+        }
+        if stage.grid == Grid::ONE {
+            continue;
+        }
+        check_span(model, start, stage.end)?;
+        let out = model.tensor(model.ops[stage.end as usize - 1].output);
+        if nh > out.h || nw > out.w {
+            return Err(ConfigError::TooManyPatches { nh, nw, rows: out.h, cols: out.w });
+        }
+        if stage.strategy == super::Strategy::Cache {
+            let e = schedule.effective();
+            return Err(ConfigError::NotYet { stages: e.stages().len() as u8, cache: true });
         }
     }
     Ok(())

@@ -12,10 +12,11 @@ mod patch;
 mod schedule;
 
 pub use config::{
-    check_config, check_split, max_split, ConfigError, Grid, GridError, InputPlacement, PatchConfig, UnknownPlacement,
+    check_config, check_schedule, check_span, check_split, max_split, ConfigError, Grid, GridError, InputPlacement,
+    PatchConfig, UnknownPlacement,
 };
 pub use geometry::{input_region, macs_for_rows, overlap_lag, split_axis, Region};
-pub use patch::{patch_tile, stage_regions};
+pub use patch::{patch_tile, span_regions, stage_regions, stage_tile};
 pub use schedule::{Schedule, ScheduleError, Stage, Strategy, MAX_STAGES};
 
 use crate::model::ModelError;
@@ -26,22 +27,47 @@ pub const IN_FLASH: u32 = u32::MAX;
 /// [`ExecPlan::row_buffers`] entry of an op that writes its output directly.
 pub const NO_ROW_BUFFER: u32 = u32::MAX;
 
-/// What the executors need of a plan: the effective split, the arena offset of every
-/// tensor's buffer and the tile every stage op computes for every patch. Borrowed, so the
-/// firmware keeps it in flash.
+/// One patch stage as the executors run it: ops `start..end`, patch by patch, each patch's
+/// tiles at `regions[regions_at + p * (end - start) + (i - start)]` of [`ExecPlan::regions`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ExecStage {
+    /// First op of the stage.
+    pub start: u16,
+    /// The op after its last.
+    pub end: u16,
+    /// Patches (at least 2: a one-patch stage runs layer-wise and is not listed).
+    pub patches: u16,
+    /// Where the stage's tiles start in [`ExecPlan::regions`].
+    pub regions_at: u32,
+}
+
+impl ExecStage {
+    /// Ops in the stage.
+    pub const fn ops(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// The region op `i` (of this stage) computes in patch `p`.
+    pub fn region(&self, regions: &[Region], p: usize, i: usize) -> Option<Region> {
+        regions.get(self.regions_at as usize + p * self.ops() + (i - self.start as usize)).copied()
+    }
+}
+
+/// What the executors need of a plan: the patch stages, the arena offset of every tensor's
+/// buffer and the tile every stage op computes for every patch. Borrowed, so the firmware
+/// keeps it in flash.
 #[derive(Clone, Copy, Debug)]
 pub struct ExecPlan<'a> {
-    /// Ops in the patch stage (0: layer-wise).
-    pub split: u16,
-    /// Number of patches (1 when layer-wise).
-    pub patches: u16,
+    /// The patched stages, in op order (none: layer-wise); every other op runs layer by layer.
+    pub stages: &'a [ExecStage],
     /// Where the input lives.
     pub input_in: InputPlacement,
     /// Bytes the arena must have.
     pub arena_bytes: u32,
     /// Per tensor: byte offset of its buffer in the arena, or [`IN_FLASH`].
     pub offsets: &'a [u32],
-    /// `regions[p * split + i]`: output region op `i` computes in patch `p`.
+    /// The tiles of every stage, stage after stage (see [`ExecStage::regions_at`]).
     pub regions: &'a [Region],
     /// Per op: arena offset of a one-output-row buffer, or [`NO_ROW_BUFFER`]. An op with a
     /// row buffer computes its output row by row into it and copies each row into place,
@@ -86,4 +112,4 @@ impl From<ModelError> for PlanError {
 #[cfg(feature = "std")]
 mod build;
 #[cfg(feature = "std")]
-pub use build::{candidates, plan, plan_with, valid_splits, OpReport, Plan, PlanOptions};
+pub use build::{candidates, plan, plan_schedule, plan_with, valid_ends, valid_splits, OpReport, Plan, PlanOptions};

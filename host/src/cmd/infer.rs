@@ -4,7 +4,7 @@ use super::{ConfigArgs, ModelArgs};
 use anyhow::{bail, Context};
 use harness::exec;
 use harness::model::{Model, Tensor};
-use harness::plan::{plan, PatchConfig, Region};
+use harness::plan::{plan, PatchConfig, Plan, Region};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Parser)]
@@ -32,7 +32,7 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let (m, op_sources) = patchbench::models::load_model_mapped(&self.model.model)?;
         let model = m.as_model();
-        let p = plan(&model, self.config.config()?).with_context(|| format!("planning {}", m.name))?;
+        let p = self.config.plan(&model).with_context(|| format!("planning {}", m.name))?;
         let raw = std::fs::read(&self.input).with_context(|| format!("reading {}", self.input.display()))?;
         let t = model.tensor(model.input);
         if raw.len() != t.bytes() {
@@ -53,7 +53,7 @@ impl Cmd {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let mut arena = patchbench::runner::host_buffer(p.arena_peak_bytes, "the arena")?;
-        let mut dumps = Dumps::new(&model, p.split);
+        let mut dumps = Dumps::new(&model, &p);
         let out = exec::run_traced(&model, &p.exec(), &mut arena, input, &mut dumps)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .concat();
@@ -111,11 +111,16 @@ impl exec::Trace for Dumps {
 }
 
 impl Dumps {
-    fn new(model: &Model, split: u16) -> Self {
-        let stage = usize::from(split).saturating_sub(1);
+    fn new(model: &Model, p: &Plan) -> Self {
+        // Ops whose outputs exist only as tiles: every stage op but the last of its stage.
+        let tiled = |i: usize| p.stage_of(i).is_some_and(|s| i + 1 < usize::from(s.end));
         let outs: Vec<&Tensor> = model.ops.iter().map(|op| model.tensor(op.output)).collect();
-        let outputs = outs.iter().enumerate().map(|(i, t)| (i < stage).then(|| vec![0i8; t.bytes()])).collect();
-        let computed = outs[..stage].iter().map(|t| vec![false; usize::from(t.h) * usize::from(t.w)]).collect();
+        let outputs = outs.iter().enumerate().map(|(i, t)| tiled(i).then(|| vec![0i8; t.bytes()])).collect();
+        let computed = outs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if tiled(i) { vec![false; usize::from(t.h) * usize::from(t.w)] } else { Vec::new() })
+            .collect();
         let shapes = outs.iter().map(|t| (t.pixel_bytes(), usize::from(t.w))).collect();
         Dumps { shapes, outputs, computed }
     }
@@ -129,7 +134,7 @@ impl Dumps {
         }
         let p = plan(model, PatchConfig::LAYERWISE)?;
         let mut arena = patchbench::runner::host_buffer(p.arena_peak_bytes, "the layer-wise arena")?;
-        let mut layerwise = Dumps::new(model, 0);
+        let mut layerwise = Dumps::new(model, &p);
         exec::run_traced(model, &p.exec(), &mut arena, input, &mut layerwise).map_err(|e| anyhow::anyhow!("{e}"))?;
         for (op, mask) in self.computed.iter().enumerate() {
             let c = self.shapes[op].0;

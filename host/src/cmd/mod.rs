@@ -161,6 +161,19 @@ impl ConfigArgs {
     }
 }
 
+impl ConfigArgs {
+    /// The plan of `model` under the schedule asked for: any recompute schedule (plans and
+    /// host runs need no image).
+    pub fn plan(&self, model: &harness::Model) -> anyhow::Result<harness::plan::Plan> {
+        if self.schedule.is_none() {
+            return Ok(harness::plan::plan(model, self.config()?)?);
+        }
+        let s = self.schedule();
+        harness::plan::plan_schedule(model, &s, self.input_in, Default::default())
+            .map_err(|e| anyhow::anyhow!("--schedule {s}: {e}"))
+    }
+}
+
 /// `--schedule` (clap value parser).
 pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
     s.parse().map_err(|e| format!("{e}, not `{s}`"))

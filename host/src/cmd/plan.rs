@@ -2,7 +2,6 @@
 
 use super::{ConfigArgs, ModelArgs};
 use anyhow::Context;
-use harness::plan::plan;
 use patchbench::report;
 
 /// Largest square grid the layer-wise plan's "best patch configs" look at.
@@ -35,7 +34,7 @@ impl Cmd {
             }
             return Ok(());
         }
-        let p = plan(&model, self.config.config()?).with_context(|| format!("planning {}", m.name))?;
+        let p = self.config.plan(&model).with_context(|| format!("planning {}", m.name))?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report::PlanJson::new(&model, &p))?);
         } else {
