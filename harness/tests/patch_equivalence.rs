@@ -221,3 +221,51 @@ fn multi_stage_schedules_equal_layerwise() {
     }
     assert!(several >= 10, "only {several} schedules had several stages");
 }
+
+/// The search (msf-CNN's P1 and P2) over every zoo model: what it finds meets its bound, runs
+/// bit for bit as layer-wise, and is never worse than the best one-stage config (one-stage
+/// schedules are among the paths searched).
+#[test]
+fn searched_schedules_meet_their_bound_and_beat_every_one_stage_config() {
+    use harness::plan::{candidates, search, Objective};
+    for (name, _) in zoo::MODELS {
+        let m = model(name);
+        let model = m.as_model();
+        let input = random_input(model.tensor(model.input).len(), 5);
+        let (reference, _) = infer(m, PatchConfig::LAYERWISE, &input);
+        let one_stage: Vec<_> =
+            candidates(&model, 8, InputPlacement::Flash).into_iter().map(|c| plan(&model, c).unwrap()).collect();
+        for factor in [1.0, 1.1, 1.3, 2.0] {
+            let p = search(&model, InputPlacement::Flash, Objective::LeastArena { max_mac_factor: factor })
+                .unwrap_or_else(|e| panic!("{name} F {factor}: {e}"));
+            assert!(p.planned_macs as f64 <= p.macs as f64 * factor, "{name} F {factor}: {}", p.schedule);
+            let best = one_stage.iter().filter(|o| o.planned_macs as f64 <= o.macs as f64 * factor);
+            let best = best.map(|o| o.arena_peak_bytes).min().unwrap();
+            assert!(
+                p.arena_peak_bytes <= best,
+                "{name} F {factor}: {} {} B > one stage {best} B",
+                p.schedule,
+                p.arena_peak_bytes
+            );
+            let mut arena = vec![0u8; p.arena_peak_bytes];
+            let out = exec::run(&model, &p.exec(), &mut arena, &input).unwrap().concat();
+            assert!(out == reference, "{name} {}: output differs from layer-wise", p.schedule);
+            // P2 at that arena: no more MACs than P1's answer, within the budget.
+            let q = search(&model, InputPlacement::Flash, Objective::FewestMacs { arena_budget: p.arena_peak_bytes })
+                .unwrap_or_else(|e| panic!("{name} budget {}: {e}", p.arena_peak_bytes));
+            assert!(q.arena_peak_bytes <= p.arena_peak_bytes, "{name}: {}", q.schedule);
+            assert!(
+                q.planned_macs <= p.planned_macs,
+                "{name}: P2 {} {} MACs > P1 {} {}",
+                q.schedule,
+                q.planned_macs,
+                p.schedule,
+                p.planned_macs
+            );
+        }
+        let least = search(&model, InputPlacement::Flash, Objective::LeastArena { max_mac_factor: 100.0 }).unwrap();
+        let e =
+            search(&model, InputPlacement::Flash, Objective::FewestMacs { arena_budget: least.arena_peak_bytes / 2 });
+        assert!(e.is_err(), "{name}: a budget of half the least arena found {:?}", e.map(|p| p.schedule));
+    }
+}

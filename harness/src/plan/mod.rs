@@ -112,4 +112,8 @@ impl From<ModelError> for PlanError {
 #[cfg(feature = "std")]
 mod build;
 #[cfg(feature = "std")]
+mod search;
+#[cfg(feature = "std")]
 pub use build::{candidates, plan, plan_schedule, plan_with, valid_ends, valid_splits, OpReport, Plan, PlanOptions};
+#[cfg(feature = "std")]
+pub use search::{search, Objective, SearchError};

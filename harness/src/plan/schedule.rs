@@ -13,7 +13,7 @@
 use super::config::{Grid, GridError, PatchConfig};
 
 /// Most stages a schedule holds (a record header and a generated image carry them all).
-pub const MAX_STAGES: usize = 8;
+pub const MAX_STAGES: usize = 16;
 
 /// How a stage's tiles get the overlap (halo) between neighbouring input tiles.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -319,7 +319,7 @@ mod tests {
             ("0@2x2", ScheduleError::Order { end: 0, start: 0 }),
             ("6@2x2,6@3x3", ScheduleError::Order { end: 6, start: 6 }),
             ("9@2x2,6@3x3", ScheduleError::Order { end: 6, start: 9 }),
-            ("1@2,2@2,3@2,4@2,5@2,6@2,7@2,8@2,9@2", ScheduleError::TooMany),
+            ("1@2,2@2,3@2,4@2,5@2,6@2,7@2,8@2,9@2,10@2,11@2,12@2,13@2,14@2,15@2,16@2,17@2", ScheduleError::TooMany),
             ("", ScheduleError::Syntax),
         ] {
             assert_eq!(text.parse::<Schedule>(), Err(want), "{text}");
