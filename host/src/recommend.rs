@@ -43,6 +43,8 @@ pub struct Request<'a> {
 /// One config with its figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct Candidate {
+    /// The schedule (`"13@4x4"`, `"layer-wise"`).
+    pub schedule: harness::plan::Schedule,
     /// Ops in the patch stage.
     pub split: u16,
     /// The grid.
@@ -210,6 +212,7 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
                 let row = rows.iter().find(|r| r.config() == config);
                 let measured = row.filter(|r| r.status == Status::Ok);
                 Ok(Candidate {
+                    schedule: config.schedule(),
                     split: config.split,
                     patches: config.grid,
                     input_in: config.input_in,

@@ -86,6 +86,9 @@ pub struct Row {
     pub model: String,
     /// Model hash (hex).
     pub model_hash: String,
+    /// The schedule that ran, in its canonical text (`13@4x4`, `layer-wise`); files written
+    /// before the column read it from `split` and `patches`.
+    pub schedule: harness::plan::Schedule,
     /// Ops in the patch stage of the config that ran (0: layer-wise).
     pub split: u16,
     /// Patch grid of the config that ran (`1x1` when layer-wise).
@@ -179,6 +182,8 @@ pub struct OpRow {
     pub kernels: harness::kernels::KernelSet,
     /// `qemu-icount`: `count` is instructions, not cycles.
     pub cycle_source: CycleSource,
+    /// The schedule (files written before the column read it from `split` and `patches`).
+    pub schedule: harness::plan::Schedule,
     /// Ops in the patch stage (0: layer-wise).
     pub split: u16,
     /// Patch grid.
@@ -211,6 +216,7 @@ impl OpRow {
                 model: row.model.clone(),
                 kernels: row.kernels,
                 cycle_source: row.cycle_source,
+                schedule: row.schedule,
                 split: row.split,
                 patches: row.patches,
                 input_in: row.input_in,
@@ -235,6 +241,17 @@ pub fn append_ops(path: &Path, rows: &[OpRow]) -> anyhow::Result<()> {
     }
     let mut file = crate::files::open_append(path)?;
     repair::<OpRow>(&mut file, path)?;
+    if complete_header(&mut file, path)?.is_some_and(|have| have != ops_header()) {
+        // Written before today's columns: rewritten whole with them (values kept, new
+        // columns derived or at their defaults), then appended to.
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in read_ops(path)? {
+            w.serialize(r)?;
+        }
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::files::write_whole(path, &bytes)?;
+        file = crate::files::open_append(path)?;
+    }
     let fresh = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
     let mut w = csv::WriterBuilder::new().has_headers(fresh).from_writer(Vec::new());
     for r in rows {
@@ -255,7 +272,17 @@ fn ops_header() -> Vec<String> {
 /// Reads an `ops.csv`.
 pub fn read_ops(path: &Path) -> anyhow::Result<Vec<OpRow>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    r.deserialize().map(|row| row.with_context(|| format!("reading {}", path.display()))).collect()
+    let has_schedule =
+        r.headers().with_context(|| format!("reading {}", path.display()))?.iter().any(|h| h == "schedule");
+    r.deserialize::<OpRow>()
+        .map(|row| {
+            let mut row = row.with_context(|| format!("reading {}", path.display()))?;
+            if !has_schedule {
+                row.schedule = harness::plan::Schedule::one_stage(row.split, row.patches).effective();
+            }
+            Ok(row)
+        })
+        .collect()
 }
 
 /// What identifies a measurement: board, model (name and hash: two models may share a name),
@@ -595,6 +622,8 @@ pub fn read_checked(path: &Path) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
         .from_path(path)
         .with_context(|| format!("reading {}", path.display()))?;
     let headers = r.headers().with_context(|| format!("reading the header of {}", path.display()))?.clone();
+    // Files written before the `schedule` column: it follows from `split` and `patches`.
+    let has_schedule = headers.iter().any(|h| h == "schedule");
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for record in r.records() {
@@ -608,7 +637,13 @@ pub fn read_checked(path: &Path) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
                 headers.len()
             )),
             Ok(rec) => match rec.deserialize::<Row>(Some(&headers)) {
-                Ok(row) => rows.push(row),
+                Ok(mut row) => {
+                    if !has_schedule {
+                        row.schedule =
+                            PatchConfig { split: row.split, grid: row.patches, input_in: row.input_in }.schedule();
+                    }
+                    rows.push(row)
+                }
                 Err(e) => skipped.push(format!(
                     "{}: line {} is not a runs.csv row ({e}): skipped",
                     path.display(),
@@ -806,6 +841,8 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let r = &rows[0];
         assert_eq!(r.config(), PatchConfig { split: 4, grid: Grid::new(2, 3), input_in: InputPlacement::Arena });
+        assert_eq!(r.schedule.to_string(), "4@2x3", "derived from split and patches");
+        assert_eq!(rows[1].schedule.to_string(), "layer-wise");
         assert_eq!((r.status, r.cycle_source, r.cycles_median), (Status::Ok, CycleSource::QemuIcount, Some(98379880)));
         assert_eq!(r.image_key, "", "a column the file lacks takes its default");
         assert_eq!(rows[1].status, Status::DoesNotFit);
@@ -1072,6 +1109,27 @@ mod tests {
         std::fs::remove_file(dir.path().join("ops.csv")).unwrap();
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("ops.csv")).unwrap();
         assert!(CsvSink::open(&path).err().unwrap().to_string().contains("symbolic link"));
+    }
+
+    #[test]
+    fn an_older_ops_csv_is_upgraded_with_its_schedules_before_rows_are_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.csv");
+        std::fs::write(&path, "run_id,board,model,split,patches,op,kind,count\nr1,qemu-m4,m,13,4x4,0,CONV_2D,99\n")
+            .unwrap();
+        let new = OpRow {
+            run_id: "r2".into(),
+            schedule: "6@2x2".parse().unwrap(),
+            split: 6,
+            patches: Grid::new(2, 2),
+            ..OpRow::default()
+        };
+        append_ops(&path, std::slice::from_ref(&new)).unwrap();
+        let rows = read_ops(&path).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].schedule.to_string(), rows[0].count), ("13@4x4".to_string(), 99));
+        assert_eq!(rows[1], new);
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with(&ops_header().join(",")));
     }
 
     #[test]

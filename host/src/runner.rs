@@ -83,6 +83,7 @@ fn base_row(job: &Job, p: Option<&Plan>) -> Row {
         clock_hz: job.board.clock_hz,
         model: job.model.name.clone(),
         model_hash: format!("{:016x}", m.hash()),
+        schedule: config.schedule(),
         split: config.split,
         patches: config.grid,
         input_in: config.input_in,

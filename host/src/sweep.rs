@@ -66,6 +66,11 @@ pub struct Spec {
     /// Grids crossed with `splits`.
     #[serde(default)]
     pub patches: Vec<Grid>,
+    /// Schedules, each in its text (`"13@4x4"`, `"6@2x2,13@3x3"`): images run one recompute
+    /// stage from op 0 in this patchbench; other schedules are listed as configs that cannot
+    /// run, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<harness::plan::Schedule>,
     /// The debug probe of each real board, `VID:PID[:SERIAL]` (`patchbench probes`); a board
     /// without one takes the only attached probe.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -145,6 +150,7 @@ impl Spec {
     pub fn job_count(&self) -> u128 {
         let configs = u128::from(self.layerwise)
             + self.configs.len() as u128
+            + self.schedules.len() as u128
             + self.splits.len() as u128 * self.patches.len() as u128;
         self.models.len() as u128 * self.boards.len() as u128 * configs
     }
@@ -165,6 +171,7 @@ impl Spec {
                 out.push(PatchConfig { split, grid, input_in });
             }
         }
+        out.extend(self.schedules.iter().filter_map(|s| PatchConfig::from_schedule(s, input_in).ok()));
         let mut seen = std::collections::HashSet::new();
         out.retain(|c| seen.insert(c.effective()));
         out
@@ -332,7 +339,12 @@ impl Spec {
             for &config in &configs {
                 match harness::plan::check_config(&m, &config) {
                     Ok(()) => valid.push(config),
-                    Err(e) => invalid.push(format!("{}: split {} {}: {e}", model.name, config.split, config.grid)),
+                    Err(e) => invalid.push(format!("{}: {}: {e}", model.name, config.schedule())),
+                }
+            }
+            for schedule in &self.schedules {
+                if let Err(e) = PatchConfig::from_schedule(schedule, self.input_in) {
+                    invalid.push(format!("{}: {schedule}: {e}", model.name));
                 }
             }
             for board in &boards {
@@ -665,6 +677,22 @@ mod tests {
         let c = spec.configs();
         assert_eq!(c.len(), 5, "layer-wise + 4:2x2 + 4:3x3 + 5:2x2 + 5:3x3 with 4:2x2 once: {c:?}");
         assert_eq!(spec.jobs().unwrap().jobs.len(), 10);
+        // Schedules beside them: the shorthand's twin is the same config; several stages
+        // are listed as configs that cannot run, saying why.
+        let spec = Spec {
+            schedules: vec!["4@2x2".parse().unwrap(), "5@1x2".parse().unwrap(), "2@2x2,5@2x2".parse().unwrap()],
+            ..spec
+        };
+        assert_eq!(spec.configs().len(), 6);
+        let jobs = spec.jobs().unwrap();
+        assert_eq!(jobs.jobs.len(), 12);
+        assert!(
+            jobs.invalid.len() == 1 && jobs.invalid[0].contains("2@2x2,5@2x2: firmware images"),
+            "{:?}",
+            jobs.invalid
+        );
+        let text = toml::to_string(&spec).unwrap();
+        assert!(text.contains("schedules = [\"4@2x2\", \"5@1x2\", \"2@2x2,5@2x2\"]"), "{text}");
     }
 
     #[test]
@@ -839,11 +867,7 @@ mod tests {
         let jobs = spec.jobs().unwrap();
         assert_eq!(jobs.jobs.len(), 2);
         assert_eq!(jobs.invalid.len(), 1);
-        assert!(
-            jobs.invalid[0].contains("split 9999") && jobs.invalid[0].contains("out of range"),
-            "{:?}",
-            jobs.invalid
-        );
+        assert!(jobs.invalid[0].contains("9999@2x2") && jobs.invalid[0].contains("out of range"), "{:?}", jobs.invalid);
         // A huge grid is counted without being expanded.
         let huge = Spec { splits: (1..=1000).collect(), patches: vec![Grid::new(2, 2); 10_000], ..spec.clone() };
         assert_eq!(huge.job_count(), 1 + 10_000_000);
