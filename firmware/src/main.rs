@@ -212,14 +212,7 @@ fn main() -> ! {
     // SAFETY: the only reference to ARENA, taken once.
     let arena: &mut [u8] = unsafe { &mut *arena_ptr };
 
-    rprintln!(
-        "patchbench: {} on {}, split {} ({} patches), arena {} B",
-        gen::MODEL_NAME,
-        gen::BOARD,
-        gen::SPLIT,
-        gen::PATCHES,
-        gen::ARENA_BYTES
-    );
+    rprintln!("patchbench: {} on {}, schedule {}, arena {} B", gen::MODEL_NAME, gen::BOARD, gen::SCHEDULE, gen::ARENA_BYTES);
     send(
         &mut records,
         &Record::Header {
@@ -231,9 +224,7 @@ fn main() -> ! {
             cycle_source: gen::CYCLE_SOURCE,
             model: gen::MODEL_NAME,
             model_hash: gen::MODEL_HASH,
-            split: gen::SPLIT,
-            nh: gen::NH,
-            nw: gen::NW,
+            schedule: gen::SCHEDULE,
             input_in: gen::INPUT_IN,
             caches: gen::CACHES,
             arena_planned: gen::ARENA_BYTES as u32,

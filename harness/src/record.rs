@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change of [`Record`] or the framing.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Largest encoded frame, delimiter included.
-pub const MAX_FRAME: usize = 256;
+pub const MAX_FRAME: usize = 512;
 
 /// How `cycles` were counted. Named `dwt`, `systick`, `qemu-icount` in the board catalog and
 /// CSV (postcard sends the variant index, so names do not touch the wire).
@@ -76,12 +76,8 @@ pub enum Record<'a> {
         model: &'a str,
         /// [`crate::model::Model::hash`] of the embedded model.
         model_hash: u64,
-        /// Effective split.
-        split: u16,
-        /// Patch grid rows.
-        nh: u16,
-        /// Patch grid columns.
-        nw: u16,
+        /// The schedule that runs, in its canonical text ([`crate::plan::Schedule`]).
+        schedule: &'a str,
         /// Where the input lives.
         input_in: crate::plan::InputPlacement,
         /// The image enabled the I- and D-caches.
@@ -226,9 +222,7 @@ mod tests {
                 cycle_source: CycleSource::QemuIcount,
                 model: "tiny",
                 model_hash: 0x0123_4567_89ab_cdef,
-                split: 4,
-                nh: 2,
-                nw: 3,
+                schedule: "4@2x3",
                 input_in: crate::plan::InputPlacement::Flash,
                 caches: false,
                 arena_planned: 6144,

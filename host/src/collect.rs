@@ -18,12 +18,8 @@ pub struct Header {
     pub model: String,
     /// Model hash.
     pub model_hash: u64,
-    /// Effective split.
-    pub split: u16,
-    /// Grid rows.
-    pub nh: u16,
-    /// Grid columns.
-    pub nw: u16,
+    /// The schedule the image runs.
+    pub schedule: harness::plan::Schedule,
     /// Where the input lives.
     pub input_in: harness::plan::InputPlacement,
     /// The image enabled the caches.
@@ -115,9 +111,7 @@ impl Collector {
                 cycle_source,
                 model,
                 model_hash,
-                split,
-                nh,
-                nw,
+                schedule,
                 input_in,
                 caches,
                 arena_planned,
@@ -135,9 +129,9 @@ impl Collector {
                     cycle_source,
                     model: model.into(),
                     model_hash,
-                    split,
-                    nh,
-                    nw,
+                    schedule: schedule
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("the device's header names schedule `{schedule}`: {e}"))?,
                     input_in,
                     caches,
                     arena_planned,
@@ -187,9 +181,7 @@ mod tests {
             cycle_source: CycleSource::QemuIcount,
             model: "tiny",
             model_hash: 1,
-            split: 0,
-            nh: 1,
-            nw: 1,
+            schedule: "layer-wise",
             input_in: harness::plan::InputPlacement::Flash,
             caches: false,
             arena_planned: 100,

@@ -399,7 +399,7 @@ pub fn samples(set: &crate::results::ResultSet, board: &crate::boards::Board) ->
 /// cycles or its config does not plan.
 pub fn sample(model: &Model, row: &Row) -> Option<Sample> {
     let cycles = row.cycles_median? as f64;
-    let plan = harness::plan::plan(model, row.config()).ok()?;
+    let plan = harness::plan::plan_schedule(model, &row.schedule, row.input_in, Default::default()).ok()?;
     Some(Sample { model: row.model.clone(), work: work(model, &plan), cycles })
 }
 

@@ -11,7 +11,7 @@ use crate::recommend::{self, Objective, Request};
 use crate::results::{shell_word, ResultSet, Row, Status};
 use crate::units::{si, Bytes};
 use harness::model::ModelBuf;
-use harness::plan::{plan, InputPlacement};
+use harness::plan::InputPlacement;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -135,18 +135,24 @@ impl<'a> Group<'a> {
         )
     }
 
-    /// The measured rows.
-    fn ok(&self) -> impl Iterator<Item = &'a Row> + '_ {
+    /// The measured rows of every schedule.
+    fn ok_all(&self) -> impl Iterator<Item = &'a Row> + '_ {
         self.rows.iter().copied().filter(|r| r.status == Status::Ok && r.cycles_median.is_some())
     }
 
+    /// The measured rows of layer-wise and one-stage schedules: what the figures by split and
+    /// grid draw (several stages are drawn on the Pareto figure and tabled in the summary).
+    fn ok(&self) -> impl Iterator<Item = &'a Row> + '_ {
+        self.ok_all().filter(|r| r.schedule.as_one_stage().is_some())
+    }
+
     fn layerwise(&self) -> Option<&'a Row> {
-        self.ok().find(|r| r.split == 0)
+        self.ok().find(|r| r.schedule.is_layerwise())
     }
 
     /// The measured row of config `c`.
     fn measured(&self, c: harness::plan::PatchConfig) -> Option<&'a Row> {
-        self.ok().find(|r| r.config() == c)
+        self.ok().find(|r| r.schedule == c.schedule() && r.input_in == c.input_in)
     }
 
     /// A figure's path: the kernel set joins the name when it is not the board's own.
@@ -447,10 +453,10 @@ fn kib(b: u64) -> f64 {
 }
 
 fn config_label(r: &Row) -> String {
-    if r.split == 0 {
-        "layer-wise".into()
-    } else {
-        format!("{}:{}", r.split, r.patches)
+    match r.schedule.as_one_stage() {
+        Some((0, _)) => "layer-wise".into(),
+        Some((split, grid)) => format!("{split}:{grid}"),
+        None => r.schedule.to_string(),
     }
 }
 
@@ -477,18 +483,19 @@ where
     let model = m.as_model();
     let input_in = g.ok().next().map_or(InputPlacement::Flash, |r| r.input_in);
     // Layer-wise and up to three measured patch configs from the Pareto front of (RAM, time).
-    let mut configs = vec![harness::plan::PatchConfig { input_in, ..harness::plan::PatchConfig::LAYERWISE }];
+    let configs = [harness::plan::PatchConfig { input_in, ..harness::plan::PatchConfig::LAYERWISE }];
     let front = pareto_rows(g);
-    let patched: Vec<&Row> = front.iter().filter(|r| r.split > 0).copied().collect();
+    let patched: Vec<&Row> = front.iter().filter(|r| !r.schedule.is_layerwise()).copied().collect();
     let pick: Vec<&Row> = match patched.len() {
         0..=3 => patched,
         n => vec![patched[0], patched[n / 2], patched[n - 1]],
     };
-    configs.extend(pick.iter().map(|r| r.config()));
-    let series: Vec<(String, Vec<f64>)> = configs
+    let mut schedules: Vec<harness::plan::Schedule> = configs.iter().map(|c| c.schedule()).collect();
+    schedules.extend(pick.iter().map(|r| r.schedule));
+    let series: Vec<(String, Vec<f64>)> = schedules
         .iter()
-        .filter_map(|&c| {
-            let p = plan(&model, c).ok()?;
+        .filter_map(|s| {
+            let p = harness::plan::plan_schedule(&model, s, input_in, Default::default()).ok()?;
             let label = if p.stages.is_empty() {
                 "layer-wise".to_string()
             } else {
@@ -569,7 +576,7 @@ where
 
 /// The `ok` rows on the Pareto front of (total RAM, cycles), by RAM descending.
 fn pareto_rows<'a>(g: &Group<'a>) -> Vec<&'a Row> {
-    let ok: Vec<&Row> = g.ok().filter(|r| r.total_ram_bytes.is_some()).collect();
+    let ok: Vec<&Row> = g.ok_all().filter(|r| r.total_ram_bytes.is_some()).collect();
     let points: Vec<(f64, f64)> =
         ok.iter().map(|r| (r.total_ram_bytes.unwrap_or(0) as f64, r.cycles_median.unwrap_or(0) as f64)).collect();
     let front = crate::report::pareto_front(&points);
@@ -689,6 +696,13 @@ fn optimum<'a>(g: &Group<'a>, budget: Option<Bytes>) -> Option<&'a Row> {
         .min_by_key(|r| (r.cycles_median, r.total_ram_bytes))
 }
 
+/// [`optimum`] over every schedule measured, several stages included.
+fn optimum_all<'a>(g: &Group<'a>, budget: Option<Bytes>) -> Option<&'a Row> {
+    g.ok_all()
+        .filter(|r| budget.is_none_or(|b| r.total_ram_bytes.is_some_and(|t| t <= b.0)))
+        .min_by_key(|r| (r.cycles_median, r.total_ram_bytes))
+}
+
 /// Figure 4: split x grid heatmaps of total RAM and of cycles; cells over the (first)
 /// budget or `does-not-fit` masked, the optimum marked.
 fn heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, g: &Group, budgets: &[Bytes]) -> Fig
@@ -775,7 +789,7 @@ where
                     }
                 }
             }
-            if best.is_some_and(|b| b.config() == r.config()) {
+            if best.is_some_and(|b| b.schedule == r.schedule && b.input_in == r.input_in) {
                 chart.draw_series(std::iter::once(Rectangle::new(cell, PALETTE[5].stroke_width(4))))?;
                 chart.draw_series(std::iter::once(Text::new(
                     "*",
@@ -829,7 +843,7 @@ where
 {
     let area = caption_area(root, &g.caption("Memory / time trade-off"))?;
     let pts: Vec<(f64, f64, &Row)> =
-        g.ok().filter_map(|r| Some((ram_of(r)?, r.cycles_median? as f64 / 1e6, r))).collect();
+        g.ok_all().filter_map(|r| Some((ram_of(r)?, r.cycles_median? as f64 / 1e6, r))).collect();
     let (xlo, xhi) = pts.iter().fold((f64::MAX, 0f64), |(l, h), p| (l.min(p.0), h.max(p.0)));
     let (ylo, yhi) = pts.iter().fold((f64::MAX, 0f64), |(l, h), p| (l.min(p.1), h.max(p.1)));
     let budget_max = budgets.iter().map(|b| kib(b.0)).filter(|&b| b < xhi * 3.0).fold(0.0, f64::max);
@@ -851,12 +865,25 @@ where
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
+    let stages = |r: &Row| r.schedule.effective().stages().len();
     chart
-        .draw_series(pts.iter().filter(|p| p.2.split > 0).map(|p| Circle::new((p.0, p.1), 4, PALETTE[2].filled())))?
-        .label("patch config")
+        .draw_series(pts.iter().filter(|p| stages(p.2) == 1).map(|p| Circle::new((p.0, p.1), 4, PALETTE[2].filled())))?
+        .label("one patch stage")
         .legend(|(x, y)| Circle::new((x + 9, y), 4, PALETTE[2].filled()));
+    if pts.iter().any(|p| stages(p.2) > 1) {
+        chart
+            .draw_series(
+                pts.iter()
+                    .filter(|p| stages(p.2) > 1)
+                    .map(|p| Rectangle::new([(p.0, p.1), (p.0, p.1)], PALETTE[5].stroke_width(9))),
+            )?
+            .label("several stages")
+            .legend(|(x, y)| Rectangle::new([(x + 5, y - 4), (x + 13, y + 4)], PALETTE[5].filled()));
+    }
     chart
-        .draw_series(pts.iter().filter(|p| p.2.split == 0).map(|p| TriangleMarker::new((p.0, p.1), 7, BLACK.filled())))?
+        .draw_series(
+            pts.iter().filter(|p| stages(p.2) == 0).map(|p| TriangleMarker::new((p.0, p.1), 7, BLACK.filled())),
+        )?
         .label("layer-wise")
         .legend(|(x, y)| TriangleMarker::new((x + 9, y), 6, BLACK.filled()));
     let mut front: Vec<(f64, f64)> =
@@ -1136,36 +1163,33 @@ pub fn summary_md(set: &ResultSet, folder: &Path, budgets: &[Bytes], rendered: &
             ladder_budgets = ladder(g);
         }
         let _ = writeln!(s, "### Best measured config per RAM budget\n");
-        let _ = writeln!(s, "| RAM budget | split | patches | total RAM | {} | vs layer-wise |", g.unit);
-        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "| RAM budget | schedule | total RAM | {} | vs layer-wise |", g.unit);
+        let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
         for b in &ladder_budgets {
-            match optimum(g, Some(*b)) {
+            match optimum_all(g, Some(*b)) {
                 Some(r) => {
                     let _ = writeln!(
                         s,
-                        "| {b} | {} | {} | {} B | {} | {} |",
-                        r.split,
-                        r.patches,
+                        "| {b} | `{}` | {} B | {} | {} |",
+                        r.schedule,
                         r.total_ram_bytes.unwrap_or(0),
                         crate::report::thousands(r.cycles_median.unwrap_or(0)),
                         rel(r)
                     );
                 }
                 None => {
-                    let _ = writeln!(s, "| {b} | - | - | nothing measured fits | - | - |");
+                    let _ = writeln!(s, "| {b} | - | nothing measured fits | - | - |");
                 }
             }
         }
         let _ = writeln!(s, "\n### Pareto front (total RAM, {})\n", g.unit);
-        let _ =
-            writeln!(s, "| split | patches | recompute overhead | arena | total RAM | {} | vs layer-wise |", g.unit);
-        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "| schedule | recompute overhead | arena | total RAM | {} | vs layer-wise |", g.unit);
+        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
         for r in pareto_rows(g) {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} % | {} B | {} B | {} | {} |",
-                r.split,
-                r.patches,
+                "| `{}` | {:.2} % | {} B | {} B | {} | {} |",
+                r.schedule,
                 r.recompute_overhead_pct,
                 r.arena_measured_bytes.unwrap_or(0),
                 r.total_ram_bytes.unwrap_or(0),

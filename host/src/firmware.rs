@@ -5,7 +5,7 @@ use crate::boards::Board;
 use anyhow::{bail, Context};
 use harness::kernels::KernelSet;
 use harness::model::Model;
-use harness::plan::{PatchConfig, Plan};
+use harness::plan::Plan;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,12 +166,8 @@ fn image_sources(
     let _ = writeln!(s, "pub const N_OPS: usize = {};", model.ops.len());
     let _ = writeln!(s, "pub const INJECT: u8 = {};", inject as u8);
     let _ = writeln!(s, "pub const REPEATS: u16 = {repeats};");
-    // The record header names the config as a split and a grid: images are made of one-stage
-    // configs (`Job` holds a `PatchConfig`), so this is the schedule whole.
-    let one = plan.config().unwrap_or(PatchConfig { input_in: plan.input_in, ..PatchConfig::LAYERWISE });
-    let _ = writeln!(s, "pub const SPLIT: u16 = {};", one.split);
-    let _ = writeln!(s, "pub const NH: u16 = {};\npub const NW: u16 = {};", one.grid.nh, one.grid.nw);
-    let _ = writeln!(s, "pub const PATCHES: u16 = {};", one.grid.patches());
+    // The record header names the schedule in its canonical text.
+    let _ = writeln!(s, "pub const SCHEDULE: &str = {:?};", plan.schedule.to_string());
     let _ = writeln!(s, "pub const INPUT_IN: InputPlacement = InputPlacement::{:?};", plan.input_in);
     let _ = writeln!(
         s,

@@ -209,7 +209,7 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
                 let p = plan(&m, config)?;
                 let work = costmodel::work(&m, &p);
                 let config = config.effective();
-                let row = rows.iter().find(|r| r.config() == config);
+                let row = rows.iter().find(|r| r.schedule == config.schedule() && r.input_in == config.input_in);
                 let measured = row.filter(|r| r.status == Status::Ok);
                 Ok(Candidate {
                     schedule: config.schedule(),

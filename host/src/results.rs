@@ -286,8 +286,8 @@ pub fn read_ops(path: &Path) -> anyhow::Result<Vec<OpRow>> {
 }
 
 /// What identifies a measurement: board, model (name and hash: two models may share a name),
-/// split, grid, input placement, kernel set.
-pub type RowKey = (String, String, String, u16, Grid, InputPlacement, harness::kernels::KernelSet);
+/// schedule, input placement, kernel set.
+pub type RowKey = (String, String, String, harness::plan::Schedule, InputPlacement, harness::kernels::KernelSet);
 
 impl Row {
     /// This row as written: its free-text cells (model, board, message, probe) safe to open
@@ -309,15 +309,14 @@ impl Row {
         PatchConfig { split: self.split, grid: self.patches, input_in: self.input_in }
     }
 
-    /// What readers keep one row of: the latest per (board, model, config, input placement,
-    /// kernel set).
+    /// What readers keep one row of: the latest per (board, model, schedule, input
+    /// placement, kernel set).
     pub fn key(&self) -> RowKey {
         (
             self.board.clone(),
             self.model.clone(),
             self.model_hash.clone(),
-            self.split,
-            self.patches,
+            self.schedule.effective(),
             self.input_in,
             self.kernels,
         )

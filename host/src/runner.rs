@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 pub struct Job {
     /// The model.
     pub model: Arc<ModelBuf>,
-    /// The patch config.
-    pub config: PatchConfig,
+    /// The schedule.
+    pub schedule: harness::plan::Schedule,
+    /// Where the input lives.
+    pub input_in: harness::plan::InputPlacement,
     /// The board.
     pub board: Board,
     /// Measured runs after the warm-up.
@@ -61,19 +63,21 @@ fn git_rev_in(dir: &std::path::Path) -> String {
 fn base_row(job: &Job, p: Option<&Plan>) -> Row {
     let now = chrono::Utc::now();
     let m = job.model.as_model();
-    // The row records the config that runs: `split 4, 1x1` is layer-wise.
-    let config = job.config.effective();
+    // The row records the schedule that runs: `4@1x1` is layer-wise.
+    let schedule = job.schedule.effective();
+    // `split` and `patches` are the one-stage view, kept for readers of older files (0 and
+    // 1x1 for several stages: the `schedule` column says what ran).
+    let (split, grid) = schedule.as_one_stage().unwrap_or((0, harness::plan::Grid::ONE));
     Row {
         // Time, job and a random tag: unique even for the same job in the same millisecond.
         run_id: format!(
-            "{}-{:04x}-{}-{}-s{}-{}-{}",
+            "{}-{:04x}-{}-{}-{}-{}",
             now.format("%Y%m%dT%H%M%S%.3f"),
             rand::random::<u16>(),
             job.board.name,
             job.model.name,
-            config.split,
-            config.grid,
-            config.input_in
+            schedule.to_string().replace(',', "_"),
+            job.input_in
         ),
         timestamp: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         board: job.board.name.clone(),
@@ -83,10 +87,10 @@ fn base_row(job: &Job, p: Option<&Plan>) -> Row {
         clock_hz: job.board.clock_hz,
         model: job.model.name.clone(),
         model_hash: format!("{:016x}", m.hash()),
-        schedule: config.schedule(),
-        split: config.split,
-        patches: config.grid,
-        input_in: config.input_in,
+        schedule,
+        split,
+        patches: grid,
+        input_in: job.input_in,
         repeats: job.repeats,
         macs: m.macs(),
         planned_macs: p.map_or(0, |p| p.planned_macs),
@@ -194,7 +198,7 @@ pub struct Prepared {
 /// Plans `job` and generates its image sources.
 pub fn prepare(job: &Job) -> anyhow::Result<Prepared> {
     let m = job.model.as_model();
-    let plan = plan(&m, job.config)?;
+    let plan = harness::plan::plan_schedule(&m, &job.schedule, job.input_in, Default::default())?;
     check_fits(&m, &plan, &job.board)?;
     let sources = firmware::sources_with(&m, &plan, &job.board, job.repeats, job.inject, job.profile);
     let key = sources.key(&job.board)?;
@@ -271,20 +275,15 @@ fn measure(job: &Job, prepared: &Prepared, worker: usize, row: &mut Row) -> anyh
     };
     let header = measurement.header.as_ref().expect("collector guarantees a header");
     row.caches = header.caches;
-    let ran = harness::plan::PatchConfig {
-        split: header.split,
-        grid: harness::plan::Grid::new(header.nh, header.nw),
-        input_in: header.input_in,
-    };
     if header.model_hash != m.hash()
         || header.arena_planned as usize != p.arena_peak_bytes
-        || ran != job.config.effective()
+        || header.schedule != job.schedule.effective()
+        || header.input_in != job.input_in
     {
         anyhow::bail!(
-            "the image reported another model, plan or config ({} {} input in {}) than was built (stale cache?)",
-            ran.split,
-            ran.grid,
-            ran.input_in
+            "the image reported another model, plan or schedule ({} input in {}) than was built (stale cache?)",
+            header.schedule,
+            header.input_in
         );
     }
     let mut cycles: Vec<u64> = measurement.runs.iter().map(|r| r.0).collect();

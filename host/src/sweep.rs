@@ -18,7 +18,7 @@ use crate::boards::{self, Board};
 use crate::results::{CsvSink, Row, Status};
 use crate::runner::{self, Job};
 use anyhow::{bail, Context};
-use harness::plan::{Grid, InputPlacement, PatchConfig};
+use harness::plan::{Grid, InputPlacement};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -66,9 +66,8 @@ pub struct Spec {
     /// Grids crossed with `splits`.
     #[serde(default)]
     pub patches: Vec<Grid>,
-    /// Schedules, each in its text (`"13@4x4"`, `"6@2x2,13@3x3"`): images run one recompute
-    /// stage from op 0 in this patchbench; other schedules are listed as configs that cannot
-    /// run, with why.
+    /// Schedules, each in its text (`"13@4x4"`, `"6@2x2,13@3x3"`), measured beside the
+    /// configs above.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<harness::plan::Schedule>,
     /// The debug probe of each real board, `VID:PID[:SERIAL]` (`patchbench probes`); a board
@@ -155,25 +154,24 @@ impl Spec {
         self.models.len() as u128 * self.boards.len() as u128 * configs
     }
 
-    /// The patch configs of the spec, in order, without duplicates (a 1x1 grid is
-    /// layer-wise at any split).
-    pub fn configs(&self) -> Vec<PatchConfig> {
-        let input_in = self.input_in;
+    /// The schedules of the spec, in order, without duplicates (a 1x1 grid is layer-wise at
+    /// any split): layer-wise, `configs`, `splits` x `patches`, then `schedules`.
+    pub fn configs(&self) -> Vec<harness::plan::Schedule> {
         let mut out = Vec::new();
         if self.layerwise {
-            out.push(PatchConfig { input_in, ..PatchConfig::LAYERWISE });
+            out.push(harness::plan::Schedule::LAYERWISE);
         }
         for c in &self.configs {
-            out.push(PatchConfig { split: c.split, grid: c.patches, input_in });
+            out.push(harness::plan::Schedule::one_stage(c.split, c.patches));
         }
         for &split in &self.splits {
             for &grid in &self.patches {
-                out.push(PatchConfig { split, grid, input_in });
+                out.push(harness::plan::Schedule::one_stage(split, grid));
             }
         }
-        out.extend(self.schedules.iter().filter_map(|s| PatchConfig::from_schedule(s, input_in).ok()));
+        out.extend(self.schedules.iter().copied());
         let mut seen = std::collections::HashSet::new();
-        out.retain(|c| seen.insert(c.effective()));
+        out.retain(|s| seen.insert(s.effective()));
         out
     }
 
@@ -336,22 +334,18 @@ impl Spec {
             let m = model.as_model();
             // Invalid configs are reported once per model, not run and not recorded.
             let mut valid = Vec::new();
-            for &config in &configs {
-                match harness::plan::check_config(&m, &config) {
-                    Ok(()) => valid.push(config),
-                    Err(e) => invalid.push(format!("{}: {}: {e}", model.name, config.schedule())),
-                }
-            }
-            for schedule in &self.schedules {
-                if let Err(e) = PatchConfig::from_schedule(schedule, self.input_in) {
-                    invalid.push(format!("{}: {schedule}: {e}", model.name));
+            for &schedule in &configs {
+                match harness::plan::check_schedule(&m, &schedule) {
+                    Ok(()) => valid.push(schedule),
+                    Err(e) => invalid.push(format!("{}: {schedule}: {e}", model.name)),
                 }
             }
             for board in &boards {
-                for &config in &valid {
+                for &schedule in &valid {
                     jobs.push(Job {
                         model: model.clone(),
-                        config,
+                        schedule,
+                        input_in: self.input_in,
                         board: board.clone(),
                         repeats: self.repeats,
                         timeout: Duration::from_secs(self.timeout_s),
@@ -619,31 +613,21 @@ pub fn summary_table(rows: &[Row]) -> String {
     let mut s = String::new();
     let unit = |r: &Row| if r.cycle_source.is_cycles() { "cycles" } else { "instr (QEMU)" };
     let mw = rows.iter().map(|r| r.model.len()).max().unwrap_or(0).max(17);
+    let sw = rows.iter().map(|r| r.schedule.to_string().len()).max().unwrap_or(0).max(10);
     let _ = writeln!(
         s,
-        "{:<14} {:<mw$} {:>5} {:>7} {:>10} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  status",
-        "board",
-        "model",
-        "split",
-        "patches",
-        "overhead%",
-        "median",
-        "unit",
-        "arena plan",
-        "arena meas",
-        "stack",
-        "static"
+        "{:<14} {:<mw$} {:<sw$} {:>10} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  status",
+        "board", "model", "schedule", "overhead%", "median", "unit", "arena plan", "arena meas", "stack", "static"
     );
     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     for r in rows {
         let status = if r.status == Status::Ok { "ok".to_string() } else { format!("{}: {}", r.status, r.message) };
         let _ = writeln!(
             s,
-            "{:<14} {:<mw$} {:>5} {:>7} {:>10.2} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  {}",
+            "{:<14} {:<mw$} {:<sw$} {:>10.2} {:>15} {:<12} {:>10} {:>10} {:>8} {:>8}  {}",
             r.board,
             r.model,
-            r.split,
-            r.patches.to_string(),
+            r.schedule.to_string(),
             r.recompute_overhead_pct,
             opt(r.cycles_median),
             unit(r),
@@ -748,7 +732,7 @@ mod tests {
         assert_eq!(again.budgets, [crate::units::Bytes(65536)]);
         // `split 2, 1x1` is layer-wise: one config, not two.
         assert_eq!(spec.configs().len(), 2);
-        assert!(spec.configs().iter().all(|c| c.input_in == InputPlacement::Arena));
+        assert!(spec.jobs().unwrap().jobs.iter().all(|j| j.input_in == InputPlacement::Arena));
         // Run from inside the folder, the spec fills that folder.
         std::fs::write(out.join("runs.csv"), "").unwrap();
         assert_eq!(default_out(&again), out);
@@ -799,7 +783,8 @@ mod tests {
         let model = Arc::new(crate::load_model("tiny").unwrap());
         let job = |board: &str| Job {
             model: model.clone(),
-            config: PatchConfig::LAYERWISE,
+            schedule: harness::plan::Schedule::LAYERWISE,
+            input_in: InputPlacement::Flash,
             board: boards::find(board).unwrap(),
             repeats: 1,
             timeout: Duration::from_secs(1),

@@ -34,8 +34,8 @@ fn fake_folder(dir: &Path, rows: usize) -> PathBuf {
     for (i, job) in jobs.iter().take(rows).enumerate() {
         let prepared = patchbench::runner::prepare(job).unwrap();
         let m = job.model.as_model();
-        let p = harness::plan::plan(&m, job.config).unwrap();
-        let config = job.config.effective();
+        let p = harness::plan::plan_schedule(&m, &job.schedule, job.input_in, Default::default()).unwrap();
+        let (split, grid) = job.schedule.as_one_stage().unwrap();
         let count = 100_000 + 7_000 * i as u64;
         let arena = p.arena_peak_bytes as u64;
         sink.append(&Row {
@@ -48,9 +48,10 @@ fn fake_folder(dir: &Path, rows: usize) -> PathBuf {
             clock_hz: job.board.clock_hz,
             model: m.name.to_string(),
             model_hash: format!("{:016x}", m.hash()),
-            split: config.split,
-            patches: config.grid,
-            input_in: config.input_in,
+            schedule: job.schedule.effective(),
+            split,
+            patches: grid,
+            input_in: job.input_in,
             repeats: 3,
             macs: m.macs(),
             planned_macs: p.planned_macs,

@@ -20,7 +20,8 @@ fn require_qemu() {
 fn job(model: &str, board: &str, config: PatchConfig) -> Job {
     Job {
         model: Arc::new(patchbench::load_model(model).unwrap()),
-        config,
+        schedule: config.schedule(),
+        input_in: config.input_in,
         board: boards::find(board).unwrap(),
         repeats: 3,
         timeout: Duration::from_secs(300),
@@ -84,7 +85,7 @@ fn a_config_over_the_ram_budget_is_recorded_as_does_not_fit() {
     require_qemu();
     // Layer-wise MobileNetV2 needs a ~250 KB arena: more than 128 KiB of RAM.
     let j = job("mbv2-w0.35-r144", "qemu-m4-128k", PatchConfig::LAYERWISE);
-    let arena = harness::plan::plan(&j.model.as_model(), j.config).unwrap().arena_peak_bytes as u64;
+    let arena = harness::plan::plan(&j.model.as_model(), PatchConfig::LAYERWISE).unwrap().arena_peak_bytes as u64;
     assert!(arena > 128 * 1024);
     let r = runner::execute(&j, 2, "test");
     assert_eq!(r.status, Status::DoesNotFit, "{}", r.message);
@@ -660,4 +661,39 @@ fn a_profiled_image_reports_every_op_and_writes_ops_csv() {
     assert!(written.iter().all(|o| o.run_id == r.run_id && o.kernels == r.kernels));
     let share: f64 = written.iter().map(|o| o.share_pct).sum();
     assert!((share - 100.0).abs() < 0.1, "shares add up to {share} %");
+}
+
+/// Oracles 3 and 4 for several stages: schedules of several recompute stages, some found by
+/// the search, run on QEMU with the host engine's output CRC and the planned arena measured,
+/// on the zoo's models and on random CNNs nobody has seen; the row carries the schedule whole.
+#[test]
+fn multi_stage_schedules_run_on_qemu_with_the_host_output_and_the_planned_arena() {
+    use harness::plan::{search, Objective, Schedule};
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    let mut with = |model: &str, schedule: Schedule, input_in: InputPlacement| {
+        let j = Job { schedule, input_in, ..job(model, "qemu-m4", PatchConfig::LAYERWISE) };
+        jobs.push(j);
+    };
+    with("mbv2-w0.35-r144", "6@4x4,13@4x4".parse().unwrap(), InputPlacement::Flash);
+    with("tiny", "1@2x2,4@1x1,7@2x2".parse().unwrap(), InputPlacement::Arena);
+    for model in ["tiny", "random:11", "random:12"] {
+        let m = patchbench::load_model(model).unwrap();
+        let found =
+            search(&m.as_model(), InputPlacement::Flash, Objective::LeastArena { max_mac_factor: 1.5 }).unwrap();
+        with(model, found.schedule, InputPlacement::Flash);
+    }
+    let expected: Vec<Schedule> = jobs.iter().map(|j| j.schedule.effective()).collect();
+    assert!(expected.iter().filter(|s| s.stages().len() > 1).count() >= 2, "{expected:?}");
+    let rows = run_jobs(jobs, 2, CsvSink::open(&dir.path().join("runs.csv")).unwrap(), true, |_| {}).unwrap().rows;
+    for (r, s) in rows.iter().zip(&expected) {
+        assert_measured(r);
+        assert_eq!(r.schedule, *s);
+    }
+    // Read back whole: the schedule column, commas and all.
+    let back = results::read(&dir.path().join("runs.csv")).unwrap();
+    for s in &expected {
+        assert!(back.iter().any(|r| r.schedule == *s), "{s} in runs.csv");
+    }
 }

@@ -306,7 +306,7 @@ impl core::fmt::Display for ConfigError {
             ),
             ConfigError::NotYet { .. } => write!(
                 f,
-                "firmware images and their results run one recompute stage from op 0 (`SPLIT@RxC`, e.g. 13@4x4) in this patchbench: `plan --schedule` and `infer --schedule` run several stages on the host"
+                "this takes one recompute stage from op 0 (`SPLIT@RxC`, e.g. 13@4x4), and the schedule has several stages"
             ),
         }
     }

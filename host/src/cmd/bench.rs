@@ -88,7 +88,8 @@ impl Cmd {
                 for board in &boards {
                     jobs.push(Job {
                         model: model.clone(),
-                        config,
+                        schedule: config.schedule(),
+                        input_in: config.input_in,
                         board: board.clone(),
                         repeats: 1,
                         timeout: Duration::from_secs(900),

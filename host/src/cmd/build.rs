@@ -2,7 +2,6 @@
 
 use super::ImageArgs;
 use anyhow::Context;
-use harness::plan::plan;
 use patchbench::firmware::{self, Build};
 use patchbench::report::thousands;
 
@@ -16,7 +15,7 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let board = self.image.board()?;
         let m = self.image.model.load()?;
-        let p = plan(&m.as_model(), self.image.config.config()?).with_context(|| format!("planning {}", m.name))?;
+        let p = self.image.config.plan(&m.as_model()).with_context(|| format!("planning {}", m.name))?;
         let config = self.image.config.config()?.effective();
         match firmware::build(&m.as_model(), &p, &board, self.image.repeats, 0)? {
             Build::Image(image) => {

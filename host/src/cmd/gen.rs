@@ -3,7 +3,6 @@
 
 use super::ImageArgs;
 use anyhow::Context;
-use harness::plan::plan;
 use patchbench::firmware;
 use std::path::PathBuf;
 
@@ -20,7 +19,7 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let board = self.image.board()?;
         let m = self.image.model.load()?;
-        let p = plan(&m.as_model(), self.image.config.config()?).with_context(|| format!("planning {}", m.name))?;
+        let p = self.image.config.plan(&m.as_model()).with_context(|| format!("planning {}", m.name))?;
         firmware::generate(&m.as_model(), &p, &board, self.image.repeats, &self.out)?;
         println!("{}", self.out.display());
         Ok(())

@@ -202,7 +202,8 @@ impl Cmd {
     ) -> anyhow::Result<()> {
         let job = runner::Job {
             model: std::sync::Arc::new(model),
-            config: best.config(),
+            schedule: best.schedule,
+            input_in: best.input_in,
             board,
             repeats: 3,
             timeout: std::time::Duration::from_secs(900),

@@ -38,13 +38,13 @@ impl Cmd {
             patchbench::deploy::probe::ProbeTarget::open(&board, self.probe.as_ref())?;
         }
         let model = Arc::new(self.image.model.load()?);
-        // An invalid config is a mistake to explain, not a row to record.
-        harness::plan::check_config(&model.as_model(), &self.image.config.config()?)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", model.name))?;
+        // An invalid schedule is a mistake to explain, not a row to record.
+        self.image.config.plan(&model.as_model()).map_err(|e| anyhow::anyhow!("{}: {e:#}", model.name))?;
         patchbench::firmware::check_tools(&[&board])?;
         let job = Job {
             model,
-            config: self.image.config.config()?,
+            schedule: self.image.config.schedule(),
+            input_in: self.image.config.input_in,
             board,
             repeats: self.image.repeats,
             timeout: Duration::from_secs(self.timeout),
