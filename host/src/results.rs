@@ -913,6 +913,7 @@ mod tests {
             model: "m".into(),
             split,
             patches: if split == 0 { Grid::ONE } else { Grid::new(2, 2) },
+            schedule: harness::plan::Schedule::one_stage(split, Grid::new(2, 2)),
             input_in,
             ..Row::default()
         };
