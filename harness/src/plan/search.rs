@@ -266,7 +266,14 @@ pub fn search(model: &Model, input_in: InputPlacement, objective: Objective) -> 
             let first = lo + peaks[lo..].partition_point(|&p| within(p).is_none());
             let limit = *peaks.get(first).ok_or(SearchError::Infeasible { least_arena: least })?;
             let (_, path) = within(limit).ok_or(SearchError::Infeasible { least_arena: least })?;
-            Ok(plan_schedule(model, &schedule_of(&path, n), input_in, options)?)
+            let p = plan_schedule(model, &schedule_of(&path, n), input_in, options)?;
+            // Other paths reach the same planned arena with fewer MACs (the threshold is on
+            // live bytes, the arena is the layout's): P2 at that arena finds the cheapest.
+            let cheaper = search(model, input_in, Objective::FewestMacs { arena_budget: p.arena_peak_bytes });
+            Ok(match cheaper {
+                Ok(q) if q.planned_macs < p.planned_macs => q,
+                _ => p,
+            })
         }
     }
 }
