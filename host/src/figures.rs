@@ -305,6 +305,7 @@ pub fn render(set: &ResultSet, dir: &Path, budgets: &[Bytes]) -> anyhow::Result<
         }
         out.files.extend(render_both!(&g.stem(dir, "heatmap"), (1200, 600), |root| heatmaps(root, g, budgets)));
         out.files.extend(render_both!(&g.stem(dir, "pareto"), SIZE, |root| pareto(root, g, budgets)));
+        out.files.extend(render_both!(&g.stem(dir, "budget-ladder"), (1200, 600), |root| budget_ladder(root, g)));
         let predicted = predictions(set, g);
         out.files.extend(render_both!(&g.stem(dir, "predicted"), (1200, 560), |root| measured_vs_predicted(
             root, g, &predicted
@@ -875,7 +876,7 @@ where
             .draw_series(
                 pts.iter()
                     .filter(|p| stages(p.2) > 1)
-                    .map(|p| Rectangle::new([(p.0, p.1), (p.0, p.1)], PALETTE[5].stroke_width(9))),
+                    .map(|p| EmptyElement::at((p.0, p.1)) + Rectangle::new([(-5, -5), (5, 5)], PALETTE[5].filled())),
             )?
             .label("several stages")
             .legend(|(x, y)| Rectangle::new([(x + 5, y - 4), (x + 13, y + 4)], PALETTE[5].filled()));
@@ -900,6 +901,87 @@ where
         }
     }
     draw_budget_lines(&mut chart, budgets, ymax, xmax, true)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+    Ok(())
+}
+
+/// The optimal schedule as the RAM budget shrinks: for every budget from the largest measured
+/// total RAM down to the smallest, the fewest counts any measured schedule reaches within it
+/// (a step line, each step labelled with the schedule chosen): the figure a study of optimal
+/// patch points is built around.
+fn budget_ladder<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, g: &Group) -> Fig
+where
+    DB::ErrorType: 'static,
+{
+    let area = caption_area(root, &g.caption("The optimal schedule as the RAM budget shrinks"))?;
+    // The optima: walking the rows by RAM ascending, a row is chosen from its RAM on until a
+    // larger budget admits a faster one.
+    let mut rows: Vec<&Row> = g.ok_all().filter(|r| r.total_ram_bytes.is_some()).collect();
+    rows.sort_by_key(|r| (r.total_ram_bytes, r.cycles_median));
+    let mut steps: Vec<&Row> = Vec::new();
+    for r in rows {
+        if steps.last().is_none_or(|b| r.cycles_median < b.cycles_median) {
+            steps.push(r);
+        }
+    }
+    let (Some(first), Some(last)) = (steps.first(), steps.last()) else { return Ok(()) };
+    let xlo = ram_of(first).unwrap_or(0.0);
+    let xhi = ram_of(last).unwrap_or(1.0).max(xlo + 1.0);
+    let xmax = xhi * 1.12;
+    let ys: Vec<f64> = steps.iter().map(|r| r.cycles_median.unwrap_or(0) as f64 / 1e6).collect();
+    let (ylo, yhi) = ys.iter().fold((f64::MAX, 0f64), |(l, h), &y| (l.min(y), h.max(y)));
+    let ymin = (ylo - (yhi - ylo).max(ylo * 0.05) * 0.3).max(0.0);
+    let ymax = yhi + (yhi - ylo).max(yhi * 0.05) * 0.25;
+    let mut chart = ChartBuilder::on(&area)
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d((xlo * 0.9)..xmax, ymin..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("RAM budget (total RAM, KiB)")
+        .y_desc(format!("fewest {} per inference within it (millions)", g.unit))
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()?;
+    // From each optimum's RAM to the next one's, that optimum holds.
+    let mut line = Vec::new();
+    for (i, r) in steps.iter().enumerate() {
+        let x0 = ram_of(r).unwrap_or(0.0);
+        let x1 = steps.get(i + 1).and_then(|n| ram_of(n)).unwrap_or(xmax);
+        line.push((x0, ys[i]));
+        line.push((x1, ys[i]));
+    }
+    chart
+        .draw_series(LineSeries::new(line, PALETTE[4].stroke_width(3)))?
+        .label("best measured schedule within the budget")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], PALETTE[4].stroke_width(3)));
+    for (label, colour) in [("layer-wise", BLACK), ("one patch stage", PALETTE[2]), ("several stages", PALETTE[5])] {
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 9, y), 5, colour.filled()));
+    }
+    for (i, r) in steps.iter().enumerate() {
+        let several = r.schedule.effective().stages().len() > 1;
+        let colour = if several {
+            PALETTE[5]
+        } else if r.schedule.is_layerwise() {
+            BLACK
+        } else {
+            PALETTE[2]
+        };
+        let at = (ram_of(r).unwrap_or(0.0), ys[i]);
+        chart.draw_series(std::iter::once(Circle::new(at, 5, colour.filled())))?;
+        let dy = if i % 2 == 0 { 0.035 } else { -0.02 } * (ymax - ymin);
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{} ({:.0} KiB)", config_label(r), at.0),
+            (at.0, at.1 + dy),
+            (FONT, 12),
+        )))?;
+    }
     legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     Ok(())
 }
