@@ -646,3 +646,53 @@ fn a_reshape_of_another_size_is_refused_not_adopted_as_the_input_shape() {
     let e = refusal(&s.bytes(x, image));
     assert!(e.starts_with("op 0 (RESHAPE): "), "{e}");
 }
+
+/// Models nobody has seen under several stages: for random CNNs of the differential tests'
+/// generator (every supported op, random shapes, residual branches, several outputs), the
+/// schedules the search finds and random multi-stage schedules give the layer-wise bytes.
+#[test]
+fn random_cnns_under_several_stages_equal_layerwise() {
+    use harness::plan::{plan_schedule, search, valid_ends, InputPlacement, Objective, Schedule, Stage, Strategy};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+    let mut several = 0;
+    for seed in 0..60 {
+        let m = import(&synth::random_cnn(seed), "r").unwrap();
+        let model = m.as_model();
+        let input: Vec<i8> = (0..model.tensor(model.input).bytes()).map(|_| rng.gen()).collect();
+        let run = |s: &Schedule, input_in| {
+            let p =
+                plan_schedule(&model, s, input_in, Default::default()).unwrap_or_else(|e| panic!("{seed} {s}: {e}"));
+            let mut arena = vec![0x77u8; p.arena_peak_bytes];
+            exec::run(&model, &p.exec(), &mut arena, &input).unwrap().concat()
+        };
+        let reference = run(&Schedule::LAYERWISE, InputPlacement::Flash);
+        let mut schedules = Vec::new();
+        for f in [1.05, 1.5] {
+            schedules.push(
+                search(&model, InputPlacement::Flash, Objective::LeastArena { max_mac_factor: f }).unwrap().schedule,
+            );
+        }
+        // A random chain of stages at the ends the model allows.
+        let mut stages = Vec::new();
+        let mut start = 0;
+        while stages.len() < 6 {
+            let ends = valid_ends(&model, start);
+            if ends.is_empty() {
+                break;
+            }
+            let end = ends[rng.gen_range(0..ends.len())];
+            let out = model.tensor(model.ops[usize::from(end) - 1].output);
+            let grid = Grid::new(rng.gen_range(1..=out.h.min(4)), rng.gen_range(1..=out.w.min(4)));
+            stages.push(Stage { end, grid, strategy: Strategy::Recompute });
+            start = end;
+        }
+        schedules.push(Schedule::new(&stages).unwrap());
+        for s in &schedules {
+            several += usize::from(s.effective().stages().len() > 1);
+            for input_in in [InputPlacement::Flash, InputPlacement::Arena] {
+                assert!(run(s, input_in) == reference, "random CNN {seed}, {s}, input in {input_in}");
+            }
+        }
+    }
+    assert!(several >= 20, "{several} schedules of several stages");
+}
