@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Largest encoded frame, delimiter included.
-pub const MAX_FRAME: usize = 512;
+pub const MAX_FRAME: usize = 256;
 
 /// How `cycles` were counted. Named `dwt`, `systick`, `qemu-icount` in the board catalog and
 /// CSV (postcard sends the variant index, so names do not touch the wire).

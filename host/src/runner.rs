@@ -168,6 +168,36 @@ pub fn check_fits(model: &harness::Model, p: &Plan, board: &Board) -> Result<(),
     Ok(())
 }
 
+/// Checks that the image's header record (board, core, model name, schedule text) fits one
+/// record frame: the device could not send it otherwise, and the run would end as a timeout
+/// that says nothing.
+pub fn check_header(model: &harness::Model, p: &Plan, board: &Board) -> anyhow::Result<()> {
+    let schedule = p.schedule.to_string();
+    let header = harness::record::Record::Header {
+        protocol: harness::record::PROTOCOL_VERSION,
+        board: &board.name,
+        cpu: &board.cpu,
+        clock_hz: board.clock_hz,
+        cycle_source: board.cycle_source,
+        model: model.name,
+        model_hash: u64::MAX,
+        schedule: &schedule,
+        input_in: p.input_in,
+        caches: true,
+        arena_planned: u32::MAX,
+        repeats: u16::MAX,
+    };
+    let mut frame = [0u8; harness::record::MAX_FRAME];
+    harness::record::encode(&header, &mut frame).map(drop).map_err(|_| {
+        anyhow::anyhow!(
+            "the image's header (board {}, model {}, schedule {schedule}) does not fit a {} B record frame: use fewer stages or a shorter board or model name",
+            board.name,
+            model.name,
+            harness::record::MAX_FRAME
+        )
+    })
+}
+
 /// The host engine's output CRC for the image's input.
 pub fn host_output_crc(model: &ModelBuf, p: &Plan) -> anyhow::Result<u32> {
     let m = model.as_model();
@@ -200,6 +230,7 @@ pub fn prepare(job: &Job) -> anyhow::Result<Prepared> {
     let m = job.model.as_model();
     let plan = harness::plan::plan_schedule(&m, &job.schedule, job.input_in, Default::default())?;
     check_fits(&m, &plan, &job.board)?;
+    check_header(&m, &plan, &job.board)?;
     let sources = firmware::sources_with(&m, &plan, &job.board, job.repeats, job.inject, job.profile);
     let key = sources.key(&job.board)?;
     Ok(Prepared { plan, sources, key })
@@ -351,6 +382,24 @@ pub fn kernel_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_that_cannot_be_sent_is_refused_before_anything_is_built() {
+        let mut m = harness::zoo::build("tiny").unwrap();
+        let board = crate::boards::find("qemu-m4").unwrap();
+        let p = harness::plan::plan_schedule(
+            &m.as_model(),
+            &"1@2x2,5@2x2".parse().unwrap(),
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
+        check_header(&m.as_model(), &p, &board).unwrap();
+        m.name = "m".repeat(crate::models::MAX_NAME);
+        let long = Board { name: "b".repeat(200), ..board };
+        let e = check_header(&m.as_model(), &p, &long).unwrap_err().to_string();
+        assert!(e.contains("does not fit") && e.contains("1@2x2,5@2x2"), "{e}");
+    }
 
     #[test]
     fn results_written_by_a_sweep_do_not_make_the_code_dirty() {
