@@ -475,7 +475,8 @@ where
     Ok(root.titled(caption, (FONT, size))?)
 }
 
-/// Figure 1: live activation bytes per op, layer-wise vs patch configs, with budget lines.
+/// Figure 1: live activation bytes per op, layer-wise vs patch configs, with budget lines and
+/// a tick where each of their patch stages ends.
 fn memory_profile<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, g: &Group, m: &ModelBuf, budgets: &[Bytes]) -> Fig
 where
     DB::ErrorType: 'static,
@@ -493,7 +494,7 @@ where
     };
     let mut schedules: Vec<harness::plan::Schedule> = configs.iter().map(|c| c.schedule()).collect();
     schedules.extend(pick.iter().map(|r| r.schedule));
-    let series: Vec<(String, Vec<f64>)> = schedules
+    let series: Vec<(String, Vec<f64>, Vec<u16>)> = schedules
         .iter()
         .filter_map(|s| {
             let p = harness::plan::plan_schedule(&model, s, input_in, Default::default()).ok()?;
@@ -502,11 +503,12 @@ where
             } else {
                 format!("{} ({:.0} KiB)", p.schedule, kib(p.arena_peak_bytes as u64))
             };
-            Some((label, p.ops.iter().map(|o| kib(o.live_bytes as u64)).collect()))
+            let ends: Vec<u16> = p.stages.iter().map(|st| st.end).collect();
+            Some((label, p.ops.iter().map(|o| kib(o.live_bytes as u64)).collect::<Vec<f64>>(), ends))
         })
         .collect();
     let n = model.ops.len();
-    let ymax = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0, f64::max).max(1.0) * 1.15;
+    let ymax = series.iter().flat_map(|(_, v, _)| v.iter().copied()).fold(0.0, f64::max).max(1.0) * 1.15;
     let mut chart = ChartBuilder::on(&area)
         .margin(12)
         .x_label_area_size(45)
@@ -520,8 +522,17 @@ where
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
-    for (i, (label, v)) in series.iter().enumerate() {
+    for (i, (label, v, ends)) in series.iter().enumerate() {
         let c = colour(i);
+        // Where each of its patch stages ends (the tensor there exists whole): a short tick
+        // at the top, in the schedule's colour.
+        for &end in ends {
+            let x = f64::from(end) - 0.5;
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x, ymax * (0.97 - 0.03 * i as f64)), (x, ymax * (0.91 - 0.03 * i as f64))],
+                c.stroke_width(3),
+            )))?;
+        }
         // After the patch stage every config holds the same bytes: earlier curves draw
         // wider, so that one never hides another.
         let width = (2 * (series.len() - i) + 1) as u32;
