@@ -212,7 +212,13 @@ fn main() -> ! {
     // SAFETY: the only reference to ARENA, taken once.
     let arena: &mut [u8] = unsafe { &mut *arena_ptr };
 
-    rprintln!("patchbench: {} on {}, schedule {}, arena {} B", gen::MODEL_NAME, gen::BOARD, gen::SCHEDULE, gen::ARENA_BYTES);
+    rprintln!(
+        "patchbench: {} on {}, schedule {}, arena {} B",
+        gen::MODEL_NAME,
+        gen::BOARD,
+        gen::SCHEDULE,
+        gen::ARENA_BYTES
+    );
     send(
         &mut records,
         &Record::Header {
