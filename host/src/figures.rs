@@ -350,20 +350,18 @@ pub fn render_op_profiles(ops: &[crate::results::OpRow], runs: &[Row], dir: &Pat
     for (model, board, kernels) in keys {
         let mine: Vec<&crate::results::OpRow> =
             ops.iter().filter(|o| label(o) == model && o.board == board && o.kernels == kernels).collect();
-        // The latest profile of each config.
-        let mut runs: BTreeMap<(u16, u16, u16), &str> = BTreeMap::new();
+        // The latest profile of each schedule (layer-wise first, then by where stages end).
+        let mut runs: BTreeMap<harness::plan::Schedule, &str> = BTreeMap::new();
         for o in &mine {
-            let key = (o.split, o.patches.nh, o.patches.nw);
-            let id = runs.entry(key).or_insert(o.run_id.as_str());
+            let id = runs.entry(o.schedule.effective()).or_insert(o.run_id.as_str());
             if o.run_id.as_str() > *id {
                 *id = o.run_id.as_str();
             }
         }
         let bars: Vec<(String, Vec<&crate::results::OpRow>)> = runs
             .iter()
-            .map(|(&(split, nh, nw), id)| {
-                let label = if split == 0 { "layer-wise".to_string() } else { format!("{split}:{nh}x{nw}") };
-                (label, mine.iter().copied().filter(|o| o.run_id == *id).collect())
+            .map(|(schedule, id)| {
+                (schedule_label(schedule), mine.iter().copied().filter(|o| o.run_id == *id).collect())
             })
             .collect();
         let own = crate::boards::find(&board).map(|b| b.kernels()).ok();
@@ -454,10 +452,15 @@ fn kib(b: u64) -> f64 {
 }
 
 fn config_label(r: &Row) -> String {
-    match r.schedule.as_one_stage() {
+    schedule_label(&r.schedule)
+}
+
+/// A schedule on a figure: `layer-wise`, `split:grid` for one stage from op 0, else its text.
+fn schedule_label(s: &harness::plan::Schedule) -> String {
+    match s.as_one_stage() {
         Some((0, _)) => "layer-wise".into(),
         Some((split, grid)) => format!("{split}:{grid}"),
-        None => r.schedule.to_string(),
+        None => s.to_string(),
     }
 }
 

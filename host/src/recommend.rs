@@ -192,7 +192,7 @@ pub fn recommend(req: &Request, set: &ResultSet) -> anyhow::Result<Recommendatio
     ratios.sort_by(f64::total_cmp);
     let correction = (!ratios.is_empty()).then(|| costmodel::median(&ratios));
     let own_max = |f: fn(&Row) -> Option<u64>, layerwise: Option<bool>| {
-        own.iter().filter(|r| layerwise.is_none_or(|l| (r.split == 0) == l)).filter_map(|r| f(r)).max()
+        own.iter().filter(|r| layerwise.is_none_or(|l| r.schedule.is_layerwise() == l)).filter_map(|r| f(r)).max()
     };
     let static_bytes = own_max(|r| r.static_ram_bytes, None).unwrap_or(bm.static_bytes);
     // Patched images run other code than layer-wise ones: their own stack where measured.

@@ -36,10 +36,7 @@ impl Cmd {
     fn predict(&self, bm: &recommend::BoardModel, board: &boards::Board) -> anyhow::Result<()> {
         let set = ResultSet::load(&self.predict)?;
         let mut errors = Vec::new();
-        println!(
-            "{:<28} {:>6} {:>8} {:>16} {:>16} {:>8}",
-            "model", "split", "patches", "measured", "predicted", "error %"
-        );
+        println!("{:<28} {:<24} {:>16} {:>16} {:>8}", "model", "schedule", "measured", "predicted", "error %");
         let ours = |r: &&patchbench::results::Row| {
             r.board == board.name && r.kernels == board.kernels() && r.status == patchbench::results::Status::Ok
         };
@@ -51,15 +48,7 @@ impl Cmd {
             let p = bm.cost.predict(&s.work);
             let e = (p - s.cycles) / s.cycles * 100.0;
             errors.push(e.abs());
-            println!(
-                "{:<28} {:>6} {:>8} {:>16.0} {:>16.0} {:>+8.2}",
-                r.model,
-                r.split,
-                r.patches.to_string(),
-                s.cycles,
-                p,
-                e
-            );
+            println!("{:<28} {:<24} {:>16.0} {:>16.0} {:>+8.2}", r.model, r.schedule.to_string(), s.cycles, p, e);
         }
         if errors.is_empty() {
             anyhow::bail!("the folders to predict hold no ok rows of {} whose model loads", board.name);

@@ -108,7 +108,7 @@ impl Cmd {
         let start = std::time::Instant::now();
         let outcome = sweep::run_jobs(jobs, workers, sink, self.rerun, |r| {
             bar.inc(1);
-            bar.set_message(format!("{} {} split {} {}: {}", r.board, r.model, r.split, r.patches, r.status));
+            bar.set_message(format!("{} {} {}: {}", r.board, r.model, r.schedule, r.status));
         })?;
         bar.finish_and_clear();
         for n in &outcome.notes {
@@ -116,7 +116,7 @@ impl Cmd {
         }
         let rows = &outcome.rows;
         for r in rows.iter().filter(|r| r.status == patchbench::results::Status::WrongOutput) {
-            eprintln!("warning: {} split {} {} on {}: {}", r.model, r.split, r.patches, r.board, r.message);
+            eprintln!("warning: {} {} on {}: {}", r.model, r.schedule, r.board, r.message);
         }
         if !rows.is_empty() {
             print!("{}", sweep::summary_table(rows));
