@@ -101,7 +101,7 @@ impl Plan {
 
     /// The patched stage op `i` runs in, if any.
     pub fn stage_of(&self, i: usize) -> Option<&ExecStage> {
-        self.stages.iter().find(|s| (usize::from(s.start)..usize::from(s.end)).contains(&i))
+        self.stages.iter().find(|s| s.contains(i))
     }
 
     /// Every region op `i` computes in one inference: its tile in each patch of its stage,
@@ -221,7 +221,7 @@ pub fn plan_schedule(
         }
         stages.push(stage);
     }
-    let in_stage = |i: usize| stages.iter().find(|s| (usize::from(s.start)..usize::from(s.end)).contains(&i));
+    let in_stage = |i: usize| stages.iter().find(|s| s.contains(i));
 
     // Storage: one buffer per tensor, except that a RESHAPE output outside the patch stages
     // aliases its input (inside a stage it is a tile copy of its own).

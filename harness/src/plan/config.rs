@@ -122,29 +122,7 @@ impl core::str::FromStr for Grid {
     }
 }
 
-#[cfg(feature = "serde")]
-impl serde::Serialize for Grid {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-#[cfg(feature = "serde")]
-impl<'de> serde::Deserialize<'de> for Grid {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Grid;
-            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-                f.write_str("a patch grid such as \"4x4\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Grid, E> {
-                v.parse().map_err(|e: GridError| E::custom(format_args!("`{v}`: {e}")))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
+serde_as_text!(Grid, GridError, "a patch grid such as \"4x4\"");
 
 #[cfg(feature = "std")]
 impl std::error::Error for GridError {}

@@ -4,6 +4,37 @@
 //! produces the [`ExecPlan`] the executors (and the firmware) run from, so prediction and
 //! measurement can be compared byte for byte.
 
+/// Serde as the type's one text (`Display` out, `FromStr` in): grids and schedules are
+/// carried as `4x4` and `6@2x2,13@3x3` in CSV, TOML and JSON. A text that does not parse is
+/// an error quoting it.
+macro_rules! serde_as_text {
+    ($ty:ty, $err:ty, $expecting:literal) => {
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$ty, E> {
+                        v.parse().map_err(|e: $err| E::custom(format_args!("`{v}`: {e}")))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+
 mod config;
 mod geometry;
 #[cfg(feature = "std")]
@@ -46,6 +77,11 @@ impl ExecStage {
     /// Ops in the stage.
     pub const fn ops(&self) -> usize {
         (self.end - self.start) as usize
+    }
+
+    /// Op `i` runs in this stage.
+    pub fn contains(&self, i: usize) -> bool {
+        (usize::from(self.start)..usize::from(self.end)).contains(&i)
     }
 
     /// The region op `i` (of this stage) computes in patch `p`.

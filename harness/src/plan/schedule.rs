@@ -266,29 +266,7 @@ impl From<PatchConfig> for Schedule {
     }
 }
 
-#[cfg(feature = "serde")]
-impl serde::Serialize for Schedule {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-#[cfg(feature = "serde")]
-impl<'de> serde::Deserialize<'de> for Schedule {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Schedule;
-            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-                f.write_str("a schedule such as \"13@4x4\" or \"6@2x2,13@3x3+cache\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Schedule, E> {
-                v.parse().map_err(|e: ScheduleError| E::custom(format_args!("`{v}`: {e}")))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
+serde_as_text!(Schedule, ScheduleError, "a schedule such as \"13@4x4\" or \"6@2x2,13@3x3+cache\"");
 
 #[cfg(test)]
 mod tests {

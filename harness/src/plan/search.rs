@@ -239,25 +239,28 @@ pub fn search(model: &Model, input_in: InputPlacement, objective: Objective) -> 
     let feasible = |limit: usize| cheapest(n, &edges, limit);
     let lo = peaks.partition_point(|&p| feasible(p).is_none());
     let least = peaks.get(lo).copied().ok_or(SearchError::Infeasible { least_arena: usize::MAX })?;
-    match objective {
-        Objective::FewestMacs { arena_budget } => {
-            let mut limit = arena_budget;
-            loop {
-                let Some((_, path)) = feasible(limit) else {
-                    return Err(SearchError::Infeasible { least_arena: least });
-                };
-                let p = plan_schedule(model, &schedule_of(&path, n), input_in, options)?;
-                if p.arena_peak_bytes <= arena_budget {
-                    return Ok(p);
-                }
-                // The layout needs more than the live peak: ask the edges for that much less.
-                let excess = p.arena_peak_bytes - arena_budget;
-                limit = match limit.checked_sub(excess.max(1)) {
-                    Some(l) if l >= least => l,
-                    _ => return Err(SearchError::Infeasible { least_arena: least }),
-                };
+    // P2 over the edges made once: the fewest-MAC path under a live-peak threshold, planned,
+    // the threshold tightened until the planned layout fits `arena_budget`.
+    let fewest_macs = |arena_budget: usize| -> Result<Plan, SearchError> {
+        let mut limit = arena_budget;
+        loop {
+            let Some((_, path)) = feasible(limit) else {
+                return Err(SearchError::Infeasible { least_arena: least });
+            };
+            let p = plan_schedule(model, &schedule_of(&path, n), input_in, options)?;
+            if p.arena_peak_bytes <= arena_budget {
+                return Ok(p);
             }
+            // The layout needs more than the live peak: ask the edges for that much less.
+            let excess = p.arena_peak_bytes - arena_budget;
+            limit = match limit.checked_sub(excess.max(1)) {
+                Some(l) if l >= least => l,
+                _ => return Err(SearchError::Infeasible { least_arena: least }),
+            };
         }
+    };
+    match objective {
+        Objective::FewestMacs { arena_budget } => fewest_macs(arena_budget),
         Objective::LeastArena { max_mac_factor } => {
             let budget = (layerwise.macs as f64 * max_mac_factor).floor() as u64;
             let within = |limit: usize| feasible(limit).filter(|(macs, _)| *macs <= budget);
@@ -269,8 +272,7 @@ pub fn search(model: &Model, input_in: InputPlacement, objective: Objective) -> 
             let p = plan_schedule(model, &schedule_of(&path, n), input_in, options)?;
             // Other paths reach the same planned arena with fewer MACs (the threshold is on
             // live bytes, the arena is the layout's): P2 at that arena finds the cheapest.
-            let cheaper = search(model, input_in, Objective::FewestMacs { arena_budget: p.arena_peak_bytes });
-            Ok(match cheaper {
+            Ok(match fewest_macs(p.arena_peak_bytes) {
                 Ok(q) if q.planned_macs < p.planned_macs => q,
                 _ => p,
             })
