@@ -241,15 +241,10 @@ pub fn append_ops(path: &Path, rows: &[OpRow]) -> anyhow::Result<()> {
     }
     let mut file = crate::files::open_append(path)?;
     repair::<OpRow>(&mut file, path)?;
-    if complete_header(&mut file, path)?.is_some_and(|have| have != ops_header()) {
+    if complete_header(&mut file, path)?.is_some_and(|have| have != columns::<OpRow>()) {
         // Written before today's columns: rewritten whole with them (values kept, new
         // columns derived or at their defaults), then appended to.
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for r in read_ops(path)? {
-            w.serialize(r)?;
-        }
-        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-        crate::files::write_whole(path, &bytes)?;
+        rewrite(path, read_ops(path)?)?;
         file = crate::files::open_append(path)?;
     }
     let fresh = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
@@ -261,12 +256,10 @@ pub fn append_ops(path: &Path, rows: &[OpRow]) -> anyhow::Result<()> {
     file.write_all(&bytes).and_then(|_| file.sync_data()).with_context(|| format!("appending to {}", path.display()))
 }
 
-/// The column names of `ops.csv`, in order.
-fn ops_header() -> Vec<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.serialize(OpRow::default()).expect("a default row serializes");
-    let bytes = w.into_inner().expect("in-memory writer");
-    String::from_utf8(bytes).expect("utf-8").lines().next().unwrap_or_default().split(',').map(String::from).collect()
+/// The schedule of a row written before the `schedule` column: its one stage, `split@patches`
+/// (`layer-wise` for split 0 or a 1x1 grid).
+fn legacy_schedule(split: u16, patches: Grid) -> harness::plan::Schedule {
+    harness::plan::Schedule::one_stage(split, patches).effective()
 }
 
 /// Reads an `ops.csv`.
@@ -278,7 +271,7 @@ pub fn read_ops(path: &Path) -> anyhow::Result<Vec<OpRow>> {
         .map(|row| {
             let mut row = row.with_context(|| format!("reading {}", path.display()))?;
             if !has_schedule {
-                row.schedule = harness::plan::Schedule::one_stage(row.split, row.patches).effective();
+                row.schedule = legacy_schedule(row.split, row.patches);
             }
             Ok(row)
         })
@@ -399,25 +392,11 @@ impl CsvSink {
         // stops half way on it.
         let ops = path.with_file_name("ops.csv");
         if std::fs::symlink_metadata(&ops).is_ok() {
-            let mut f = crate::files::open_append(&ops)?;
-            let want = ops_header();
-            if let Some(col) = complete_header(&mut f, &ops)?.and_then(|h| h.into_iter().find(|c| !want.contains(c))) {
-                anyhow::bail!(
-                    "{} has a column `{col}` this patchbench does not write (a newer patchbench, or not an ops.csv); move it away or choose another --out",
-                    ops.display()
-                );
-            }
+            refuse_unknown_columns(&mut crate::files::open_append(&ops)?, &ops, &columns::<OpRow>(), "an ops.csv")?;
         }
         let mut file = crate::files::open_append(path)?;
         let want = header();
-        if let Some(have) = complete_header(&mut file, path)? {
-            if let Some(col) = have.iter().find(|c| !want.contains(c)) {
-                anyhow::bail!(
-                    "{} has a column `{col}` this patchbench does not write (a newer patchbench, or not a runs.csv); move it away or choose another --out",
-                    path.display()
-                );
-            }
-        }
+        refuse_unknown_columns(&mut file, path, &want, "a runs.csv")?;
         let repaired = repair::<Row>(&mut file, path)?;
         let fresh = file.metadata().with_context(|| format!("checking {}", path.display()))?.len() == 0;
         if !fresh && complete_header(&mut file, path)?.is_some_and(|have| have != want) {
@@ -454,6 +433,18 @@ impl CsvSink {
             .and_then(|_| self.file.sync_data())
             .with_context(|| format!("appending a row to {}", self.path.display()))
     }
+}
+
+/// Refuses the CSV open as `file` when its header names a column not in `want` (a newer
+/// patchbench wrote it, or it is not `what`), before anything is written to it.
+fn refuse_unknown_columns(file: &mut std::fs::File, path: &Path, want: &[String], what: &str) -> anyhow::Result<()> {
+    if let Some(col) = complete_header(file, path)?.and_then(|have| have.into_iter().find(|c| !want.contains(c))) {
+        anyhow::bail!(
+            "{} has a column `{col}` this patchbench does not write (a newer patchbench, or not {what}); move it away or choose another --out",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The header of the CSV open as `file`, when its first line is complete; `None` when the
@@ -569,9 +560,15 @@ fn upgrade(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
+    rewrite(path, rows.iter().map(Row::guarded))
+}
+
+/// Writes `rows` as the whole CSV at `path` (today's header first), by renaming a complete
+/// new file over it.
+fn rewrite<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    for r in &rows {
-        w.serialize(r.guarded())?;
+    for r in rows {
+        w.serialize(r)?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::files::write_whole(path, &bytes)
@@ -597,8 +594,13 @@ pub fn guard_cell(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The column names, in order.
 pub fn header() -> Vec<String> {
+    columns::<Row>()
+}
+
+/// The columns of a CSV of `T` rows, in order: the header the writer makes for a default row.
+fn columns<T: Serialize + Default>() -> Vec<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.serialize(Row::default()).expect("a default row serializes");
+    w.serialize(T::default()).expect("a default row serializes");
     let bytes = w.into_inner().expect("in-memory writer");
     let text = String::from_utf8(bytes).expect("utf-8");
     text.lines().next().unwrap_or_default().split(',').map(String::from).collect()
@@ -638,8 +640,7 @@ pub fn read_checked(path: &Path) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
             Ok(rec) => match rec.deserialize::<Row>(Some(&headers)) {
                 Ok(mut row) => {
                     if !has_schedule {
-                        row.schedule =
-                            PatchConfig { split: row.split, grid: row.patches, input_in: row.input_in }.schedule();
+                        row.schedule = legacy_schedule(row.split, row.patches);
                     }
                     rows.push(row)
                 }
@@ -1129,7 +1130,7 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].schedule.to_string(), rows[0].count), ("13@4x4".to_string(), 99));
         assert_eq!(rows[1], new);
-        assert!(std::fs::read_to_string(&path).unwrap().starts_with(&ops_header().join(",")));
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with(&columns::<OpRow>().join(",")));
     }
 
     #[test]
